@@ -1,0 +1,262 @@
+"""A real Apache Kafka broker for tests and the demo, on any machine with Java or Docker.
+
+Chosen in this order:
+1. ``KAFKA_BOOTSTRAP`` is set: that cluster is used as it is (nothing is started).
+2. A Docker engine answers: testcontainers' Kafka module.
+3. Otherwise Kafka's own jars, resolved by Maven from Maven Central through
+   ``devtools/kafka/pom.xml`` (cached in ~/.m2), run with ``java`` as one KRaft node
+   (broker + controller) on free 127.0.0.1 ports with its data in a temporary folder.
+
+Never a mock broker: if none of these works, ``LocalKafkaError`` says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import ctypes
+import hashlib
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+log = logging.getLogger("hashgate.localkafka")
+
+KAFKA_DIR = Path(__file__).resolve().parent / "kafka"
+POM = KAFKA_DIR / "pom.xml"
+LOG4J_CONFIG = KAFKA_DIR / "log4j2.properties"
+CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hashgate"
+START_TIMEOUT_S = 90.0
+_VERSION_LINE = re.compile(r"Kafka version: (\S+)")
+
+
+class LocalKafkaError(RuntimeError):
+    """No real broker could be provided; the message says which step failed and how."""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def resolve_classpath() -> str:
+    """Kafka's jars as a java classpath, resolved by Maven once per pom version and cached."""
+    if shutil.which("mvn") is None:
+        raise LocalKafkaError("Maven (mvn) is not installed; it resolves Kafka's jars")
+    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
+    cached = CACHE_DIR / f"kafka-classpath-{digest}.txt"
+    if cached.is_file() and all(Path(p).is_file() for p in cached.read_text().split(":")):
+        return cached.read_text().strip()
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    log.info("resolving Kafka jars with Maven (first run only)")
+    result = subprocess.run(
+        ["mvn", "-B", "-q", "-f", str(POM), "dependency:build-classpath",
+         f"-Dmdep.outputFile={cached}"],
+        capture_output=True, text=True, timeout=900, check=False,
+    )
+    if result.returncode != 0 or not cached.is_file():
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise LocalKafkaError(f"Maven could not resolve Kafka's jars:\n{tail}")
+    return cached.read_text().strip()
+
+
+def _cluster_id() -> str:
+    """A Kafka cluster id: a UUID in URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the process that started us dies, even by kill -9."""
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+async def _broker_answers(bootstrap: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await admin.start()
+        await admin.describe_cluster()
+        return True
+    except Exception:  # noqa: BLE001 - any failure here only means "not up yet"
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+def wait_for_broker(bootstrap: str, timeout_s: float, proc: subprocess.Popen[bytes] | None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise LocalKafkaError(f"the Kafka process exited with code {proc.returncode}")
+        if asyncio.run(_broker_answers(bootstrap)):
+            return
+        time.sleep(0.3)
+    raise LocalKafkaError(f"Kafka at {bootstrap} did not answer within {timeout_s:.0f}s")
+
+
+@dataclass
+class JavaKafka:
+    """One KRaft node (broker + controller) run from Kafka's jars."""
+
+    classpath: str
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="hashgate-kafka-")))
+    port: int = field(default_factory=_free_port)
+    controller_port: int = field(default_factory=_free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    version: str | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def logfile(self) -> Path:
+        return self.workdir / "broker.log"
+
+    def _write_config(self) -> Path:
+        config = self.workdir / "server.properties"
+        config.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
+                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"log.dirs={self.workdir / 'data'}",
+                    "num.partitions=4",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=8",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=true",
+                    "log.retention.hours=-1",
+                    "",
+                ]
+            )
+        )
+        return config
+
+    def _java(self, main: str, *args: str) -> list[str]:
+        return [
+            "java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+            f"-Dhashgate.kafka.logfile={self.logfile}",
+            "-cp", self.classpath, main, *args,
+        ]
+
+    def start(self) -> None:
+        if shutil.which("java") is None:
+            raise LocalKafkaError("java is not installed; the local Kafka needs Java 17+")
+        config = self._write_config()
+        fmt = subprocess.run(
+            self._java("kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config)),
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        if fmt.returncode != 0:
+            raise LocalKafkaError(f"formatting the KRaft log dir failed:\n{fmt.stderr[-2000:]}")
+        self.proc = subprocess.Popen(  # noqa: S603 - fixed argv
+            self._java("kafka.Kafka", str(config)),
+            stdout=subprocess.DEVNULL, stderr=(self.workdir / "stderr.log").open("wb"),
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+        )
+        try:
+            wait_for_broker(self.bootstrap, START_TIMEOUT_S, self.proc)
+        except LocalKafkaError:
+            self.stop()
+            raise
+        match = _VERSION_LINE.search(self.logfile.read_text(errors="replace"))
+        self.version = match.group(1) if match else "unknown"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # noqa: PLC0415 - optional, comes with testcontainers
+    except ImportError:
+        return False
+    try:
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:  # noqa: BLE001 - no engine, no permission, no socket: all mean "no"
+        return False
+
+
+@contextlib.contextmanager
+def _testcontainers_kafka() -> Iterator[str]:
+    from testcontainers.kafka import KafkaContainer  # noqa: PLC0415 - needs Docker
+
+    with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:
+        yield container.get_bootstrap_server()
+
+
+@contextlib.contextmanager
+def local_kafka() -> Iterator[str]:
+    """Yield the bootstrap address of a real broker, started here if need be."""
+    external = os.environ.get("KAFKA_BOOTSTRAP")
+    if external:
+        log.info("using the Kafka cluster in KAFKA_BOOTSTRAP=%s", external)
+        wait_for_broker(external, 30, None)
+        yield external
+        return
+    if _docker_answers():
+        log.info("starting Kafka with testcontainers")
+        with _testcontainers_kafka() as bootstrap:
+            yield bootstrap
+        return
+    broker = JavaKafka(resolve_classpath())
+    broker.start()
+    log.warning("Apache Kafka %s (KRaft, from Maven Central jars) up at %s; logs in %s",
+                broker.version, broker.bootstrap, broker.logfile)
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+        log.info("local Kafka at %s stopped", broker.bootstrap)
+
+
+def main() -> None:
+    """``python -m devtools.localkafka``: run a broker in the foreground until Ctrl-C."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    with local_kafka() as bootstrap:
+        print(f"KAFKA_BOOTSTRAP={bootstrap}", flush=True)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()

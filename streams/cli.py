@@ -1,0 +1,34 @@
+"""The ``hashgate`` command: one entry point for the worker, the simulator and operator tools.
+
+Each sub-command lives beside the part of hashgate it drives and is only attached here, so this
+module stays a table of contents.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from streams.errors import ConfigurationError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hashgate")
+def cli() -> None:
+    """hashgate: check uploaded images against PhotoDNA, as a Kafka stream processor."""
+
+
+def _attach_commands() -> None:
+    from streams.events.schemas import schemas_command  # noqa: PLC0415 - keeps start-up lean
+
+    cli.add_command(schemas_command)
+
+
+def main() -> None:
+    _attach_commands()
+    try:
+        cli.main(standalone_mode=True)
+    except ConfigurationError as exc:
+        click.echo(f"hashgate: configuration error: {exc}", err=True)
+        sys.exit(2)

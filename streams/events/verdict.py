@@ -1,0 +1,131 @@
+"""The result of scanning one upload: what moderation and reporting act on."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+from streams.events.base import Event
+from streams.events.upload import Id, UploadEvent, Uploader
+
+#: Namespace of verdict ids; never change it, consumers de-duplicate on the ids it yields.
+VERDICT_NAMESPACE = uuid.UUID("5d0f4c1e-8a57-4f7e-9a4b-3c2f6d1e0b77")
+
+
+class VerdictKind(StrEnum):
+    MATCH = "match"
+    CLEAR = "clear"
+
+
+class ScanKind(StrEnum):
+    LIVE = "live"
+    RESCAN = "rescan"
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ScanInfo(_Part):
+    """Which scan produced a verdict: the live lane, or one operator-started rescan."""
+
+    kind: ScanKind = ScanKind.LIVE
+    rescan_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _rescan_has_id(self) -> Self:
+        if (self.kind is ScanKind.RESCAN) != (self.rescan_id is not None):
+            raise ValueError("rescan_id is required for, and only for, kind 'rescan'")
+        return self
+
+
+class MatchDetail(_Part):
+    """One PhotoDNA match flag: which hash list matched and what it is classed as."""
+
+    source: str
+    violations: list[str] = Field(default_factory=list)
+    match_id: str | None = None
+
+
+class Timings(_Part):
+    received_at: AwareDatetime = Field(description="When the worker took the event.")
+    scanned_at: AwareDatetime = Field(description="When PhotoDNA's final answer arrived.")
+    api_ms: float = Field(ge=0, description="Time spent in PhotoDNA calls, all attempts.")
+    total_ms: float = Field(ge=0, description="From received_at to the verdict.")
+
+
+def verdict_id_for(event_id: str, scan: ScanInfo) -> str:
+    """Same event + same scan gives the same id, so replays and duplicates de-duplicate."""
+    name = f"{event_id}\x1f{scan.kind.value}\x1f{scan.rescan_id or ''}"
+    return str(uuid.uuid5(VERDICT_NAMESPACE, name))
+
+
+class Verdict(Event):
+    """Emitted to ``content.verdicts.match`` or ``content.verdicts.clear``; key ``content_id``.
+
+    ``clear`` exists only for a PhotoDNA answer with Status 3000 and ``IsMatch: false``.
+    """
+
+    schema_name = "verdict"
+
+    schema_version: Literal[1] = 1
+    verdict_id: str = Field(description="Deterministic: uuid5 of event id and scan.")
+    verdict: VerdictKind
+    event_id: Id
+    content_id: Id
+    tenant: Id
+    tracking_id: str = Field(description="PhotoDNA's TrackingId of the answering call.")
+    matches: list[MatchDetail] = Field(default_factory=list)
+    enhanced: bool = Field(description="Whether PhotoDNA's enhance mode was on.")
+    attempts: int = Field(ge=1, description="PhotoDNA calls made for this verdict.")
+    timings: Timings
+    scan: ScanInfo = Field(default_factory=ScanInfo)
+    media_url: HttpUrl
+    media_type: str | None = None
+    uploaded_at: AwareDatetime
+    uploader: Uploader | None = None
+    metadata: dict[str, object] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.verdict is VerdictKind.CLEAR and self.matches:
+            raise ValueError("a clear verdict cannot carry match details")
+        if self.verdict_id != verdict_id_for(self.event_id, self.scan):
+            raise ValueError("verdict_id does not derive from event_id and scan")
+        return self
+
+    @classmethod
+    def for_upload(
+        cls,
+        upload: UploadEvent,
+        *,
+        is_match: bool,
+        matches: list[MatchDetail],
+        tracking_id: str,
+        enhanced: bool,
+        attempts: int,
+        timings: Timings,
+        scan: ScanInfo,
+    ) -> Verdict:
+        """Callers pass ``is_match=False`` only for a Status 3000 answer that said so."""
+        return cls(
+            verdict_id=verdict_id_for(upload.event_id, scan),
+            verdict=VerdictKind.MATCH if is_match else VerdictKind.CLEAR,
+            event_id=upload.event_id,
+            content_id=upload.content_id,
+            tenant=upload.tenant,
+            tracking_id=tracking_id,
+            matches=matches,
+            enhanced=enhanced,
+            attempts=attempts,
+            timings=timings,
+            scan=scan,
+            media_url=upload.media_url,
+            media_type=upload.media_type,
+            uploaded_at=upload.uploaded_at,
+            uploader=upload.uploader,
+            metadata=upload.metadata,
+        )

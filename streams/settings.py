@@ -1,0 +1,211 @@
+"""Every knob hashgate reads, from environment variables prefixed ``HASHGATE_``.
+
+Groups are nested models; their variables join the names with a double underscore, e.g.
+``HASHGATE_KAFKA__BOOTSTRAP_SERVERS`` or ``HASHGATE_PHOTODNA__SUBSCRIPTION_KEY``. Settings are
+frozen: a worker reads them once at start, so a bad value fails there, not mid-stream.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.errors import ConfigurationError
+
+ENV_PREFIX = "HASHGATE_"
+ENV_NESTED_DELIMITER = "__"
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class SecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
+class SaslMechanism(StrEnum):
+    PLAIN = "PLAIN"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+
+
+class DeliveryMode(StrEnum):
+    """How PhotoDNA gets the image: it downloads the URL itself, or we fetch and send bytes."""
+
+    URL = "url"
+    BYTES = "bytes"
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Group):
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers."
+    )
+    security_protocol: SecurityProtocol = Field(
+        SecurityProtocol.PLAINTEXT, description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    sasl_mechanism: SaslMechanism | None = Field(
+        None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL protocols only)."
+    )
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
+    ssl_cafile: Path | None = Field(None, description="CA bundle that signs the brokers' certs.")
+    ssl_certfile: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    ssl_keyfile: Path | None = Field(None, description="Client key for mutual TLS.")
+    consumer_group: str = Field("hashgate", description="Consumer group (the Faust app id).")
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL"):
+            if self.sasl_mechanism is None:
+                raise ValueError("sasl_mechanism is required when security_protocol is SASL_*")
+            if not self.sasl_username or self.sasl_password is None:
+                raise ValueError("sasl_username and sasl_password are required for SASL")
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: no such file: {path}")
+        return self
+
+    @property
+    def servers(self) -> list[str]:
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+
+class TopicSettings(_Group):
+    uploads: str = Field("content.uploads", description="Upload events from platforms.")
+    rescans: str = Field("content.rescans", description="Rescan requests (the rescan lane).")
+    verdicts_match: str = Field("content.verdicts.match", description="Match verdicts.")
+    verdicts_clear: str = Field("content.verdicts.clear", description="Clear verdicts.")
+    verdicts_latest: str = Field(
+        "content.verdicts.latest", description="Compacted: last verdict per content id."
+    )
+    scan_errors: str = Field("content.scan.errors", description="The DLQ, with reason codes.")
+    retries: str = Field("content.scan.retries", description="Delayed retries of single events.")
+    moderation_actions: str = Field("moderation.actions", description="Moderation actions.")
+    reports_review: str = Field("reports.review", description="Reports awaiting human review.")
+    reports_decisions: str = Field("reports.decisions", description="Operator review decisions.")
+    reports_outcomes: str = Field("reports.outcomes", description="NCMEC report outcomes.")
+    stats: str = Field("stats.matches", description="Aggregate match counts.")
+    partitions: int = Field(8, ge=1, description="Partitions for topics hashgate creates.")
+    replication_factor: int = Field(1, ge=1, description="Replication for topics it creates.")
+
+
+class PhotoDNASettings(_Group):
+    endpoint: AnyHttpUrl = Field(
+        AnyHttpUrl("https://api.microsoftmoderator.com/photodna/v1.0"),
+        description="Base URL of the PhotoDNA API (or the simulator).",
+    )
+    subscription_key: SecretStr | None = Field(
+        None, description="Ocp-Apim-Subscription-Key (secret; required by the worker)."
+    )
+    enhance: bool = Field(False, description="Ask PhotoDNA for enhanced (slower) matching.")
+    connect_timeout_s: PositiveFloat = Field(5.0, description="TCP/TLS connect timeout.")
+    read_timeout_s: PositiveFloat = Field(30.0, description="Response timeout per call.")
+    max_connections: int = Field(100, ge=1, description="HTTP connection pool size.")
+    rate_limit_rps: PositiveFloat = Field(
+        10.0, description="Calls per second allowed for this subscription key."
+    )
+    max_attempts: int = Field(6, ge=1, description="Attempts per call for transient errors.")
+    backoff_base_s: PositiveFloat = Field(0.2, description="First retry backoff (capped, jitter).")
+    backoff_cap_s: PositiveFloat = Field(30.0, description="Longest single retry backoff.")
+    breaker_failure_threshold: int = Field(
+        5, ge=1, description="Consecutive transient failures that open the circuit breaker."
+    )
+    breaker_reset_s: PositiveFloat = Field(
+        5.0, description="Seconds the breaker stays open before a half-open probe."
+    )
+    ncmec_username: str | None = Field(None, description="NCMEC CyberTipline user (x-usr).")
+    ncmec_password: SecretStr | None = Field(None, description="NCMEC password (x-pwd, secret).")
+
+
+class MediaSettings(_Group):
+    delivery_mode: DeliveryMode = Field(
+        DeliveryMode.URL, description="url: PhotoDNA downloads; bytes: hashgate fetches and sends."
+    )
+    fetch_timeout_s: PositiveFloat = Field(10.0, description="Whole-download time limit.")
+    max_fetch_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, description="Largest image hashgate downloads in bytes mode."
+    )
+    max_redirects: int = Field(3, ge=0, description="Redirects followed (each re-checked).")
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts or CIDRs exempt from the private-address check (JSON list).",
+    )
+
+
+class ScanSettings(_Group):
+    max_in_flight: int = Field(64, ge=1, description="PhotoDNA calls in flight per worker.")
+    rescan_floor_rps: PositiveFloat = Field(
+        1.0, description="Quota share the rescan lane always keeps, in calls per second."
+    )
+    event_retry_limit: int = Field(
+        3, ge=0, description="Delayed retries of one failing event before it goes to the DLQ."
+    )
+    event_retry_delay_s: PositiveFloat = Field(
+        30.0, description="Delay before a failing event is retried from the retry topic."
+    )
+    dlq_replay_limit: int = Field(
+        3, ge=1, description="Times a DLQ record may be replayed before it stays in the DLQ."
+    )
+    shutdown_grace_s: PositiveFloat = Field(
+        30.0, description="On SIGTERM, how long in-flight scans may take to finish."
+    )
+
+
+class WebSettings(_Group):
+    host: str = Field("127.0.0.1", description="Bind address of metrics and health pages.")
+    port: int = Field(6066, ge=0, le=65535, description="Port of /metrics, /healthz, /readyz.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        frozen=True,
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)  # type: ignore[arg-type]
+    topics: TopicSettings = Field(default_factory=TopicSettings)  # type: ignore[arg-type]
+    photodna: PhotoDNASettings = Field(default_factory=PhotoDNASettings)  # type: ignore[arg-type]
+    media: MediaSettings = Field(default_factory=MediaSettings)  # type: ignore[arg-type]
+    scan: ScanSettings = Field(default_factory=ScanSettings)  # type: ignore[arg-type]
+    web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level.")
+
+
+def env_var_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable a validation error location refers to."""
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    return ENV_PREFIX + ENV_NESTED_DELIMITER.join(parts).upper()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment; a bad value raises ConfigurationError naming it."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = env_var_name(err["loc"]) if err["loc"] else "HASHGATE_* (group)"
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(problems)) from None
