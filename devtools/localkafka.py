@@ -65,9 +65,19 @@ def resolve_classpath() -> str:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     log.info("resolving Kafka jars with Maven (first run only)")
     result = subprocess.run(
-        ["mvn", "-B", "-q", "-f", str(POM), "dependency:build-classpath",
-         f"-Dmdep.outputFile={cached}"],
-        capture_output=True, text=True, timeout=900, check=False,
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(POM),
+            "dependency:build-classpath",
+            f"-Dmdep.outputFile={cached}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     if result.returncode != 0 or not cached.is_file():
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
@@ -87,7 +97,18 @@ def _die_with_parent() -> None:
     libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
+def _port_open(bootstrap: str) -> bool:
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 async def _broker_answers(bootstrap: str) -> bool:
+    if not _port_open(bootstrap):
+        return False
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     try:
         await admin.start()
@@ -161,10 +182,16 @@ class JavaKafka:
 
     def _java(self, main: str, *args: str) -> list[str]:
         return [
-            "java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC",
+            "java",
+            "-Xms256m",
+            "-Xmx768m",
+            "-XX:+UseG1GC",
             f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
             f"-Dhashgate.kafka.logfile={self.logfile}",
-            "-cp", self.classpath, main, *args,
+            "-cp",
+            self.classpath,
+            main,
+            *args,
         ]
 
     def start(self) -> None:
@@ -173,15 +200,20 @@ class JavaKafka:
         config = self._write_config()
         fmt = subprocess.run(
             self._java("kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config)),
-            capture_output=True, text=True, timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         if fmt.returncode != 0:
             raise LocalKafkaError(f"formatting the KRaft log dir failed:\n{fmt.stderr[-2000:]}")
-        self.proc = subprocess.Popen(  # noqa: S603 - fixed argv
-            self._java("kafka.Kafka", str(config)),
-            stdout=subprocess.DEVNULL, stderr=(self.workdir / "stderr.log").open("wb"),
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
-        )
+        with (self.workdir / "stderr.log").open("wb") as stderr:
+            self.proc = subprocess.Popen(
+                self._java("kafka.Kafka", str(config)),
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
         try:
             wait_for_broker(self.bootstrap, START_TIMEOUT_S, self.proc)
         except LocalKafkaError:
@@ -203,20 +235,23 @@ class JavaKafka:
 
 
 def _docker_answers() -> bool:
+    """Whether a Docker engine answers its /_ping on the local socket (or DOCKER_HOST's)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://") or not Path(host[len("unix://") :]).exists():
+        return host.startswith("tcp://")  # a remote engine: let testcontainers try it
     try:
-        import docker  # noqa: PLC0415 - optional, comes with testcontainers
-    except ImportError:
-        return False
-    try:
-        docker.from_env(timeout=3).ping()
-        return True
-    except Exception:  # noqa: BLE001 - no engine, no permission, no socket: all mean "no"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(3)
+            sock.connect(host[len("unix://") :])
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            return b" 200 " in sock.recv(256)
+    except OSError:
         return False
 
 
 @contextlib.contextmanager
 def _testcontainers_kafka() -> Iterator[str]:
-    from testcontainers.kafka import KafkaContainer  # noqa: PLC0415 - needs Docker
+    from testcontainers.kafka import KafkaContainer
 
     with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:
         yield container.get_bootstrap_server()
@@ -238,8 +273,12 @@ def local_kafka() -> Iterator[str]:
         return
     broker = JavaKafka(resolve_classpath())
     broker.start()
-    log.warning("Apache Kafka %s (KRaft, from Maven Central jars) up at %s; logs in %s",
-                broker.version, broker.bootstrap, broker.logfile)
+    log.warning(
+        "Apache Kafka %s (KRaft, from Maven Central jars) up at %s; logs in %s",
+        broker.version,
+        broker.bootstrap,
+        broker.logfile,
+    )
     try:
         yield broker.bootstrap
     finally:

@@ -20,9 +20,11 @@ def cli() -> None:
 
 
 def _attach_commands() -> None:
-    from streams.events.schemas import schemas_command  # noqa: PLC0415 - keeps start-up lean
+    from streams.events.schemas import schemas_command
+    from streams.settings_doc import settings_command
 
     cli.add_command(schemas_command)
+    cli.add_command(settings_command)
 
 
 def main() -> None:

@@ -19,9 +19,7 @@ def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
     """A verifying TLS context for SSL and SASL_SSL; None for plaintext protocols."""
     if kafka.security_protocol not in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
         return None
-    context = ssl.create_default_context(
-        cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None
-    )
+    context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
     if kafka.ssl_certfile:
         context.load_cert_chain(
             str(kafka.ssl_certfile), str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None

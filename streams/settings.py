@@ -18,9 +18,10 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from streams.errors import ConfigurationError
 
@@ -71,17 +72,26 @@ class KafkaSettings(_Group):
     ssl_keyfile: Path | None = Field(None, description="Client key for mutual TLS.")
     consumer_group: str = Field("hashgate", description="Consumer group (the Faust app id).")
 
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _file_exists(cls, path: Path | None) -> Path | None:
+        """Checked per field, so the error names the variable that points nowhere."""
+        if path is not None and not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        return path
+
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> KafkaSettings:
         if self.security_protocol.startswith("SASL"):
             if self.sasl_mechanism is None:
-                raise ValueError("sasl_mechanism is required when security_protocol is SASL_*")
+                raise ValueError(
+                    "HASHGATE_KAFKA__SASL_MECHANISM is required when security_protocol is SASL_*"
+                )
             if not self.sasl_username or self.sasl_password is None:
-                raise ValueError("sasl_username and sasl_password are required for SASL")
-        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name}: no such file: {path}")
+                raise ValueError(
+                    "HASHGATE_KAFKA__SASL_USERNAME and HASHGATE_KAFKA__SASL_PASSWORD are "
+                    "required for SASL"
+                )
         return self
 
     @property
@@ -184,13 +194,15 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)  # type: ignore[arg-type]
-    topics: TopicSettings = Field(default_factory=TopicSettings)  # type: ignore[arg-type]
-    photodna: PhotoDNASettings = Field(default_factory=PhotoDNASettings)  # type: ignore[arg-type]
-    media: MediaSettings = Field(default_factory=MediaSettings)  # type: ignore[arg-type]
-    scan: ScanSettings = Field(default_factory=ScanSettings)  # type: ignore[arg-type]
-    web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]
-    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level.")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    photodna: PhotoDNASettings = Field(default_factory=PhotoDNASettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
+    scan: ScanSettings = Field(default_factory=ScanSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    log_level: str = Field(
+        "INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level."
+    )
 
 
 def env_var_name(loc: tuple[int | str, ...]) -> str:
@@ -203,6 +215,8 @@ def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment; a bad value raises ConfigurationError naming it."""
     try:
         return Settings(**overrides)
+    except SettingsError as exc:  # a JSON-typed variable (list or whole group) is not JSON
+        raise ConfigurationError(f"invalid configuration: {exc}: not valid JSON") from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

@@ -4,7 +4,7 @@ from streams.events.base import Event
 from streams.events.codec import PydanticCodec, codec_name, register_codecs
 from streams.events.rescan import RescanRequest
 from streams.events.scan_error import ScanError
-from streams.events.upload import UploadEvent, Uploader
+from streams.events.upload import Uploader, UploadEvent
 from streams.events.verdict import (
     MatchDetail,
     ScanInfo,

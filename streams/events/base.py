@@ -16,8 +16,9 @@ class Event(BaseModel):
     refused by name instead of being half-understood.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64",
-                              val_json_bytes="base64")
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
+    )
 
     #: Name of the JSON Schema file in schemas/ and of the faust codec.
     schema_name: ClassVar[str]

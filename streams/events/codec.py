@@ -9,7 +9,7 @@ from faust.serializers import codecs
 from streams.events.base import Event
 
 
-class PydanticCodec(codecs.Codec):  # type: ignore[misc]
+class PydanticCodec(codecs.Codec):
     """Encodes one event model as its JSON; decoding validates and names the bad field."""
 
     def __init__(self, children: Any = None, *, model: type[Event]) -> None:

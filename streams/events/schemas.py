@@ -39,20 +39,54 @@ MODERATION = "hashgate moderation agent"
 REPORTING = "hashgate reporting agent"
 
 CHANNELS: list[Channel] = [
-    Channel("uploads", UploadEvent, "content_id", "One event per uploaded image.",
-            (PLATFORMS, "hashgate dlq replay"), (SCAN_WORKER,)),
-    Channel("rescans", RescanRequest, "content_id", "Past uploads to scan again (own lane).",
-            ("hashgate rescan",), (SCAN_WORKER,)),
-    Channel("verdicts_match", Verdict, "content_id", "Uploads that matched known images.",
-            (SCAN_WORKER,), (MODERATION, REPORTING, "NCMEC-reporting services")),
-    Channel("verdicts_clear", Verdict, "content_id", "Uploads PhotoDNA answered as clear.",
-            (SCAN_WORKER,), ("platforms (publish pipeline)",)),
-    Channel("verdicts_latest", Verdict, "content_id",
-            "Compacted: the last verdict per content id (for --only-changed rescans).",
-            (SCAN_WORKER,), (SCAN_WORKER,)),
-    Channel("scan_errors", ScanError, "original record key",
-            "The DLQ: refused inputs, byte for byte, with a reason code.",
-            (SCAN_WORKER,), ("operators", "hashgate dlq replay")),
+    Channel(
+        "uploads",
+        UploadEvent,
+        "content_id",
+        "One event per uploaded image.",
+        (PLATFORMS, "hashgate dlq replay"),
+        (SCAN_WORKER,),
+    ),
+    Channel(
+        "rescans",
+        RescanRequest,
+        "content_id",
+        "Past uploads to scan again (own lane).",
+        ("hashgate rescan",),
+        (SCAN_WORKER,),
+    ),
+    Channel(
+        "verdicts_match",
+        Verdict,
+        "content_id",
+        "Uploads that matched known images.",
+        (SCAN_WORKER,),
+        (MODERATION, REPORTING, "NCMEC-reporting services"),
+    ),
+    Channel(
+        "verdicts_clear",
+        Verdict,
+        "content_id",
+        "Uploads PhotoDNA answered as clear.",
+        (SCAN_WORKER,),
+        ("platforms (publish pipeline)",),
+    ),
+    Channel(
+        "verdicts_latest",
+        Verdict,
+        "content_id",
+        "Compacted: the last verdict per content id (for --only-changed rescans).",
+        (SCAN_WORKER,),
+        (SCAN_WORKER,),
+    ),
+    Channel(
+        "scan_errors",
+        ScanError,
+        "original record key",
+        "The DLQ: refused inputs, byte for byte, with a reason code.",
+        (SCAN_WORKER,),
+        ("operators", "hashgate dlq replay"),
+    ),
 ]
 
 
@@ -96,11 +130,15 @@ def asyncapi_document(topics: TopicSettings | None = None) -> dict[str, Any]:
         msg_ref = [{"$ref": f"#/channels/{channel.setting}/messages/{name}"}]
         if SCAN_WORKER in channel.consumers:
             operations[f"scanWorkerReceives_{channel.setting}"] = {
-                "action": "receive", "channel": ref, "messages": msg_ref,
+                "action": "receive",
+                "channel": ref,
+                "messages": msg_ref,
             }
         if SCAN_WORKER in channel.producers:
             operations[f"scanWorkerSends_{channel.setting}"] = {
-                "action": "send", "channel": ref, "messages": msg_ref,
+                "action": "send",
+                "channel": ref,
+                "messages": msg_ref,
             }
     return {
         "asyncapi": "3.0.0",
@@ -142,8 +180,14 @@ def schemas_command() -> None:
 
 
 @schemas_command.command("export")
-@click.option("--dir", "directory", type=click.Path(path_type=Path), default=DEFAULT_DIR,
-              show_default=True, help="Where to write the files.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_DIR,
+    show_default=True,
+    help="Where to write the files.",
+)
 def export(directory: Path) -> None:
     """Write schemas/ from the event models."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -153,11 +197,14 @@ def export(directory: Path) -> None:
 
 
 @schemas_command.command("check")
-@click.option("--dir", "directory", type=click.Path(path_type=Path), default=DEFAULT_DIR,
-              show_default=True)
+@click.option(
+    "--dir", "directory", type=click.Path(path_type=Path), default=DEFAULT_DIR, show_default=True
+)
 def check(directory: Path) -> None:
     """Exit 1 if schemas/ differs from the models."""
     stale = drift(directory)
     if stale:
-        raise click.ClickException(f"out of date: {', '.join(stale)}; run `hashgate schemas export`")
+        raise click.ClickException(
+            f"out of date: {', '.join(stale)}; run `hashgate schemas export`"
+        )
     click.echo("schemas are up to date")

@@ -9,7 +9,7 @@ from typing import Literal, Self
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from streams.events.base import Event
-from streams.events.upload import Id, UploadEvent, Uploader
+from streams.events.upload import Id, Uploader, UploadEvent
 
 #: Namespace of verdict ids; never change it, consumers de-duplicate on the ids it yields.
 VERDICT_NAMESPACE = uuid.UUID("5d0f4c1e-8a57-4f7e-9a4b-3c2f6d1e0b77")

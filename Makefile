@@ -1,0 +1,47 @@
+# Every target sets itself up: a fresh clone needs only Python 3.11+, Java 17+ and Maven.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install kafka-jars check test test-unit test-integration demo bench schemas clean
+
+$(STAMP): pyproject.toml
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hashgate needs Python 3.11+")'
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Resolves Apache Kafka's jars from Maven Central into ~/.m2 (tests do this on demand too).
+kafka-jars: install
+	$(BIN)/python -c 'from devtools.localkafka import resolve_classpath; resolve_classpath()'
+
+check: install
+	$(BIN)/ruff check streams devtools tests bench
+	$(BIN)/ruff format --check streams devtools tests bench
+	$(BIN)/mypy
+
+test: check kafka-jars
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+test-integration: kafka-jars
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+demo: kafka-jars
+	$(BIN)/python -m devtools.demo
+
+bench: kafka-jars
+	$(BIN)/python -m bench
+
+schemas: install
+	$(BIN)/hashgate schemas export
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,39 @@
+"""The Faust app factory: one place that turns Settings into a configured faust.App.
+
+Parts of hashgate (the scan agent, rescans, downstream agents) install themselves onto the app
+this returns; the app itself knows nothing of PhotoDNA.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+import streams.events  # noqa: F401 - registers the event codecs with faust
+from streams.kafka_config import faust_broker_urls, faust_credentials
+from streams.settings import Settings
+
+
+def create_app(settings: Settings, **overrides: Any) -> faust.App:
+    """A faust.App for ``settings``; ``overrides`` are faust settings (tests use a few)."""
+    options: dict[str, Any] = {
+        "broker": faust_broker_urls(settings.kafka),
+        "broker_credentials": faust_credentials(settings.kafka),
+        "autodiscover": False,
+        "store": "memory://",
+        "web_enabled": True,
+        "web_bind": settings.web.host,
+        "web_host": settings.web.host,
+        "web_port": settings.web.port,
+        "topic_partitions": settings.topics.partitions,
+        "topic_replication_factor": settings.topics.replication_factor,
+        "consumer_auto_offset_reset": "earliest",
+        # hashgate drains in-flight scans itself on shutdown and rebalance; faust's own wait
+        # would also wait for buffered events the agent never took, and has no deadline.
+        "stream_wait_empty": False,
+        "producer_acks": -1,
+        "broker_commit_interval": 1.0,
+    }
+    options.update(overrides)
+    return faust.App(settings.kafka.consumer_group, **options)

@@ -1,0 +1,17 @@
+"""A real Kafka broker for the whole integration session (see devtools/localkafka.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from devtools.localkafka import local_kafka
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    logging.getLogger("hashgate.localkafka").setLevel(logging.INFO)
+    with local_kafka() as bootstrap:
+        yield bootstrap

@@ -1,0 +1,92 @@
+"""Small async helpers for integration tests that talk to the real broker with aiokafka."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+
+@dataclass(frozen=True)
+class Record:
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 4) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
+        )
+    finally:
+        await admin.close()
+
+
+async def produce(bootstrap: str, topic: str, records: Iterable[Record]) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    count = 0
+    try:
+        futures = [
+            await producer.send(topic, key=r.key, value=r.value, headers=list(r.headers))
+            for r in records
+        ]
+        for fut in futures:
+            await fut
+            count += 1
+    finally:
+        await producer.stop()
+    return count
+
+
+async def consume(
+    bootstrap: str,
+    topics: list[str],
+    *,
+    until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
+    timeout_s: float,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read from the start of ``topics`` until ``until(records)`` holds; fail after a timeout."""
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not until(records):
+                batch = await consumer.getmany(timeout_ms=200)
+                for part in batch.values():
+                    records.extend(part)
+    except TimeoutError:
+        raise AssertionError(
+            f"condition not met within {timeout_s}s; read {len(records)} records from {topics}"
+        ) from None
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
