@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -27,12 +27,27 @@ class Event(BaseModel):
     def decode(cls, data: bytes | str) -> Self:
         """Parse one record's value; failures name the field and carry a DLQ reason code."""
         try:
-            return cls.model_validate_json(data)
+            event = cls.model_validate_json(data)
         except ValidationError as exc:
             raise _decode_error(cls, exc) from None
+        if "schema_version" not in event.model_fields_set:
+            # Defaulted for code that builds events, but on the wire producers must say it.
+            raise EventDecodeError(
+                f"{cls.__name__}: field 'schema_version': Field required",
+                reason=ReasonCode.INVALID_EVENT,
+                field="schema_version",
+            )
+        return event
 
     def encode(self) -> bytes:
         return self.model_dump_json().encode()
+
+
+def _require_schema_version(schema: dict[str, Any]) -> None:
+    """On the wire the version is required, though Python code may leave it defaulted."""
+    required = schema.setdefault("required", [])
+    if "schema_version" not in required:
+        required.insert(0, "schema_version")
 
 
 def _decode_error(cls: type[Event], exc: ValidationError) -> EventDecodeError:

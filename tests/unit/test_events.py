@@ -1,0 +1,153 @@
+"""Event contracts: what platforms and downstream teams integrate against."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from streams.errors import EventDecodeError, ReasonCode
+from streams.events import (
+    MatchDetail,
+    ScanError,
+    ScanInfo,
+    ScanKind,
+    Timings,
+    UploadEvent,
+    Verdict,
+    VerdictKind,
+    codec_name,
+    verdict_id_for,
+)
+from streams.events.codec import PydanticCodec
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+GOOD = {
+    "schema_version": 1,
+    "event_id": "evt-1",
+    "tenant": "acme",
+    "content_id": "img-1",
+    "media_url": "https://cdn.example.com/a.jpg",
+    "uploaded_at": "2026-11-01T12:00:00Z",
+}
+
+
+def _raw(**changes: object) -> bytes:
+    data = {**GOOD, **changes}
+    return json.dumps({k: v for k, v in data.items() if v is not ...}).encode()
+
+
+def test_upload_event_decodes_and_keys_on_content_id() -> None:
+    event = UploadEvent.decode(_raw(uploader={"account_id": "u1", "ip": "2001:db8::1"}))
+    assert event.key == b"img-1"
+    assert event.uploader is not None and str(event.uploader.ip) == "2001:db8::1"
+    assert UploadEvent.decode(event.encode()) == event
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "field"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00", ReasonCode.UNDECODABLE, None),
+        (b'{"schema_version": 1, "event_id": ', ReasonCode.UNDECODABLE, None),
+        (b"[1, 2]", ReasonCode.INVALID_EVENT, None),
+        (_raw(schema_version=2), ReasonCode.UNSUPPORTED_SCHEMA_VERSION, "schema_version"),
+        (_raw(schema_version=...), ReasonCode.INVALID_EVENT, "schema_version"),
+        (_raw(tenant=...), ReasonCode.INVALID_EVENT, "tenant"),
+        (_raw(media_url="ftp://x.example/a.jpg"), ReasonCode.INVALID_EVENT, "media_url"),
+        (_raw(uploaded_at="2026-11-01T12:00:00"), ReasonCode.INVALID_EVENT, "uploaded_at"),
+        (_raw(content_id=""), ReasonCode.INVALID_EVENT, "content_id"),
+        (_raw(surprise=True), ReasonCode.INVALID_EVENT, "surprise"),
+        (_raw(uploader={"ip": "not-an-ip"}), ReasonCode.INVALID_EVENT, "uploader.ip"),
+    ],
+)
+def test_bad_records_are_refused_naming_the_field(
+    raw: bytes, reason: ReasonCode, field: str | None
+) -> None:
+    with pytest.raises(EventDecodeError) as caught:
+        UploadEvent.decode(raw)
+    assert caught.value.reason is reason
+    assert caught.value.field == field
+    if field:
+        assert repr(field) in str(caught.value)
+
+
+def _verdict(scan: ScanInfo, *, is_match: bool) -> Verdict:
+    timings = Timings(received_at=NOW, scanned_at=NOW, api_ms=12.5, total_ms=20.0)
+    matches = [MatchDetail(source="Test", violations=["A1"], match_id="104149")]
+    return Verdict.for_upload(
+        UploadEvent.decode(_raw()),
+        is_match=is_match,
+        matches=matches if is_match else [],
+        tracking_id="WUS_1",
+        enhanced=False,
+        attempts=1,
+        timings=timings,
+        scan=scan,
+    )
+
+
+def test_verdict_id_is_deterministic_per_event_and_scan() -> None:
+    live = _verdict(ScanInfo(), is_match=True)
+    again = _verdict(ScanInfo(), is_match=True)
+    rescan = _verdict(ScanInfo(kind=ScanKind.RESCAN, rescan_id="r-1"), is_match=True)
+    assert live.verdict_id == again.verdict_id == verdict_id_for("evt-1", ScanInfo())
+    assert rescan.verdict_id != live.verdict_id
+    assert rescan.verdict_id == verdict_id_for("evt-1", ScanInfo(kind="rescan", rescan_id="r-1"))
+
+
+def test_verdict_carries_upload_fields_and_round_trips() -> None:
+    verdict = _verdict(ScanInfo(), is_match=True)
+    assert verdict.verdict is VerdictKind.MATCH
+    assert (verdict.tenant, verdict.content_id, verdict.event_id) == ("acme", "img-1", "evt-1")
+    assert Verdict.decode(verdict.encode()) == verdict
+
+
+def test_clear_verdict_cannot_carry_matches_and_ids_cannot_be_forged() -> None:
+    clear = _verdict(ScanInfo(), is_match=False)
+    data = json.loads(clear.encode())
+    data["matches"] = [{"source": "Test", "violations": [], "match_id": None}]
+    with pytest.raises(EventDecodeError, match="clear verdict"):
+        Verdict.decode(json.dumps(data))
+    data = json.loads(clear.encode())
+    data["verdict_id"] = "00000000-0000-0000-0000-000000000000"
+    with pytest.raises(EventDecodeError, match="verdict_id"):
+        Verdict.decode(json.dumps(data))
+
+
+def test_rescan_scan_info_needs_an_id() -> None:
+    with pytest.raises(ValueError, match="rescan_id"):
+        ScanInfo(kind=ScanKind.RESCAN)
+    with pytest.raises(ValueError, match="rescan_id"):
+        ScanInfo(kind=ScanKind.LIVE, rescan_id="r-1")
+
+
+def test_scan_error_keeps_original_bytes_exactly() -> None:
+    original = b"\x00\xffnot json at all\x89"
+    record = ScanError(
+        reason=ReasonCode.UNDECODABLE,
+        detail="not JSON",
+        retryable=False,
+        source_topic="content.uploads",
+        source_partition=3,
+        source_offset=42,
+        key=b"\xfe\xff",
+        value=original,
+        attempts=1,
+        first_seen=NOW,
+        last_seen=NOW,
+    )
+    decoded = ScanError.decode(record.encode())
+    assert decoded.value == original and decoded.key == b"\xfe\xff"
+    assert decoded.reason is ReasonCode.UNDECODABLE
+
+
+def test_faust_codec_encodes_only_its_model_and_validates_on_load() -> None:
+    codec = PydanticCodec(model=UploadEvent)
+    event = UploadEvent.decode(_raw())
+    assert codec.loads(codec.dumps(event)) == event
+    with pytest.raises(TypeError):
+        codec.dumps({"not": "a model"})
+    with pytest.raises(EventDecodeError):
+        codec.loads(_raw(schema_version=9))
+    assert codec_name(UploadEvent) == "hashgate.upload_event"
