@@ -17,7 +17,11 @@ class Event(BaseModel):
     """
 
     model_config = ConfigDict(
-        frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
+        frozen=True,
+        extra="forbid",
+        ser_json_bytes="base64",
+        val_json_bytes="base64",
+        json_schema_extra=lambda schema: _require_schema_version(schema),
     )
 
     #: Name of the JSON Schema file in schemas/ and of the faust codec.
