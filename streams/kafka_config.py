@@ -12,6 +12,7 @@ from typing import Any
 import faust
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
+from streams.errors import ConfigurationError
 from streams.settings import KafkaSettings, SecurityProtocol
 
 
@@ -19,11 +20,19 @@ def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
     """A verifying TLS context for SSL and SASL_SSL; None for plaintext protocols."""
     if kafka.security_protocol not in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
         return None
-    context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
-    if kafka.ssl_certfile:
-        context.load_cert_chain(
-            str(kafka.ssl_certfile), str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None
+    try:
+        context = ssl.create_default_context(
+            cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None
         )
+        if kafka.ssl_certfile:
+            context.load_cert_chain(
+                str(kafka.ssl_certfile), str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None
+            )
+    except (ssl.SSLError, OSError) as exc:  # not PEM, key/cert mismatch, encrypted key
+        raise ConfigurationError(
+            "HASHGATE_KAFKA__SSL_CAFILE, HASHGATE_KAFKA__SSL_CERTFILE or "
+            f"HASHGATE_KAFKA__SSL_KEYFILE cannot be loaded: {exc}"
+        ) from None
     return context
 
 
