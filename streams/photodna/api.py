@@ -1,0 +1,346 @@
+"""The raw PhotoDNA Cloud Service client: HTTP, retries, quota and the breaker, nothing else.
+
+One ``httpx.AsyncClient`` with pooled keep-alive connections serves every task of a worker.
+Each HTTP call, retries included, first waits for the circuit breaker and then for a token from
+the subscription key's rate limiter; ``max_attempts`` counts HTTP calls only, so time spent
+waiting on an open breaker uses none of them.
+
+While the breaker is open, ``match()`` and ``report()`` wait (they do not raise), which is what
+lets a worker pause through an outage instead of draining into the DLQ. Pass ``fail_fast=True``
+to get CircuitOpenError at once instead.
+
+The subscription key and the NCMEC password travel only in request headers: they are not in the
+client's repr, and every error leaving the client is scrubbed of them (and of the image URL,
+which is replaced by its redacted form) in case a server echoes them back.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+from pydantic import SecretStr
+
+from streams.errors import (
+    CircuitOpenError,
+    ConfigurationError,
+    HashgateError,
+    RateLimitedError,
+    TransientError,
+)
+from streams.media.redact import redact_url
+from streams.photodna.breaker import CircuitBreaker
+from streams.photodna.models import (
+    ImageBytes,
+    ImageInput,
+    ImageUrl,
+    InlineImage,
+    MatchResult,
+    ReportRequest,
+    ReportResult,
+)
+from streams.photodna.ratelimit import Lane, RateLimiter
+from streams.photodna.responses import read_match, read_report
+from streams.photodna.retry import RetryPolicy
+from streams.settings import PhotoDNASettings
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+KEY_HEADER = "Ocp-Apim-Subscription-Key"
+
+#: HTTP answers that do not count as "the quota was fine" for the rate limiter's recovery.
+_THROTTLE_OR_ERROR = frozenset({429, *range(500, 600)})
+
+
+def _match_body(image: ImageInput) -> dict[str, Any]:
+    """``build_request`` arguments for each way of handing over the image."""
+    match image:
+        case ImageUrl(url=url):
+            return {"json": {"DataRepresentation": "URL", "Value": url}}
+        case InlineImage(data=data):
+            encoded = base64.b64encode(data).decode("ascii")
+            return {"json": {"DataRepresentation": "inline", "Value": encoded}}
+        case ImageBytes(data=data, content_type=content_type):
+            return {"content": data, "headers": {"Content-Type": content_type}}
+    raise TypeError(f"not an ImageInput: {type(image).__name__}")
+
+
+class _Scrubber:
+    """Removes secrets from error messages, and shortens URLs to their redacted form."""
+
+    def __init__(self, secrets: list[SecretStr], urls: list[str]) -> None:
+        self._replacements = [(s.get_secret_value(), "[redacted]") for s in secrets]
+        self._replacements += [(url, redact_url(url)) for url in urls]
+
+    def scrub(self, exc: HashgateError) -> None:
+        text = str(exc)
+        for needle, replacement in self._replacements:
+            if needle:
+                text = text.replace(needle, replacement)
+        exc.args = (text,)
+
+
+class PhotoDNAClient:
+    """Match and Report over one pooled connection pool; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        subscription_key: SecretStr,
+        timeout: httpx.Timeout,
+        max_connections: int,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rate_limiter: RateLimiter | None = None,
+        breaker: CircuitBreaker | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._endpoint = endpoint.rstrip("/")
+        self._key = subscription_key
+        self.rate_limiter = rate_limiter
+        self.breaker = breaker
+        self.retry = retry if retry is not None else RetryPolicy()
+        self._http = httpx.AsyncClient(
+            timeout=timeout,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: PhotoDNASettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rescan_floor_rps: float = 0.0,
+    ) -> PhotoDNAClient:
+        """A client with the process-wide rate limiter of its key, a breaker and retries."""
+        key = settings.subscription_key
+        if key is None or not key.get_secret_value():
+            raise ConfigurationError("HASHGATE_PHOTODNA__SUBSCRIPTION_KEY is not set")
+        try:
+            rate_limiter = RateLimiter.for_key(
+                key, settings.rate_limit_rps, rescan_floor_rps=rescan_floor_rps
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"HASHGATE_SCAN__RESCAN_FLOOR_RPS: {exc}") from None
+        return cls(
+            endpoint=str(settings.endpoint),
+            subscription_key=key,
+            timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
+            max_connections=settings.max_connections,
+            transport=transport,
+            rate_limiter=rate_limiter,
+            breaker=CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_s),
+            retry=RetryPolicy(
+                settings.max_attempts, settings.backoff_base_s, settings.backoff_cap_s
+            ),
+        )
+
+    def __repr__(self) -> str:
+        return f"PhotoDNAClient(endpoint={self._endpoint!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def match(
+        self,
+        image: ImageInput,
+        *,
+        enhance: bool = False,
+        lane: Lane = Lane.LIVE,
+        fail_fast: bool = False,
+    ) -> MatchResult:
+        """Check one image. Returns only for Status 3000; everything else raises.
+
+        Raises RejectedByPhotoDNA (permanent), AuthenticationError / ConfigurationError (stop
+        the worker), TransientError or RateLimitedError once ``max_attempts`` calls failed, and
+        CircuitOpenError only with ``fail_fast``.
+        """
+        request = self._http.build_request(
+            "POST",
+            f"{self._endpoint}/Match",
+            params={"enhance": "true" if enhance else "false"},
+            **_match_body(image),
+        )
+        request.headers[KEY_HEADER] = self._key.get_secret_value()
+        urls = [image.url] if isinstance(image, ImageUrl) else []
+        (is_match, flags, status), attempts, seconds = await self._call(
+            "Match",
+            request,
+            read_match,
+            lane=lane,
+            fail_fast=fail_fast,
+            scrubber=_Scrubber([self._key], urls),
+        )
+        return MatchResult(
+            is_match=is_match,
+            flags=flags,
+            tracking_id=status.tracking_id or "",
+            status_code=status.code,
+            status_description=status.description,
+            attempts=attempts,
+            api_seconds=seconds,
+        )
+
+    async def report(
+        self,
+        request: ReportRequest,
+        *,
+        ncmec_username: str,
+        ncmec_password: SecretStr,
+        is_test: bool = True,
+        fail_fast: bool = False,
+    ) -> ReportResult:
+        """File a report to NCMEC through PhotoDNA; ``is_test`` (the default) uses NCMEC's test
+        environment.
+
+        Retried like Match. A POST that timed out may still have been filed, so a retry can
+        file the same report twice: NCMEC prefers a duplicate to a missing report.
+        """
+        http_request = self._http.build_request(
+            "POST", f"{self._endpoint}/Report", json=request.to_body(is_test=is_test)
+        )
+        http_request.headers[KEY_HEADER] = self._key.get_secret_value()
+        http_request.headers["x-usr"] = ncmec_username
+        http_request.headers["x-pwd"] = ncmec_password.get_secret_value()
+        (report_id, status), attempts, seconds = await self._call(
+            "Report",
+            http_request,
+            read_report,
+            lane=Lane.LIVE,
+            fail_fast=fail_fast,
+            scrubber=_Scrubber([self._key, ncmec_password], []),
+        )
+        return ReportResult(
+            status_code=status.code,
+            status_description=status.description,
+            tracking_id=status.tracking_id or "",
+            report_id=report_id,
+            attempts=attempts,
+            api_seconds=seconds,
+        )
+
+    # -- the attempt loop --------------------------------------------------------------------
+
+    async def _call(
+        self,
+        operation: str,
+        request: httpx.Request,
+        read: Callable[[httpx.Response], T],
+        *,
+        lane: Lane,
+        fail_fast: bool,
+        scrubber: _Scrubber,
+    ) -> tuple[T, int, float]:
+        """``(answer, attempts, seconds in calls)``, retrying transient failures."""
+        attempts = 0
+        elapsed = 0.0
+        while True:
+            granted_at: float | None = None
+            try:
+                await self._wait_for_breaker(operation, fail_fast)
+                with self._breaker_outcome():
+                    granted_at = await self._acquire(lane)
+                    attempts += 1
+                    started = time.perf_counter()
+                    try:
+                        response = await self._send(operation, request)
+                    finally:
+                        elapsed += time.perf_counter() - started
+                    if (
+                        self.rate_limiter is not None
+                        and response.status_code not in _THROTTLE_OR_ERROR
+                    ):
+                        self.rate_limiter.on_success()
+                    return read(response), attempts, elapsed
+            except HashgateError as exc:
+                scrubber.scrub(exc)
+                if isinstance(exc, RateLimitedError) and self.rate_limiter is not None:
+                    self.rate_limiter.on_throttled(exc.retry_after, granted_at=granted_at)
+                if not self._retryable(exc, attempts):
+                    raise
+                retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
+                delay = self.retry.backoff(attempts - 1, retry_after)
+                logger.warning(
+                    "%s (attempt %d of %d); retrying in %.2fs",
+                    exc,
+                    attempts,
+                    self.retry.max_attempts,
+                    delay,
+                )
+                await self.retry.sleep(delay)
+
+    def _retryable(self, exc: HashgateError, attempts: int) -> bool:
+        if not isinstance(exc, TransientError) or isinstance(exc, CircuitOpenError):
+            return False
+        return attempts < self.retry.max_attempts
+
+    async def _wait_for_breaker(self, operation: str, fail_fast: bool) -> None:
+        if self.breaker is None:
+            return
+        if not fail_fast:
+            await self.breaker.wait_until_callable()
+        elif not self.breaker.allow():
+            raise CircuitOpenError(f"PhotoDNA {operation}: circuit breaker is open, not called")
+
+    async def _acquire(self, lane: Lane) -> float | None:
+        return None if self.rate_limiter is None else await self.rate_limiter.acquire(lane)
+
+    async def _send(self, operation: str, request: httpx.Request) -> httpx.Response:
+        """One HTTP call; network failures become TransientError (a bad endpoint, config)."""
+        try:
+            return await self._http.send(request)
+        except httpx.UnsupportedProtocol:
+            raise ConfigurationError(
+                f"PhotoDNA {operation}: endpoint {self._endpoint!r} is not an http(s) URL"
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"PhotoDNA {operation}: {type(exc).__name__}") from None
+        except httpx.RequestError as exc:
+            raise TransientError(f"PhotoDNA {operation}: {type(exc).__name__}: {exc}") from None
+
+    @contextmanager
+    def _breaker_outcome(self) -> Iterator[None]:
+        """Reports each attempt to the breaker exactly once, whatever way it ends."""
+        if self.breaker is None:
+            yield
+            return
+        try:
+            yield
+        except RateLimitedError:
+            self.breaker.record_inconclusive()
+            raise
+        except TransientError:
+            self.breaker.record_failure()
+            raise
+        except HashgateError:
+            self.breaker.record_success()
+            raise
+        except BaseException:
+            self.breaker.record_inconclusive()
+            raise
+        else:
+            self.breaker.record_success()
