@@ -22,9 +22,11 @@ def cli() -> None:
 def _attach_commands() -> None:
     from streams.events.schemas import schemas_command
     from streams.settings_doc import settings_command
+    from streams.simulator.cli import simulator_command
 
     cli.add_command(schemas_command)
     cli.add_command(settings_command)
+    cli.add_command(simulator_command)
 
 
 def main() -> None:
