@@ -47,13 +47,15 @@ async def run_simulator(
     simulator = Simulator(config)
     runner = web.AppRunner(simulator.app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
+    sock: socket.socket | None = None
     try:
         sock = socket.create_server((host, port))
-        site = web.SockSite(runner, sock, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
-        await site.start()
+        await web.SockSite(runner, sock).start()
         yield RunningSimulator(host, sock.getsockname()[1], simulator)
     finally:
         await runner.cleanup()
+        if sock is not None:
+            sock.close()
 
 
 async def serve_until_signalled(
