@@ -33,6 +33,8 @@ Sleep = Callable[[float], Awaitable[None]]
 MIN_RATE_SHARE = 0.05
 #: Each successful call gives back this share of the configured rate.
 RECOVERY_SHARE = 0.05
+#: Float sums of refills land a hair short of whole tokens; that is a whole token.
+_WHOLE = 1 - 1e-9
 
 
 class Lane(StrEnum):
@@ -189,9 +191,9 @@ class RateLimiter:
         while (lane := self._next_lane()) is not None:
             if now < self._blocked_until:
                 return self._blocked_until - now
-            if self._tokens < 1:
+            if self._tokens < _WHOLE:
                 return (1 - self._tokens) / self._rate
-            self._tokens -= 1
+            self._tokens = max(0.0, self._tokens - 1)
             if lane is Lane.RESCAN:
                 self._floor_credit = max(0.0, self._floor_credit - 1)
             self._waiting[lane].popleft().set_result(now)
@@ -201,7 +203,7 @@ class RateLimiter:
         live = self._has_waiter(Lane.LIVE)
         rescan = self._has_waiter(Lane.RESCAN)
         if live and rescan:
-            return Lane.RESCAN if self._floor_credit >= 1 else Lane.LIVE
+            return Lane.RESCAN if self._floor_credit >= _WHOLE else Lane.LIVE
         if live:
             return Lane.LIVE
         return Lane.RESCAN if rescan else None

@@ -1,0 +1,298 @@
+"""The per-key token bucket: smooth rate, lanes, rescan floor, AIMD, all in fake time."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import random
+
+import pytest
+from pydantic import SecretStr
+
+from streams.photodna.ratelimit import MIN_RATE_SHARE, Lane, RateLimiter
+
+pytestmark = pytest.mark.unit
+
+EPSILON = 1e-9
+
+
+class FakeTime:
+    """A clock and a sleep that only move when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        wakeup: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + seconds, next(self._order), wakeup))
+        await wakeup
+
+    async def run_until(self, deadline: float) -> None:
+        """Advance to ``deadline``, waking every sleeper at its own time on the way."""
+        while True:
+            await settle()
+            while self._sleepers and self._sleepers[0][2].done():
+                heapq.heappop(self._sleepers)
+            if not self._sleepers or self._sleepers[0][0] > deadline:
+                break
+            due, _, wakeup = heapq.heappop(self._sleepers)
+            self.now = max(self.now, due)
+            wakeup.set_result(None)
+        self.now = deadline
+        await settle()
+
+
+async def settle() -> None:
+    """Let every runnable task run until it waits again (tasks here never do real I/O)."""
+    for _ in range(30):
+        await asyncio.sleep(0)
+
+
+def limiter(time: FakeTime, rate: float = 5.0, **options: object) -> RateLimiter:
+    return RateLimiter(rate, clock=time.clock, sleep=time.sleep, **options)  # type: ignore[arg-type]
+
+
+class Grants:
+    """Starts acquirers and records, per lane, the fake times and order of their grants."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+        self.log: list[tuple[float, Lane, int]] = []
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start(self, lane: Lane, count: int) -> None:
+        for _ in range(count):
+            ident = len(self.tasks)
+            self.tasks.append(asyncio.create_task(self._acquire(lane, ident)))
+
+    async def _acquire(self, lane: Lane, ident: int) -> None:
+        granted_at = await self.limiter.acquire(lane)
+        self.log.append((granted_at, lane, ident))
+
+    def times(self, lane: Lane | None = None) -> list[float]:
+        return [t for t, grant_lane, _ in self.log if lane in (None, grant_lane)]
+
+    async def cancel_rest(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def most_in_any_window(times: list[float], width: float = 1.0) -> int:
+    """The largest number of grants in any half-open window [t, t + width)."""
+    ordered = sorted(times)
+    return max(
+        (sum(1 for u in ordered if t <= u < t + width - EPSILON) for t in ordered), default=0
+    )
+
+
+async def test_never_more_than_rate_in_any_second() -> None:
+    time = FakeTime()
+    grants = Grants(limiter(time, rate=5))
+    grants.start(Lane.LIVE, 40)
+
+    await time.run_until(10.0)
+
+    assert len(grants.log) == 40
+    assert most_in_any_window(grants.times()) == 5
+    gaps = [b - a for a, b in itertools.pairwise(grants.times())]
+    assert min(gaps) >= 0.2 - 1e-6  # evenly spaced, no burst
+
+
+async def test_random_arrivals_never_exceed_rate_plus_burst() -> None:
+    time = FakeTime()
+    grants = Grants(limiter(time, rate=4, burst=3))
+    rng = random.Random(7)
+    for second in range(20):
+        await time.run_until(float(second) + rng.random())
+        grants.start(Lane.LIVE, rng.randint(0, 9))
+
+    await time.run_until(60.0)
+
+    assert most_in_any_window(grants.times()) <= 4 + 3
+    await grants.cancel_rest()
+
+
+async def test_idle_bucket_holds_only_burst_tokens() -> None:
+    time = FakeTime()
+    grants = Grants(limiter(time, rate=2, burst=3))
+    await time.run_until(100.0)  # idle for long: tokens must not pile up beyond the burst
+    grants.start(Lane.LIVE, 10)
+
+    await time.run_until(100.0 + 1e-6)
+
+    assert len(grants.log) == 3
+    await grants.cancel_rest()
+
+
+async def test_fifo_within_a_lane() -> None:
+    time = FakeTime()
+    grants = Grants(limiter(time, rate=10))
+    grants.start(Lane.LIVE, 10)
+
+    await time.run_until(2.0)
+
+    assert [ident for _, _, ident in grants.log] == list(range(10))
+
+
+async def test_live_goes_first_when_there_is_no_floor() -> None:
+    time = FakeTime()
+    grants = Grants(limiter(time, rate=10))
+    grants.start(Lane.RESCAN, 5)
+    grants.start(Lane.LIVE, 10)
+
+    await time.run_until(3.0)
+
+    lanes = [lane for _, lane, _ in grants.log]
+    assert lanes == [Lane.LIVE] * 10 + [Lane.RESCAN] * 5
+
+
+async def test_rescan_waits_while_live_keeps_the_bucket_busy() -> None:
+    time = FakeTime()
+    grants = Grants(limiter(time, rate=10))
+    grants.start(Lane.LIVE, 100)
+    grants.start(Lane.RESCAN, 3)
+
+    await time.run_until(5.0)
+
+    assert grants.times(Lane.RESCAN) == []
+    await grants.cancel_rest()
+
+
+async def test_rescan_floor_holds_under_full_live_load() -> None:
+    time = FakeTime()
+    grants = Grants(limiter(time, rate=10, rescan_floor_rps=2))
+    grants.start(Lane.LIVE, 200)
+    grants.start(Lane.RESCAN, 200)
+
+    await time.run_until(12.0)
+
+    window = [t for t in grants.times(Lane.RESCAN) if 2.0 <= t < 12.0]
+    live = [t for t in grants.times(Lane.LIVE) if 2.0 <= t < 12.0]
+    assert 19 <= len(window) <= 21  # 2 per second
+    assert 79 <= len(live) <= 81  # the rest of 10 per second
+    assert most_in_any_window(grants.times()) <= 10
+    await grants.cancel_rest()
+
+
+async def test_rescans_get_the_whole_rate_when_live_is_idle() -> None:
+    time = FakeTime()
+    grants = Grants(limiter(time, rate=10, rescan_floor_rps=1))
+    grants.start(Lane.RESCAN, 50)
+
+    await time.run_until(3.0)
+
+    assert 29 <= len(grants.times(Lane.RESCAN)) <= 31
+    await grants.cancel_rest()
+
+
+async def test_cancelled_waiter_does_not_hold_up_the_queue() -> None:
+    time = FakeTime()
+    grants = Grants(limiter(time, rate=1))
+    grants.start(Lane.LIVE, 3)
+    await time.run_until(0.0)  # the first takes the only token
+    grants.tasks[1].cancel()
+
+    await time.run_until(1.0)
+
+    assert [ident for _, _, ident in grants.log] == [0, 2]
+
+
+async def test_throttle_halves_the_rate_and_success_recovers_it() -> None:
+    time = FakeTime()
+    bucket = limiter(time, rate=10)
+
+    bucket.on_throttled(None)
+    assert bucket.current_rate == pytest.approx(5.0)
+    assert bucket.configured_rate == 10
+
+    time.now = 5.0
+    bucket.on_throttled(None)
+    assert bucket.current_rate == pytest.approx(2.5)
+
+    for _ in range(3):
+        bucket.on_success()
+    assert bucket.current_rate == pytest.approx(2.5 + 3 * 0.5)
+    for _ in range(100):
+        bucket.on_success()
+    assert bucket.current_rate == 10
+
+
+async def test_rate_never_drops_below_its_floor_share() -> None:
+    time = FakeTime()
+    bucket = limiter(time, rate=10)
+
+    for step in range(30):
+        time.now = float(step)
+        bucket.on_throttled(None)
+
+    assert bucket.current_rate == pytest.approx(10 * MIN_RATE_SHARE)
+
+
+async def test_429s_of_calls_sent_before_the_cut_cut_only_once() -> None:
+    time = FakeTime()
+    bucket = limiter(time, rate=10)
+    time.now = 1.0
+    sent_before = [0.8, 0.9, 0.95]
+
+    for granted_at in sent_before:
+        bucket.on_throttled(None, granted_at=granted_at)
+    assert bucket.current_rate == pytest.approx(5.0)
+
+    time.now = 2.0
+    bucket.on_throttled(None, granted_at=1.5)  # sent after the cut: a new signal
+    assert bucket.current_rate == pytest.approx(2.5)
+
+
+async def test_retry_after_holds_every_acquirer_then_resumes_at_the_lower_rate() -> None:
+    time = FakeTime()
+    bucket = limiter(time, rate=10)
+    grants = Grants(bucket)
+    grants.start(Lane.LIVE, 1)
+    await time.run_until(0.0)
+    bucket.on_throttled(3.0)
+    grants.start(Lane.LIVE, 5)
+    grants.start(Lane.RESCAN, 1)
+
+    await time.run_until(10.0)
+
+    later = grants.times()[1:]
+    assert min(later) >= 3.0
+    gaps = [b - a for a, b in itertools.pairwise(later)]
+    assert min(gaps) >= 1 / 5 - 1e-6  # the halved rate
+
+
+async def test_for_key_shares_one_instance_per_key_and_keeps_no_key() -> None:
+    key = SecretStr("subscription-key-for-ratelimit-test")
+
+    first = RateLimiter.for_key(key, 7.0)
+
+    assert RateLimiter.for_key(SecretStr(key.get_secret_value()), 7.0) is first
+    assert RateLimiter.for_key(SecretStr("another-key"), 7.0) is not first
+    assert RateLimiter.for_key(key, 3.0) is not first
+    registry_text = repr(RateLimiter._registry)
+    assert key.get_secret_value() not in registry_text
+    assert key.get_secret_value() not in repr(first)
+
+
+@pytest.mark.parametrize(
+    ("rate", "floor", "burst"), [(0, 0, 1), (5, 5, 1), (5, 6, 1), (5, -1, 1), (5, 0, 0)]
+)
+def test_rejects_impossible_settings(rate: float, floor: float, burst: int) -> None:
+    with pytest.raises(ValueError):
+        RateLimiter(rate, rescan_floor_rps=floor, burst=burst)
+
+
+async def test_real_clock_smoke() -> None:
+    """With the default clock and sleep, waiters are released without anyone polling."""
+    bucket = RateLimiter(200.0)
+    granted = await asyncio.wait_for(
+        asyncio.gather(*(bucket.acquire(Lane.LIVE) for _ in range(5))), timeout=5
+    )
+    assert granted == sorted(granted)
