@@ -199,7 +199,13 @@ class JavaKafka:
             raise LocalKafkaError("java is not installed; the local Kafka needs Java 17+")
         config = self._write_config()
         fmt = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config)),
+            self._java(
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={_cluster_id()}",
+                "-c",
+                str(config),
+            ),
             capture_output=True,
             text=True,
             timeout=120,

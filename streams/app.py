@@ -34,6 +34,8 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         "stream_wait_empty": False,
         "producer_acks": -1,
         "broker_commit_interval": 1.0,
+        "broker_session_timeout": settings.kafka.session_timeout_s,
+        "broker_heartbeat_interval": settings.kafka.session_timeout_s / 4,
     }
     options.update(overrides)
     return faust.App(settings.kafka.consumer_group, **options)

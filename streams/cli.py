@@ -23,10 +23,12 @@ def _attach_commands() -> None:
     from streams.events.schemas import schemas_command
     from streams.settings_doc import settings_command
     from streams.simulator.cli import simulator_command
+    from streams.worker import worker_command
 
     cli.add_command(schemas_command)
     cli.add_command(settings_command)
     cli.add_command(simulator_command)
+    cli.add_command(worker_command)
 
 
 def main() -> None:

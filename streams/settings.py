@@ -71,6 +71,12 @@ class KafkaSettings(_Group):
     ssl_certfile: Path | None = Field(None, description="Client certificate for mutual TLS.")
     ssl_keyfile: Path | None = Field(None, description="Client key for mutual TLS.")
     consumer_group: str = Field("hashgate", description="Consumer group (the Faust app id).")
+    session_timeout_s: float = Field(
+        10.0,
+        ge=6.0,
+        le=300.0,
+        description="Group session timeout: how soon a dead worker's partitions move on.",
+    )
 
     @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
     @classmethod

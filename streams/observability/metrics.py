@@ -1,0 +1,85 @@
+"""Prometheus metrics of the scan worker, in one registry per app (tests run several apps)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+#: Breaker states as gauge values: alert on hashgate_breaker_state > 0.
+BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+
+LagReader = Callable[[], dict[tuple[str, int], int]]
+
+
+class _LagCollector(Collector):
+    """Consumer lag per partition, read at scrape time from the consumer's own offsets."""
+
+    def __init__(self, read: LagReader) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "hashgate_consumer_lag",
+            "Records in the partition not yet committed by this worker.",
+            labels=["topic", "partition"],
+        )
+        for (topic, partition), lag in sorted(self._read().items()):
+            family.add_metric([topic, str(partition)], lag)
+        yield family
+
+
+class ScanMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events_in = Counter(
+            "hashgate_events_in", "Records taken from the source topics.", ["lane"], registry=r
+        )
+        self.verdicts = Counter(
+            "hashgate_verdicts", "Verdicts written.", ["verdict", "lane"], registry=r
+        )
+        self.dlq = Counter(
+            "hashgate_dlq_records", "Records written to the DLQ.", ["reason", "lane"], registry=r
+        )
+        self.event_retries = Counter(
+            "hashgate_event_retries",
+            "Records sent to the delayed-retry topic.",
+            ["lane"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "hashgate_in_flight", "Records being scanned now.", ["lane"], registry=r
+        )
+        self.unacked = Gauge(
+            "hashgate_unacked", "Records taken but not yet committed-safe.", ["lane"], registry=r
+        )
+        self.api_latency = Histogram(
+            "hashgate_photodna_latency_seconds",
+            "Time in PhotoDNA calls per verdict, all attempts.",
+            ["lane"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30),
+            registry=r,
+        )
+        self.api_retries = Counter(
+            "hashgate_photodna_retries",
+            "PhotoDNA calls retried after a transient error.",
+            ["lane"],
+            registry=r,
+        )
+        self.throttled = Counter(
+            "hashgate_photodna_throttled", "HTTP 429 answers from PhotoDNA.", registry=r
+        )
+        self.rate_limit = Gauge(
+            "hashgate_rate_limit_rps", "Current client-side call rate (AIMD).", registry=r
+        )
+        self.breaker_state = Gauge(
+            "hashgate_breaker_state",
+            "Circuit breaker: 0 closed, 1 half-open, 2 open.",
+            registry=r,
+        )
+
+    def watch_lag(self, read: LagReader) -> None:
+        self.registry.register(_LagCollector(read))

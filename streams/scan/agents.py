@@ -1,0 +1,53 @@
+"""Declares the scan worker's topics and agents on a faust app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from faust.types import TP, StreamT
+
+from streams.photodna import Lane
+from streams.scan.service import ScanService
+from streams.settings import Settings
+
+
+def raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:
+    """Bytes in, bytes out: the agent decodes itself so bad input reaches the DLQ intact."""
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topics.partitions,
+        replicas=settings.topics.replication_factor,
+    )
+
+
+def install_scan_agents(app: faust.App, settings: Settings, service: ScanService) -> None:
+    topics = settings.topics
+
+    @app.agent(raw_topic(app, topics.uploads, settings), name="hashgate.scan.live")
+    async def scan_live(stream: StreamT[bytes]) -> None:
+        await service.consume(stream, Lane.LIVE)
+
+    @app.agent(raw_topic(app, topics.rescans, settings), name="hashgate.scan.rescan")
+    async def scan_rescans(stream: StreamT[bytes]) -> None:
+        await service.consume(stream, Lane.RESCAN)
+
+    @app.agent(raw_topic(app, topics.retries, settings), name="hashgate.scan.retries")
+    async def scan_retries(stream: StreamT[bytes]) -> None:
+        await service.consume_retries(stream)
+
+    outputs = [topics.verdicts_match, topics.verdicts_clear, topics.scan_errors]
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def declare_outputs() -> None:
+        for name in outputs:
+            await raw_topic(app, name, settings).maybe_declare()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        revoked: set[TP] = args[0]
+        await service.on_partitions_revoked(revoked)

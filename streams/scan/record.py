@@ -1,0 +1,54 @@
+"""The scan agent's view of one Kafka record: the raw bytes, where they came from, and headers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+#: Headers hashgate sets when it re-publishes a record (retry lane, DLQ replay).
+ATTEMPTS_HEADER = "hashgate-attempts"
+FIRST_SEEN_HEADER = "hashgate-first-seen"
+NOT_BEFORE_HEADER = "hashgate-not-before"
+REPLAYS_HEADER = "hashgate-replays"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """Raw input: the scan agent decodes it itself, so bad bytes reach the DLQ unchanged."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    received_at: datetime
+
+    def header(self, name: str) -> bytes | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def int_header(self, name: str, default: int = 0) -> int:
+        raw = self.header(name)
+        try:
+            return int(raw) if raw is not None else default
+        except ValueError:
+            return default
+
+    def time_header(self, name: str) -> datetime | None:
+        raw = self.header(name)
+        try:
+            return datetime.fromisoformat(raw.decode()) if raw else None
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    @property
+    def previous_attempts(self) -> int:
+        """Scans of this record before this one (retry lane and DLQ replays count)."""
+        return max(self.int_header(ATTEMPTS_HEADER), 0)
+
+    @property
+    def first_seen(self) -> datetime:
+        return self.time_header(FIRST_SEEN_HEADER) or self.received_at

@@ -1,0 +1,227 @@
+"""Turns one raw record into exactly one outcome: a verdict, a delayed retry, or a DLQ record.
+
+Fail-closed lives here: a ``clear`` verdict is built only from a PhotoDNA answer with Status
+3000 and no match; every other path is a match, a retry, a DLQ record, or a wait.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from streams.errors import (
+    AuthenticationError,
+    EventDecodeError,
+    PermanentError,
+    ReasonCode,
+    TransientError,
+)
+from streams.events import (
+    MatchDetail,
+    RescanRequest,
+    ScanError,
+    ScanInfo,
+    ScanKind,
+    Timings,
+    UploadEvent,
+    Verdict,
+)
+from streams.media.redact import redact_url
+from streams.photodna import BreakerState, CircuitBreaker, Lane, Matcher, MatchResult, MediaRef
+from streams.scan.pipeline import FatalScanError
+from streams.scan.record import REPLAYS_HEADER, SourceRecord
+
+log = logging.getLogger(__name__)
+
+OK_STATUS = 3000
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRequest:
+    """What a record asks for, whichever lane it came from."""
+
+    upload: UploadEvent
+    scan: ScanInfo
+    only_changed: bool = False
+
+
+def decode_upload(value: bytes | None) -> ScanRequest:
+    return ScanRequest(UploadEvent.decode(value or b""), ScanInfo())
+
+
+def decode_rescan(value: bytes | None) -> ScanRequest:
+    request = RescanRequest.decode(value or b"")
+    scan = ScanInfo(kind=ScanKind.RESCAN, rescan_id=request.rescan_id)
+    return ScanRequest(request.upload, scan, request.only_changed)
+
+
+DECODERS: dict[Lane, Callable[[bytes | None], ScanRequest]] = {
+    Lane.LIVE: decode_upload,
+    Lane.RESCAN: decode_rescan,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictOutcome:
+    verdict: Verdict
+    request: ScanRequest
+
+
+@dataclass(frozen=True, slots=True)
+class RetryOutcome:
+    """Re-publish the original bytes to the retry topic, to be scanned again after a delay."""
+
+    record: SourceRecord
+    attempts: int
+    not_before: datetime
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterOutcome:
+    error: ScanError
+
+
+Outcome = VerdictOutcome | RetryOutcome | DeadLetterOutcome
+
+
+class Scanner:
+    """Scans records of one lane. Never raises for an event's fault; raises FatalScanError for
+    configuration errors (a bad subscription key), which must stop the worker."""
+
+    def __init__(
+        self,
+        matcher: Matcher,
+        breaker: CircuitBreaker,
+        *,
+        lane: Lane,
+        enhanced: bool,
+        retry_limit: int,
+        retry_delay_s: float,
+        replay_limit: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.matcher = matcher
+        self.breaker = breaker
+        self.lane = lane
+        self.enhanced = enhanced
+        self.retry_limit = retry_limit
+        self.retry_delay = timedelta(seconds=retry_delay_s)
+        self.replay_limit = replay_limit
+        self._decode = DECODERS[lane]
+        self._now = clock
+
+    async def scan(self, record: SourceRecord) -> Outcome:
+        try:
+            request = self._decode(record.value)
+        except EventDecodeError as exc:
+            return self._dead_letter(record, exc.reason, str(exc), None)
+        if record.int_header(REPLAYS_HEADER) > self.replay_limit:
+            detail = f"replayed from the DLQ more than {self.replay_limit} times"
+            return self._dead_letter(record, ReasonCode.REPLAY_LIMIT_REACHED, detail, request)
+        media = MediaRef(str(request.upload.media_url), request.upload.media_type)
+        while True:
+            try:
+                result = await self.matcher.match(media, lane=self.lane)
+                return VerdictOutcome(self._verdict(record, request, result), request)
+            except AuthenticationError as exc:
+                raise FatalScanError(str(exc)) from exc
+            except PermanentError as exc:
+                return self._dead_letter(record, exc.reason, str(exc), request)
+            except TransientError as exc:
+                if self.breaker.state is not BreakerState.CLOSED:
+                    # A service-wide outage: wait for PhotoDNA, never drain into the DLQ.
+                    await self.breaker.wait_until_callable()
+                    continue
+                return self._retry_or_dead_letter(record, request, exc)
+
+    def _verdict(self, record: SourceRecord, request: ScanRequest, result: MatchResult) -> Verdict:
+        if result.status_code != OK_STATUS:  # the client should never hand us this; fail closed
+            raise TransientError(f"PhotoDNA answered Status {result.status_code}, not OK")
+        matches = [
+            MatchDetail(source=f.source, violations=list(f.violations), match_id=f.match_id)
+            for f in result.flags
+        ]
+        now = self._now()
+        verdict = Verdict.for_upload(
+            request.upload,
+            is_match=result.is_match or bool(matches),
+            matches=matches,
+            tracking_id=result.tracking_id,
+            enhanced=self.enhanced,
+            attempts=max(result.attempts, 1),
+            timings=Timings(
+                received_at=record.received_at,
+                scanned_at=now,
+                api_ms=result.api_seconds * 1000,
+                total_ms=max((now - record.received_at).total_seconds() * 1000, 0.0),
+            ),
+            scan=request.scan,
+        )
+        log.debug(
+            "verdict",
+            extra={
+                "verdict": verdict.verdict.value,
+                "content_id": verdict.content_id,
+                "tenant": verdict.tenant,
+                "media": redact_url(str(verdict.media_url)),
+                "tracking_id": verdict.tracking_id,
+            },
+        )
+        return verdict
+
+    def _retry_or_dead_letter(
+        self, record: SourceRecord, request: ScanRequest, exc: TransientError
+    ) -> Outcome:
+        attempts = record.previous_attempts + 1
+        if attempts <= self.retry_limit:
+            log.warning(
+                "scan failed while PhotoDNA is otherwise healthy; retrying later",
+                extra={
+                    "content_id": request.upload.content_id,
+                    "attempts": attempts,
+                    "error": str(exc),
+                },
+            )
+            return RetryOutcome(record, attempts, self._now() + self.retry_delay, str(exc))
+        detail = f"transient failures outlived {self.retry_limit} delayed retries: {exc}"
+        return self._dead_letter(record, ReasonCode.RETRIES_EXHAUSTED, detail, request)
+
+    def _dead_letter(
+        self,
+        record: SourceRecord,
+        reason: ReasonCode,
+        detail: str,
+        request: ScanRequest | None,
+    ) -> DeadLetterOutcome:
+        upload = request.upload if request else None
+        error = ScanError(
+            reason=reason,
+            detail=detail,
+            retryable=ScanError.is_retryable(reason),
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+            key=record.key,
+            value=record.value,
+            attempts=record.previous_attempts + 1,
+            first_seen=record.first_seen,
+            last_seen=self._now(),
+            event_id=upload.event_id if upload else None,
+            content_id=upload.content_id if upload else None,
+            tenant=upload.tenant if upload else None,
+            scan=request.scan if request else ScanInfo(),
+        )
+        log.warning(
+            "record sent to the DLQ",
+            extra={
+                "reason": reason.value,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "content_id": error.content_id,
+            },
+        )
+        return DeadLetterOutcome(error)

@@ -1,0 +1,264 @@
+"""Puts the scan lanes onto a faust app: agents, topics, outage pausing, drain and health.
+
+Three agents read raw bytes with manual acks: the live lane (``content.uploads``), the rescan
+lane (``content.rescans``) and the delayed-retry topic, whose records go back to the lane they
+came from once their delay is over. Each lane has its own ``ScanPipeline``, so a large rescan
+can never take the in-flight slots that live uploads need; the rate limiter gives live calls
+priority for PhotoDNA quota.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import faust
+from faust.exceptions import ConsumerNotStarted
+from faust.transport.consumer import Consumer
+from faust.types import TP, EventT, Message, StreamT
+
+from streams.errors import AuthenticationError, ConfigurationError
+from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
+from streams.photodna import BreakerState, Lane, PhotoDNAMatcher
+from streams.scan.outputs import LANE_HEADER, OutcomeWriter
+from streams.scan.pipeline import DrainReport, ScanPipeline
+from streams.scan.record import NOT_BEFORE_HEADER, SourceRecord
+from streams.scan.scanner import (
+    DeadLetterOutcome,
+    Outcome,
+    RetryOutcome,
+    Scanner,
+    VerdictOutcome,
+)
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: How many records may wait behind an unfinished one per lane, as a multiple of in-flight.
+UNACKED_PER_SLOT = 16
+
+
+class FaustPublisher:
+    """Publishes through the app's producer and waits for the broker's acknowledgement."""
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+        self._topics: dict[str, faust.TopicT] = {}
+
+    def topic(self, name: str) -> faust.TopicT:
+        if name not in self._topics:
+            self._topics[name] = self._app.topic(
+                name,
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+            )
+        return self._topics[name]
+
+    async def publish(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        pending = await self.topic(topic).send(key=key, value=value, headers=headers)
+        await pending
+
+
+def source_record(event: EventT[bytes]) -> SourceRecord:
+    message = event.message
+    return SourceRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=_headers(message),
+        received_at=datetime.now(UTC),
+    )
+
+
+def _headers(message: Message) -> tuple[tuple[str, bytes], ...]:
+    headers = message.headers or ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return tuple((k, v if isinstance(v, bytes) else str(v).encode()) for k, v in pairs)
+
+
+class ScanService:
+    """The scan worker's runtime state: one pipeline per lane, sharing one matcher."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        matcher: PhotoDNAMatcher,
+        metrics: ScanMetrics,
+        *,
+        publisher: FaustPublisher | None = None,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.matcher = matcher
+        self.metrics = metrics
+        self.publisher = publisher or FaustPublisher(app)
+        self.fatal: BaseException | None = None
+        self.consuming = False
+        if matcher.breaker is None:
+            raise ConfigurationError("the scan worker needs a matcher with a circuit breaker")
+        self.breaker = matcher.breaker
+        scan = settings.scan
+        self.pipelines: dict[Lane, ScanPipeline] = {}
+        for lane in Lane:
+            scanner = Scanner(
+                matcher,
+                matcher.breaker,
+                lane=lane,
+                enhanced=settings.photodna.enhance,
+                retry_limit=scan.event_retry_limit,
+                retry_delay_s=scan.event_retry_delay_s,
+                replay_limit=scan.dlq_replay_limit,
+            )
+            writer = OutcomeWriter(
+                self.publisher,
+                settings.topics,
+                lane=lane.value,
+                on_written=self._count(lane),
+            )
+            self.pipelines[lane] = ScanPipeline(
+                self._handler(scanner, writer),
+                max_in_flight=scan.max_in_flight,
+                max_unacked=scan.max_in_flight * UNACKED_PER_SLOT,
+                on_fatal=self._on_fatal,
+                name=lane.value,
+            )
+        self.source_topics = {
+            settings.topics.uploads,
+            settings.topics.rescans,
+            settings.topics.retries,
+        }
+        self.breaker.add_listener(self._on_breaker_change)
+
+    # -- the agents' loops -------------------------------------------------------------
+
+    async def consume(self, stream: StreamT[bytes], lane: Lane) -> None:
+        self.consuming = True
+        pipeline = self.pipelines[lane]
+        async for event in _manual_acks(stream).events():
+            self.metrics.events_in.labels(lane.value).inc()
+            if not await pipeline.submit(source_record(event), event.ack):
+                break
+
+    async def consume_retries(self, stream: StreamT[bytes]) -> None:
+        async for event in _manual_acks(stream).events():
+            record = source_record(event)
+            await _sleep_until(record.time_header(NOT_BEFORE_HEADER))
+            lane = Lane((record.header(LANE_HEADER) or b"live").decode())
+            if not await self.pipelines[lane].submit(record, event.ack):
+                break
+
+    @staticmethod
+    def _handler(scanner: Scanner, writer: OutcomeWriter) -> Callable[[SourceRecord], Any]:
+        async def handle(record: SourceRecord) -> None:
+            await writer.write(await scanner.scan(record))
+
+        return handle
+
+    def _count(self, lane: Lane) -> Callable[[Outcome], None]:
+        m, name = self.metrics, lane.value
+
+        def count(outcome: Outcome) -> None:
+            match outcome:
+                case VerdictOutcome(verdict=verdict):
+                    m.verdicts.labels(verdict.verdict.value, name).inc()
+                    m.api_latency.labels(name).observe(verdict.timings.api_ms / 1000)
+                    m.api_retries.labels(name).inc(verdict.attempts - 1)
+                case RetryOutcome():
+                    m.event_retries.labels(name).inc()
+                case DeadLetterOutcome(error=error):
+                    m.dlq.labels(error.reason.value, name).inc()
+
+        return count
+
+    # -- outage, failure, rebalance and shutdown ---------------------------------------
+
+    def _source_partitions(self) -> set[TP]:
+        return {tp for tp in self.app.consumer.assignment() if tp.topic in self.source_topics}
+
+    def _on_breaker_change(self, state: BreakerState) -> None:
+        self.metrics.breaker_state.set(BREAKER_STATE_VALUES[state.value])
+        partitions = self._source_partitions()
+        if state is BreakerState.OPEN:
+            log.warning("PhotoDNA unavailable: pausing %d source partitions", len(partitions))
+            self.app.consumer.pause_partitions(partitions)
+        elif state is BreakerState.CLOSED:
+            log.warning("PhotoDNA answering again: resuming %d partitions", len(partitions))
+            self.app.consumer.resume_partitions(partitions)
+
+    async def _on_fatal(self, exc: BaseException) -> None:
+        if self.fatal is not None:
+            return
+        self.fatal = exc
+        kind = "configuration error" if isinstance(exc, AuthenticationError) else "fatal error"
+        log.critical("stopping the worker on a %s, acking nothing more: %s", kind, exc)
+        for pipeline in self.pipelines.values():
+            await pipeline.drain(0)
+        await self.app.crash(exc)
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        dropped = sum(
+            p.forget_partitions({(tp.topic, tp.partition) for tp in revoked})
+            for p in self.pipelines.values()
+        )
+        if dropped:
+            log.info("partitions revoked: %d unacked records left to their next owner", dropped)
+
+    async def drain(self, grace_s: float) -> DrainReport:
+        """SIGTERM: stop taking records, finish what runs within the grace period."""
+        self.consuming = False
+        with contextlib.suppress(ConsumerNotStarted):
+            self.app.consumer.pause_partitions(self._source_partitions())
+        reports = await asyncio.gather(*(p.drain(grace_s) for p in self.pipelines.values()))
+        report = DrainReport(
+            finished=sum(r.finished for r in reports), abandoned=sum(r.abandoned for r in reports)
+        )
+        log.warning(
+            "drained: %d in-flight scans finished, %d abandoned (left unacked)",
+            report.finished,
+            report.abandoned,
+        )
+        return report
+
+    # -- health ------------------------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, str]:
+        if self.fatal is not None:
+            return False, "stopped on a fatal error"
+        if not self.consuming:
+            return False, "not consuming"
+        if self.breaker.state is BreakerState.OPEN:
+            return False, "PhotoDNA circuit breaker is open"
+        return True, "consuming"
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        consumer = cast(Consumer, self.app.consumer)
+        lags: dict[tuple[str, int], int] = {}
+        for tp in self._source_partitions():
+            highwater = consumer.highwater(tp)
+            committed = consumer._committed_offset.get(tp)  # no public accessor
+            if highwater is not None:
+                lags[(tp.topic, tp.partition)] = max(highwater - (committed or 0), 0)
+        return lags
+
+
+def _manual_acks(stream: StreamT[bytes]) -> StreamT[bytes]:
+    """The same stream, but events are acked by the pipeline, in offset order."""
+    return cast(faust.Stream[bytes], stream).noack()
+
+
+async def _sleep_until(when: datetime | None) -> None:
+    if when is not None:
+        delay = (when - datetime.now(UTC)).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)

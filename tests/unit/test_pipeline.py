@@ -1,0 +1,165 @@
+"""The pipeline's bounds and ordering, with a controllable handler and no broker."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from streams.scan.pipeline import FatalScanError, ScanPipeline
+from streams.scan.record import SourceRecord
+from tests.waiting import eventually
+
+NOW = datetime(2026, 11, 21, tzinfo=UTC)
+
+
+def rec(offset: int, key: bytes | None = None, partition: int = 0) -> SourceRecord:
+    return SourceRecord(
+        "t", partition, offset, key if key is not None else b"k%d" % offset, b"v", (), NOW
+    )
+
+
+class Gate:
+    """A handler whose records finish only when the test releases them."""
+
+    def __init__(self) -> None:
+        self.started: list[int] = []
+        self.running = 0
+        self.peak = 0
+        self.release: dict[int, asyncio.Event] = {}
+
+    async def __call__(self, record: SourceRecord) -> None:
+        self.started.append(record.offset)
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            await self.release.setdefault(record.offset, asyncio.Event()).wait()
+        finally:
+            self.running -= 1
+
+    def finish(self, offset: int) -> None:
+        self.release.setdefault(offset, asyncio.Event()).set()
+
+
+async def _no_fatal(exc: BaseException) -> None:
+    raise AssertionError(f"unexpected fatal {exc!r}")
+
+
+async def test_in_flight_never_exceeds_the_bound_and_submit_waits() -> None:
+    gate = Gate()
+    pipeline = ScanPipeline(gate, max_in_flight=3, max_unacked=100, on_fatal=_no_fatal)
+    acked: list[int] = []
+    for offset in range(3):
+        assert await pipeline.submit(rec(offset), lambda o=offset: acked.append(o))
+    fourth = asyncio.create_task(pipeline.submit(rec(3), lambda: acked.append(3)))
+    await eventually(lambda: len(gate.started) == 3)
+    assert not fourth.done()  # full: the agent stops taking records
+    gate.finish(1)
+    assert await asyncio.wait_for(fourth, 5)
+    for offset in (0, 2, 3):
+        gate.finish(offset)
+    await eventually(lambda: len(acked) == 4)
+    assert gate.peak == 3
+    assert acked == [0, 1, 2, 3]
+
+
+async def test_acks_follow_offset_order_whatever_the_completion_order() -> None:
+    gate = Gate()
+    pipeline = ScanPipeline(gate, max_in_flight=10, max_unacked=100, on_fatal=_no_fatal)
+    acked: list[int] = []
+    for offset in range(5):
+        await pipeline.submit(rec(offset), lambda o=offset: acked.append(o))
+    for offset in (4, 2, 3, 1):
+        gate.finish(offset)
+    await eventually(lambda: gate.running == 1)
+    assert acked == []  # offset 0 still runs: nothing may be committed past it
+    gate.finish(0)
+    await eventually(lambda: len(acked) == 5)
+    assert acked == [0, 1, 2, 3, 4]
+
+
+async def test_same_key_runs_in_order_other_keys_concurrently() -> None:
+    gate = Gate()
+    pipeline = ScanPipeline(gate, max_in_flight=10, max_unacked=100, on_fatal=_no_fatal)
+    for offset, key in enumerate([b"a", b"b", b"a", b"a", b"c"]):
+        await pipeline.submit(rec(offset, key), lambda: None)
+    await eventually(lambda: sorted(gate.started) == [0, 1, 4])
+    gate.finish(0)
+    await eventually(lambda: 2 in gate.started)
+    assert 3 not in gate.started
+    gate.finish(2)
+    await eventually(lambda: 3 in gate.started)
+    for offset in (1, 3, 4):
+        gate.finish(offset)
+    await eventually(lambda: pipeline.in_flight == 0)
+
+
+async def test_unacked_records_are_bounded_behind_a_stuck_head() -> None:
+    gate = Gate()
+    pipeline = ScanPipeline(gate, max_in_flight=2, max_unacked=4, on_fatal=_no_fatal)
+    for offset in range(4):
+        await pipeline.submit(rec(offset), lambda: None)
+        if offset:
+            gate.finish(offset)
+    await eventually(lambda: pipeline.in_flight == 1)
+    blocked = asyncio.create_task(pipeline.submit(rec(4), lambda: None))
+    await asyncio.sleep(0.01)
+    assert not blocked.done() and pipeline.unacked == 4
+    gate.finish(0)
+    assert await asyncio.wait_for(blocked, 5)
+    gate.finish(4)
+
+
+async def test_a_fatal_error_stops_everything_and_acks_nothing_after_it() -> None:
+    fatal: list[BaseException] = []
+
+    async def handler(record: SourceRecord) -> None:
+        if record.offset == 1:
+            raise FatalScanError("bad key") from PermissionError("401")
+
+    async def on_fatal(exc: BaseException) -> None:
+        fatal.append(exc)
+
+    pipeline = ScanPipeline(handler, max_in_flight=1, max_unacked=10, on_fatal=on_fatal)
+    acked: list[int] = []
+    for offset in range(3):
+        await pipeline.submit(rec(offset, b"same"), lambda o=offset: acked.append(o))
+    await eventually(lambda: pipeline.in_flight == 0)
+    assert acked == [0]
+    assert isinstance(fatal[0], PermissionError)
+    assert not await pipeline.submit(rec(9), lambda: acked.append(9))
+
+
+async def test_an_unexpected_handler_bug_is_not_acked() -> None:
+    async def handler(record: SourceRecord) -> None:
+        raise KeyError("bug")
+
+    fatal: list[BaseException] = []
+
+    async def on_fatal(exc: BaseException) -> None:
+        fatal.append(exc)
+
+    pipeline = ScanPipeline(handler, max_in_flight=2, max_unacked=10, on_fatal=on_fatal)
+    acked: list[int] = []
+    await pipeline.submit(rec(0), lambda: acked.append(0))
+    await eventually(lambda: bool(fatal))
+    assert acked == [] and isinstance(fatal[0], KeyError)
+
+
+async def test_drain_lets_running_work_finish_then_abandons_the_rest() -> None:
+    gate = Gate()
+    pipeline = ScanPipeline(gate, max_in_flight=4, max_unacked=10, on_fatal=_no_fatal)
+    acked: list[int] = []
+    for offset in range(2):
+        await pipeline.submit(rec(offset), lambda o=offset: acked.append(o))
+    gate.finish(0)
+    report = await pipeline.drain(0.2)
+    assert (report.finished, report.abandoned) == (1, 1)
+    assert acked == [0]
+    assert not await pipeline.submit(rec(5), lambda: acked.append(5))
+
+
+def test_unacked_bound_must_cover_in_flight() -> None:
+    with pytest.raises(ValueError, match="max_unacked"):
+        ScanPipeline(Gate(), max_in_flight=8, max_unacked=4, on_fatal=_no_fatal)

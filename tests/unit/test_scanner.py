@@ -1,0 +1,202 @@
+"""The scanner's decisions: fail-closed verdicts, DLQ reasons, retries, outage waits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from streams.errors import (
+    AuthenticationError,
+    ReasonCode,
+    RejectedByPhotoDNA,
+    TransientError,
+)
+from streams.events import ScanKind, VerdictKind
+from streams.photodna import CircuitBreaker, Lane, MatchFlag, MatchResult, MediaRef
+from streams.scan.pipeline import FatalScanError
+from streams.scan.record import ATTEMPTS_HEADER, REPLAYS_HEADER, SourceRecord
+from streams.scan.scanner import DeadLetterOutcome, RetryOutcome, Scanner, VerdictOutcome
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+UPLOAD = {
+    "schema_version": 1,
+    "event_id": "evt-1",
+    "tenant": "acme",
+    "content_id": "img-1",
+    "media_url": "https://cdn.example.com/a.jpg?sig=secret",
+    "uploaded_at": "2026-11-01T12:00:00Z",
+}
+
+
+def result(
+    *, is_match: bool, flags: list[MatchFlag] | None = None, status: int = 3000
+) -> MatchResult:
+    return MatchResult(
+        is_match=is_match,
+        flags=flags or [],
+        tracking_id="WUS_t",
+        status_code=status,
+        status_description="OK",
+        attempts=2,
+        api_seconds=0.05,
+    )
+
+
+class ScriptedMatcher:
+    """Answers (or raises) from a script, one entry per call."""
+
+    def __init__(self, *script: MatchResult | Exception) -> None:
+        self.script = list(script)
+        self.calls: list[MediaRef] = []
+
+    async def match(self, media: MediaRef, *, lane: Lane) -> MatchResult:
+        self.calls.append(media)
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+
+def record(value: bytes | None = None, headers: tuple[tuple[str, bytes], ...] = ()) -> SourceRecord:
+    return SourceRecord(
+        topic="content.uploads",
+        partition=2,
+        offset=77,
+        key=b"img-1",
+        value=json.dumps(UPLOAD).encode() if value is None else value,
+        headers=headers,
+        received_at=NOW,
+    )
+
+
+def scanner(
+    matcher: ScriptedMatcher, breaker: CircuitBreaker | None = None, lane: Lane = Lane.LIVE
+) -> Scanner:
+    return Scanner(
+        matcher,
+        breaker or CircuitBreaker(failure_threshold=3, reset_s=0.05),
+        lane=lane,
+        enhanced=False,
+        retry_limit=2,
+        retry_delay_s=30,
+        replay_limit=3,
+        clock=lambda: NOW,
+    )
+
+
+async def test_clear_only_for_status_3000_without_match() -> None:
+    outcome = await scanner(ScriptedMatcher(result(is_match=False))).scan(record())
+    assert isinstance(outcome, VerdictOutcome)
+    assert outcome.verdict.verdict is VerdictKind.CLEAR
+    assert outcome.verdict.tracking_id == "WUS_t" and outcome.verdict.attempts == 2
+
+
+async def test_match_flags_make_a_match_even_if_is_match_is_false() -> None:
+    flag = MatchFlag(source="Test", violations=["A1"], match_id="104149")
+    outcome = await scanner(ScriptedMatcher(result(is_match=False, flags=[flag]))).scan(record())
+    assert isinstance(outcome, VerdictOutcome)
+    assert outcome.verdict.verdict is VerdictKind.MATCH
+    assert outcome.verdict.matches[0].match_id == "104149"
+
+
+async def test_a_non_ok_result_never_becomes_clear() -> None:
+    outcome = await scanner(ScriptedMatcher(result(is_match=False, status=3004))).scan(record())
+    assert isinstance(outcome, RetryOutcome)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            RejectedByPhotoDNA("3206", reason=ReasonCode.NOT_AN_IMAGE, status_code=3206),
+            ReasonCode.NOT_AN_IMAGE,
+        ),
+        (
+            RejectedByPhotoDNA("3208", reason=ReasonCode.IMAGE_SIZE_OUT_OF_RANGE, status_code=3208),
+            ReasonCode.IMAGE_SIZE_OUT_OF_RANGE,
+        ),
+    ],
+)
+async def test_permanent_errors_go_to_the_dlq_with_their_reason(
+    error: Exception, reason: ReasonCode
+) -> None:
+    outcome = await scanner(ScriptedMatcher(error)).scan(record())
+    assert isinstance(outcome, DeadLetterOutcome)
+    assert outcome.error.reason is reason
+    assert outcome.error.value == record().value and outcome.error.key == b"img-1"
+    assert (outcome.error.source_partition, outcome.error.source_offset) == (2, 77)
+    assert outcome.error.content_id == "img-1" and not outcome.error.retryable
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"\x00\x01garbage", ReasonCode.UNDECODABLE),
+        (
+            json.dumps({**UPLOAD, "schema_version": 7}).encode(),
+            ReasonCode.UNSUPPORTED_SCHEMA_VERSION,
+        ),
+        (
+            json.dumps({k: v for k, v in UPLOAD.items() if k != "tenant"}).encode(),
+            ReasonCode.INVALID_EVENT,
+        ),
+    ],
+)
+async def test_undecodable_records_go_to_the_dlq_with_their_bytes(
+    raw: bytes, reason: ReasonCode
+) -> None:
+    matcher = ScriptedMatcher()
+    outcome = await scanner(matcher).scan(record(raw))
+    assert isinstance(outcome, DeadLetterOutcome)
+    assert outcome.error.reason is reason and outcome.error.value == raw
+    assert matcher.calls == []
+
+
+async def test_a_rejected_key_stops_the_worker() -> None:
+    with pytest.raises(FatalScanError):
+        await scanner(ScriptedMatcher(AuthenticationError("401", status_code=401))).scan(record())
+
+
+async def test_one_failing_event_is_retried_later_then_dead_lettered_as_replayable() -> None:
+    first = await scanner(ScriptedMatcher(TransientError("503"))).scan(record())
+    assert isinstance(first, RetryOutcome) and first.attempts == 1
+    last = await scanner(ScriptedMatcher(TransientError("503"))).scan(
+        record(headers=((ATTEMPTS_HEADER, b"2"),))
+    )
+    assert isinstance(last, DeadLetterOutcome)
+    assert last.error.reason is ReasonCode.RETRIES_EXHAUSTED
+    assert last.error.retryable and last.error.attempts == 3
+
+
+async def test_during_an_outage_the_scanner_waits_instead_of_dead_lettering() -> None:
+    breaker = CircuitBreaker(failure_threshold=1, reset_s=0.05)
+    breaker.record_failure()  # open: PhotoDNA is down for everyone
+    matcher = ScriptedMatcher(TransientError("503"), result(is_match=False))
+
+    outcome = await asyncio.wait_for(scanner(matcher, breaker).scan(record()), timeout=5)
+    assert isinstance(outcome, VerdictOutcome)
+    assert len(matcher.calls) == 2
+
+
+async def test_replayed_too_often_stays_in_the_dlq() -> None:
+    outcome = await scanner(ScriptedMatcher()).scan(record(headers=((REPLAYS_HEADER, b"4"),)))
+    assert isinstance(outcome, DeadLetterOutcome)
+    assert outcome.error.reason is ReasonCode.REPLAY_LIMIT_REACHED
+
+
+async def test_rescan_lane_decodes_rescan_requests() -> None:
+    request = {
+        "schema_version": 1,
+        "rescan_id": "r-9",
+        "requested_at": "2026-11-21T00:00:00Z",
+        "upload": UPLOAD,
+    }
+    outcome = await scanner(ScriptedMatcher(result(is_match=False)), lane=Lane.RESCAN).scan(
+        record(json.dumps(request).encode())
+    )
+    assert isinstance(outcome, VerdictOutcome)
+    assert outcome.verdict.scan.kind is ScanKind.RESCAN
+    assert outcome.verdict.scan.rescan_id == "r-9"
