@@ -281,6 +281,8 @@ class PhotoDNAClient:
                 if isinstance(exc, RateLimitedError) and self.rate_limiter is not None:
                     self.rate_limiter.on_throttled(exc.retry_after, granted_at=granted_at)
                 if not self._retryable(exc, attempts):
+                    if isinstance(exc, TransientError) and attempts >= self.retry.max_attempts:
+                        exc.args = (f"{exc} (gave up after {attempts} attempts)",)
                     raise
                 retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
                 delay = self.retry.backoff(attempts - 1, retry_after)

@@ -48,11 +48,14 @@ class ServiceStatus:
     code: int
     description: str
     tracking_id: str | None
+    exception: str = ""
 
     def describe(self, operation: str) -> str:
+        """Code, description, the service's ``Exception`` detail and TrackingId, for DLQ detail."""
         text = f"PhotoDNA {operation}: Status {self.code}"
-        if self.description:
-            text += f" ({_quote(self.description)})"
+        said = ": ".join(_quote(part) for part in (self.description, self.exception) if part)
+        if said:
+            text += f" ({said})"
         if self.tracking_id:
             text += f", TrackingId {self.tracking_id}"
         return text
@@ -109,11 +112,13 @@ def _status_of(body: dict[str, Any]) -> ServiceStatus | None:
     if not isinstance(code, int) or isinstance(code, bool):
         return None
     description = status.get("Description")
+    exception = status.get("Exception")
     tracking_id = body.get("TrackingId")
     return ServiceStatus(
         code=code,
         description=description if isinstance(description, str) else "",
         tracking_id=tracking_id if isinstance(tracking_id, str) and tracking_id else None,
+        exception=exception if isinstance(exception, str) else "",
     )
 
 

@@ -410,6 +410,19 @@ async def test_other_client_errors_are_permanent(http_status: int, reason: Reaso
     assert server.calls == 1
 
 
+async def test_error_message_carries_the_service_exception_detail() -> None:
+    answer = status(3208, "Image size out of range")
+    answer["Status"]["Exception"] = "image is 100x100 pixels"
+
+    with pytest.raises(RejectedByPhotoDNA) as caught:
+        await match_once(Server(answer))
+
+    assert str(caught.value) == (
+        f"PhotoDNA Match: Status 3208 (Image size out of range: image is 100x100 pixels), "
+        f"TrackingId {TRACKING}"
+    )
+
+
 async def test_client_error_with_a_status_body_uses_the_status_code() -> None:
     server = Server(httpx.Response(400, json=status(3208, "Image size out of range")))
 
@@ -487,6 +500,11 @@ async def test_retry_after_is_a_floor_for_the_wait() -> None:
     assert result.attempts == 3
     assert sleeps.waits[0] == 3.0
     assert sleeps.waits[1] == pytest.approx(0.2)  # backoff when Retry-After asks for less
+
+
+async def test_exhausted_retries_say_so() -> None:
+    with pytest.raises(TransientError, match=r"HTTP 503 \(gave up after 3 attempts\)$"):
+        await match_once(Server(httpx.Response(503)))
 
 
 async def test_transient_then_success_counts_the_attempts() -> None:
@@ -657,7 +675,7 @@ def test_from_settings_refuses_a_floor_that_leaves_live_nothing() -> None:
 
 async def test_from_settings_wires_every_part() -> None:
     settings_ = PhotoDNASettings(
-        endpoint="https://photodna.test/photodna/v1.0",  # type: ignore[arg-type]
+        endpoint="https://photodna.test/photodna/v1.0",
         subscription_key=SecretStr("from-settings-key"),
         rate_limit_rps=8,
         max_attempts=4,
