@@ -120,10 +120,12 @@ def check_and_hash(data: bytes, limits: ImageLimits) -> PdqHash | Refusal:
 
 
 class HashCache:
-    """LRU of outcomes by SHA-256 of the bytes, so a repeated image costs one digest."""
+    """LRU of outcomes by SHA-256 of the bytes, so a repeated image costs one digest.
 
-    def __init__(self, limits: ImageLimits, size: int) -> None:
-        self._limits = limits
+    Lookup and store are separate so the hashing in between can run off the event loop.
+    """
+
+    def __init__(self, size: int) -> None:
         self._size = size
         self._outcomes: OrderedDict[bytes, PdqHash | Refusal] = OrderedDict()
 
@@ -144,10 +146,3 @@ class HashCache:
         self._outcomes.move_to_end(digest)
         while len(self._outcomes) > self._size:
             self._outcomes.popitem(last=False)
-
-    def check_and_hash(self, data: bytes) -> PdqHash | Refusal:
-        digest, outcome = self.lookup(data)
-        if outcome is None:
-            outcome = check_and_hash(data, self._limits)
-            self.store(digest, outcome)
-        return outcome

@@ -103,7 +103,7 @@ class Simulator:
             max_image_bytes=config.max_image_bytes,
             url_fetch_timeout_s=config.url_fetch_timeout_s,
         )
-        self.hashes = HashCache(self._image_limits, config.hash_cache_size)
+        self.hashes = HashCache(config.hash_cache_size)
         self.quotas = KeyQuotas(config.quota_rps)
         self.faults = FaultInjector(config.faults, seed=config.seed)
         self.stats = Stats()
@@ -242,7 +242,7 @@ class Simulator:
                 self.stats.answer(Answer.DROPPED)
                 raise ConnectionDropped
 
-        decision = self.faults.decide(enhance=request.query.get("enhance", "").lower() == "true")
+        decision = self.faults.decide(enhance=parse_enhance(request.query.get("enhance")) is True)
         if decision.fault is Fault.TIMEOUT:
             self.stats.answer(Answer.TIMEOUT)
             await self._pause(decision.delay_s)

@@ -174,28 +174,42 @@ def test_hex_round_trip() -> None:
 # -- the hash cache keeps outcomes, never bytes ---------------------------------------------
 
 
+def _through(cache: HashCache, data: bytes) -> PdqHash | Refusal:
+    digest, outcome = cache.lookup(data)
+    if outcome is None:
+        outcome = check_and_hash(data, ImageLimits())
+        cache.store(digest, outcome)
+    return outcome
+
+
 def test_cache_returns_the_same_outcome_and_evicts_the_oldest() -> None:
-    cache = HashCache(ImageLimits(), size=2)
+    cache = HashCache(size=2)
     images = [png_bytes(s.image) for s in generate(seed=3, count=3)]
-    first = cache.check_and_hash(images[0])
-    assert cache.check_and_hash(images[0]) == first
-    cache.check_and_hash(images[1])
-    cache.check_and_hash(images[2])
+    first = _through(cache, images[0])
+    assert cache.lookup(images[0])[1] == first
+    _through(cache, images[1])
+    _through(cache, images[2])
     assert len(cache) == 2
     assert cache.lookup(images[0])[1] is None
     assert cache.lookup(images[2])[1] is not None
 
 
+def test_cache_of_size_zero_keeps_nothing() -> None:
+    cache = HashCache(size=0)
+    _through(cache, KNOWN[0].read_bytes())
+    assert len(cache) == 0
+
+
 def test_cache_remembers_refusals_too() -> None:
-    cache = HashCache(ImageLimits(), size=4)
-    assert cache.check_and_hash(b"not an image") == cache.check_and_hash(b"not an image")
+    cache = HashCache(size=4)
+    refusal = _through(cache, b"not an image")
+    assert cache.lookup(b"not an image")[1] == refusal
     assert len(cache) == 1
 
 
 def test_cache_holds_no_image_bytes() -> None:
-    cache = HashCache(ImageLimits(), size=8)
-    data = KNOWN[0].read_bytes()
-    cache.check_and_hash(data)
+    cache = HashCache(size=8)
+    _through(cache, KNOWN[0].read_bytes())
     for digest, outcome in cache._outcomes.items():
         assert len(digest) == 32  # a SHA-256, not the image
         assert isinstance(outcome, PdqHash | Refusal)
