@@ -1,0 +1,247 @@
+"""Runs ``hashgate worker`` as a real subprocess against the test broker and simulator.
+
+Tests that depend on process death (kill -9, SIGTERM, exit codes) need a real process; the
+harness gives each test its own topics and consumer group so tests never see each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from aiokafka import ConsumerRecord
+
+from streams.events import ScanError, UploadEvent, Verdict
+from streams.simulator import RunningSimulator, SimulatorAdmin
+from tests.fixtures.simulator_support import ImageServer
+from tests.integration.kafkautil import Record, consume, create_topics, unique
+from tests.waiting import eventually
+
+TOPIC_SETTINGS = {
+    "uploads": "UPLOADS",
+    "rescans": "RESCANS",
+    "retries": "RETRIES",
+    "verdicts_match": "VERDICTS_MATCH",
+    "verdicts_clear": "VERDICTS_CLEAR",
+    "verdicts_latest": "VERDICTS_LATEST",
+    "scan_errors": "SCAN_ERRORS",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ScanTopics:
+    """One test's topic names (all unique) and its consumer group."""
+
+    prefix: str = field(default_factory=lambda: unique("t"))
+
+    def name(self, setting: str) -> str:
+        return f"{self.prefix}.{setting}"
+
+    @property
+    def group(self) -> str:
+        return f"{self.prefix}-workers"
+
+    def env(self) -> dict[str, str]:
+        env = {f"HASHGATE_TOPICS__{var}": self.name(s) for s, var in TOPIC_SETTINGS.items()}
+        env["HASHGATE_KAFKA__CONSUMER_GROUP"] = self.group
+        return env
+
+    @property
+    def outputs(self) -> list[str]:
+        return [self.name(s) for s in ("verdicts_match", "verdicts_clear", "scan_errors")]
+
+
+class WorkerProcess:
+    """One ``hashgate worker`` subprocess with its own metrics port and log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, **env, "HASHGATE_WEB__PORT": str(self.port)}
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams", "worker"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def get(self, path: str) -> httpx.Response:
+        async with httpx.AsyncClient(timeout=2) as client:
+            return await client.get(self.url + path)
+
+    async def wait_ready(self, within: float = 90) -> None:
+        """Until /readyz says ready (the worker consumes and the breaker is closed)."""
+        async with asyncio.timeout(within):
+            while True:
+                self._assert_running()
+                try:
+                    if (await self.get("/readyz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.25)
+
+    def _assert_running(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
+
+    def signal(self, signum: signal.Signals) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    async def wait_exit(self, within: float = 60) -> int:
+        proc = self.proc
+        assert proc is not None
+        await eventually(
+            lambda: proc.poll() is not None, within=within, poll=0.1, what="worker exit"
+        )
+        return proc.returncode
+
+    def stop(self) -> None:
+        """Best-effort cleanup at the end of a test."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    async def metric(self, name: str) -> float:
+        """Sum of one metric's samples on /metrics."""
+        text = (await self.get("/metrics")).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(name) and not line.startswith("#")
+        )
+
+
+def upload(
+    n: int, media_url: str, *, content_id: str | None = None, tenant: str = "acme"
+) -> UploadEvent:
+    return UploadEvent(
+        event_id=f"evt-{n:06d}",
+        tenant=tenant,
+        content_id=content_id or f"content-{n:06d}",
+        media_url=media_url,  # type: ignore[arg-type]
+        uploaded_at=datetime.now(UTC),
+    )
+
+
+def records_of(events: Iterable[UploadEvent]) -> list[Record]:
+    return [Record(e.key, e.encode()) for e in events]
+
+
+@dataclass
+class Outcomes:
+    """What the worker wrote, parsed: verdicts by topic and DLQ records."""
+
+    matches: list[Verdict]
+    clears: list[Verdict]
+    errors: list[ScanError]
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        return self.matches + self.clears
+
+    def event_ids(self) -> set[str]:
+        ids = {v.event_id for v in self.verdicts}
+        return ids | {e.event_id for e in self.errors if e.event_id}
+
+    def per_event(self) -> Counter[str]:
+        return Counter(v.event_id for v in self.verdicts)
+
+
+def parse_outcomes(topics: ScanTopics, records: list[ConsumerRecord[bytes, bytes]]) -> Outcomes:
+    out = Outcomes([], [], [])
+    for r in records:
+        if r.topic == topics.name("verdicts_match"):
+            out.matches.append(Verdict.decode(r.value))
+        elif r.topic == topics.name("verdicts_clear"):
+            out.clears.append(Verdict.decode(r.value))
+        else:
+            out.errors.append(ScanError.decode(r.value))
+    return out
+
+
+async def read_outcomes(
+    bootstrap: str,
+    topics: ScanTopics,
+    *,
+    until_events: set[str],
+    extra_errors: int = 0,
+    within: float = 120,
+) -> Outcomes:
+    """Read all outputs until every id in ``until_events`` has an outcome (and ``extra_errors``
+    DLQ records without an event id have arrived)."""
+
+    def done(records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+        parsed = parse_outcomes(topics, records)
+        anonymous = sum(1 for e in parsed.errors if e.event_id is None)
+        return until_events <= parsed.event_ids() and anonymous >= extra_errors
+
+    records = await consume(bootstrap, topics.outputs, until=done, timeout_s=within)
+    return parse_outcomes(topics, records)
+
+
+async def create_scan_topics(bootstrap: str, topics: ScanTopics, partitions: int = 4) -> None:
+    await create_topics(bootstrap, [topics.name(s) for s in TOPIC_SETTINGS], partitions)
+
+
+def worker_env(
+    bootstrap: str, endpoint: str, key: str, topics: ScanTopics, **extra: str
+) -> dict[str, str]:
+    env = {
+        "HASHGATE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "HASHGATE_PHOTODNA__ENDPOINT": endpoint,
+        "HASHGATE_PHOTODNA__SUBSCRIPTION_KEY": key,
+        "HASHGATE_PHOTODNA__RATE_LIMIT_RPS": "5000",
+        "HASHGATE_PHOTODNA__BREAKER_RESET_S": "1",
+        "HASHGATE_PHOTODNA__BACKOFF_BASE_S": "0.05",
+        "HASHGATE_PHOTODNA__BACKOFF_CAP_S": "1",
+        "HASHGATE_PHOTODNA__READ_TIMEOUT_S": "5",
+        "HASHGATE_SCAN__EVENT_RETRY_DELAY_S": "1",
+        "HASHGATE_SCAN__SHUTDOWN_GRACE_S": "10",
+        "HASHGATE_KAFKA__SESSION_TIMEOUT_S": "6",
+        "HASHGATE_TOPICS__PARTITIONS": "4",
+        "HASHGATE_LOG_LEVEL": "INFO",
+        **topics.env(),
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class ScanSetup:
+    bootstrap: str
+    topics: ScanTopics
+    simulator: RunningSimulator
+    admin: SimulatorAdmin
+    images: ImageServer
+    start_worker: Callable[..., WorkerProcess]
