@@ -120,6 +120,9 @@ class TopicSettings(_Group):
     reports_decisions: str = Field("reports.decisions", description="Operator review decisions.")
     reports_outcomes: str = Field("reports.outcomes", description="NCMEC report outcomes.")
     stats: str = Field("stats.matches", description="Aggregate match counts.")
+    downstream_errors: str = Field(
+        "downstream.errors", description="DLQ of the moderation, reporting and stats agents."
+    )
     partitions: int = Field(8, ge=1, description="Partitions for topics hashgate creates.")
     replication_factor: int = Field(1, ge=1, description="Replication for topics it creates.")
 
@@ -186,6 +189,33 @@ class ScanSettings(_Group):
     )
 
 
+class ModerationSettings(_Group):
+    policy_file: Path | None = Field(
+        None, description="YAML policy mapping matches to actions (required by the agent)."
+    )
+
+
+class ReportingSettings(_Group):
+    org_name: str | None = Field(None, description="OrgName of NCMEC reports (required).")
+    reporter_name: str | None = Field(None, description="ReporterName of reports (required).")
+    reporter_email: str | None = Field(None, description="ReporterEmail of reports (required).")
+    production: bool = Field(
+        False, description="File real CyberTipline reports; false: NCMEC's test environment."
+    )
+    review_gate: bool = Field(
+        True, description="Hold every report for a human approve/reject before filing."
+    )
+    retry_delay_s: PositiveFloat = Field(
+        60.0, description="Wait before retrying a report PhotoDNA could not take."
+    )
+
+
+class StatsSettings(_Group):
+    retention_days: int = Field(
+        400, ge=1, description="Days of daily match counts the stats agent keeps in memory."
+    )
+
+
 class WebSettings(_Group):
     host: str = Field("127.0.0.1", description="Bind address of metrics and health pages.")
     port: int = Field(6066, ge=0, le=65535, description="Port of /metrics, /healthz, /readyz.")
@@ -206,6 +236,9 @@ class Settings(BaseSettings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     scan: ScanSettings = Field(default_factory=ScanSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    reporting: ReportingSettings = Field(default_factory=ReportingSettings)
+    stats: StatsSettings = Field(default_factory=StatsSettings)
     log_level: str = Field(
         "INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level."
     )
