@@ -1,0 +1,3 @@
+from devtools.demo.main import main
+
+main()
