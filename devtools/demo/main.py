@@ -50,14 +50,11 @@ class DemoRun:
     uploads: int
     rate: float
     run_id: str
+    prefix: str  # of every topic and consumer group of this run
     topics: TopicSettings
     console: Console
     tally: Tally
     children: Children
-
-
-def _topic_names(topics: TopicSettings) -> list[str]:
-    return [value for value in topics.model_dump().values() if isinstance(value, str)]
 
 
 async def _scan(run: DemoRun, bootstrap: str, run_dir: Path) -> None:
@@ -87,7 +84,7 @@ async def _scan(run: DemoRun, bootstrap: str, run_dir: Path) -> None:
             endpoint=simulator.endpoint,
             key=key,
             topics=run.topics,
-            group=f"hashgate-demo-{run.run_id}",
+            group=run.prefix,
         )
         note(f"worker ready (pid {worker.pid}), reading {run.topics.uploads}")
         note(
@@ -141,7 +138,7 @@ def _run(run: DemoRun) -> str | None:
                 run.console.end()
                 run.children.stop_all(note)
                 if external:
-                    asyncio.run(delete_topics(bootstrap, _topic_names(run.topics)))
+                    asyncio.run(delete_topics(bootstrap, run.prefix))
     except LocalKafkaError as exc:
         return f"no Kafka broker: {exc}"
     return None
@@ -150,12 +147,14 @@ def _run(run: DemoRun) -> str | None:
 def run_demo(uploads: int, rate: float, live: bool, summary_json: Path | None) -> int:
     started_at = time.monotonic()
     run_id = secrets.token_hex(4)
+    prefix = f"hashgate-demo-{run_id}"
     console = make_console(live, started_at)
     run = DemoRun(
         uploads=uploads,
         rate=rate,
         run_id=run_id,
-        topics=demo_topics(f"hashgate-demo-{run_id}"),
+        prefix=prefix,
+        topics=demo_topics(prefix),
         console=console,
         tally=Tally(started_at),
         children=Children(),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -87,13 +86,14 @@ class OutcomeReader:
         return tally.add_verdict(Verdict.decode(value), at)
 
 
-async def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
-    """Remove the demo's topics from a cluster that outlives the demo."""
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Remove the demo's topics, faust's internal ones included, from a lasting cluster."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        await admin.delete_topics([name for name in names if name in existing])
+        ours = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        if ours:
+            await admin.delete_topics(ours)
     except KafkaError as exc:
         print(f"  could not delete the demo topics: {exc!r}")
     finally:
