@@ -20,6 +20,10 @@ def cli() -> None:
 
 
 def _attach_commands() -> None:
+    from streams.downstream.moderation import moderation_command
+    from streams.downstream.reporting import reporting_command
+    from streams.downstream.reports_cli import reports_command
+    from streams.downstream.stats import stats_command
     from streams.events.reference import doc_command as schemas_doc_command
     from streams.events.schemas import schemas_command
     from streams.settings_doc import settings_command
@@ -31,6 +35,10 @@ def _attach_commands() -> None:
     cli.add_command(settings_command)
     cli.add_command(simulator_command)
     cli.add_command(worker_command)
+    cli.add_command(moderation_command)
+    cli.add_command(reporting_command)
+    cli.add_command(reports_command)
+    cli.add_command(stats_command)
 
 
 def main() -> None:

@@ -5,7 +5,8 @@
     │   └── AuthenticationError     PhotoDNA said 401/403: the subscription key is wrong
     ├── TransientError              try again later: timeouts, 5xx, 429, Status 3004
     │   ├── RateLimitedError        429, with the Retry-After the gateway asked for
-    │   └── CircuitOpenError        the breaker is open; nothing was sent
+    │   ├── CircuitOpenError        the breaker is open; nothing was sent
+    │   └── BackpressureError       a downstream sink cannot take the event yet: wait, retry it
     └── PermanentError              this event can never succeed as it is: DLQ with a reason
         ├── EventDecodeError        the record's bytes are not a valid event
         ├── MediaError              the image could not be fetched or is not a usable image
@@ -72,6 +73,16 @@ class RateLimitedError(TransientError):
 
 class CircuitOpenError(TransientError):
     """The circuit breaker is open, so the call was not attempted."""
+
+
+class BackpressureError(TransientError):
+    """A downstream sink cannot handle the event now; the agent holds it (unacked) and hands it
+    over again after ``retry_after`` seconds, so a slow or failing service delays, never skips.
+    """
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermanentError(HashgateError):

@@ -2,8 +2,19 @@
 
 from streams.events.base import Event
 from streams.events.codec import PydanticCodec, codec_name, register_codecs
+from streams.events.moderation import ActionKind, ModerationAction, action_id_for
+from streams.events.reporting import (
+    ReportOutcome,
+    ReportStatus,
+    ReviewChoice,
+    ReviewDecision,
+    ReviewRequest,
+    outcome_id_for,
+    report_id_for,
+)
 from streams.events.rescan import RescanRequest
 from streams.events.scan_error import ScanError
+from streams.events.stats import MatchCount
 from streams.events.upload import Uploader, UploadEvent
 from streams.events.verdict import (
     MatchDetail,
@@ -16,16 +27,34 @@ from streams.events.verdict import (
 )
 
 #: Every model with a JSON Schema in schemas/ and a registered codec.
-EVENT_MODELS: tuple[type[Event], ...] = (UploadEvent, Verdict, ScanError, RescanRequest)
+EVENT_MODELS: tuple[type[Event], ...] = (
+    UploadEvent,
+    Verdict,
+    ScanError,
+    RescanRequest,
+    ModerationAction,
+    ReviewRequest,
+    ReviewDecision,
+    ReportOutcome,
+    MatchCount,
+)
 
 register_codecs(EVENT_MODELS)
 
 __all__ = [
     "EVENT_MODELS",
+    "ActionKind",
     "Event",
+    "MatchCount",
     "MatchDetail",
+    "ModerationAction",
     "PydanticCodec",
+    "ReportOutcome",
+    "ReportStatus",
     "RescanRequest",
+    "ReviewChoice",
+    "ReviewDecision",
+    "ReviewRequest",
     "ScanError",
     "ScanInfo",
     "ScanKind",
@@ -34,7 +63,10 @@ __all__ = [
     "Uploader",
     "Verdict",
     "VerdictKind",
+    "action_id_for",
     "codec_name",
+    "outcome_id_for",
     "register_codecs",
+    "report_id_for",
     "verdict_id_for",
 ]

@@ -14,7 +14,19 @@ from typing import Any
 import click
 import yaml
 
-from streams.events import EVENT_MODELS, Event, RescanRequest, ScanError, UploadEvent, Verdict
+from streams.events import (
+    EVENT_MODELS,
+    Event,
+    MatchCount,
+    ModerationAction,
+    ReportOutcome,
+    RescanRequest,
+    ReviewDecision,
+    ReviewRequest,
+    ScanError,
+    UploadEvent,
+    Verdict,
+)
 from streams.settings import TopicSettings
 
 ASYNCAPI_FILE = "asyncapi.yaml"
@@ -37,6 +49,7 @@ PLATFORMS = "platforms (upload services)"
 SCAN_WORKER = "hashgate worker (scan agent)"
 MODERATION = "hashgate moderation agent"
 REPORTING = "hashgate reporting agent"
+STATS = "hashgate stats agent"
 
 CHANNELS: list[Channel] = [
     Channel(
@@ -61,7 +74,7 @@ CHANNELS: list[Channel] = [
         "content_id",
         "Uploads that matched known images.",
         (SCAN_WORKER,),
-        (MODERATION, REPORTING, "NCMEC-reporting services"),
+        (MODERATION, REPORTING, STATS, "NCMEC-reporting services"),
     ),
     Channel(
         "verdicts_clear",
@@ -86,6 +99,54 @@ CHANNELS: list[Channel] = [
         "The DLQ: refused inputs, byte for byte, with a reason code.",
         (SCAN_WORKER,),
         ("operators", "hashgate dlq replay"),
+    ),
+    Channel(
+        "moderation_actions",
+        ModerationAction,
+        "content_id",
+        "One event per action the moderation policy asks for; de-duplicate on action_id.",
+        (MODERATION,),
+        ("platforms (moderation tooling)",),
+    ),
+    Channel(
+        "reports_review",
+        ReviewRequest,
+        "content_id",
+        "NCMEC reports waiting for a human approve or reject.",
+        (REPORTING,),
+        ("operators (hashgate reports pending)",),
+    ),
+    Channel(
+        "reports_decisions",
+        ReviewDecision,
+        "content_id",
+        "Operators' review decisions.",
+        ("hashgate reports approve|reject", "the reporting agent's HTTP endpoint"),
+        (REPORTING,),
+    ),
+    Channel(
+        "reports_outcomes",
+        ReportOutcome,
+        "content_id",
+        "Every outcome of a report: filed, rejected or failed.",
+        (REPORTING,),
+        ("operators", "compliance records", "hashgate reports pending"),
+    ),
+    Channel(
+        "stats",
+        MatchCount,
+        "tenant/day or tenant/day/source",
+        "Compacted: daily match counts per tenant and per tenant and source.",
+        (STATS,),
+        ("operators (aggregate usage reports)",),
+    ),
+    Channel(
+        "downstream_errors",
+        ScanError,
+        "original record key",
+        "DLQ of the downstream agents: refused records, byte for byte, with a reason code.",
+        (MODERATION, REPORTING, STATS),
+        ("operators",),
     ),
 ]
 

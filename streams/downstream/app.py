@@ -1,0 +1,166 @@
+"""One downstream agent process: its faust app, loops, tables, pages, topics and exit codes.
+
+Each agent (moderation, reporting, stats) runs as its own process with its own consumer group,
+``<HASHGATE_KAFKA__CONSUMER_GROUP>-<role>``, so each reads every match verdict, scales on its
+own, and a stalled reporting agent (NCMEC down) never holds back moderation. The group is also
+the faust app id, so the tables' changelog topics (``<group>-<table>-changelog``) are the
+agent's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, TypeVar, cast
+
+import click
+import faust
+from faust.exceptions import ConsumerNotStarted
+from faust.types import StreamT
+from pydantic import SecretStr
+
+from streams.app import create_app
+from streams.downstream.base import DownstreamLoop, Sink
+from streams.downstream.emitter import Emitter
+from streams.downstream.metrics import DownstreamMetrics
+from streams.downstream.store import SeenStore
+from streams.errors import ConfigurationError
+from streams.events import Event
+from streams.observability.logging import configure_logging, logging_config
+from streams.observability.web import install_pages
+from streams.scan.agents import raw_topic
+from streams.scan.service import FaustPublisher
+from streams.settings import Settings
+from streams.topics import ensure_topics
+from streams.worker import EX_CONFIG, EX_SOFTWARE
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=Event)
+
+COMPACT = {"cleanup.policy": "compact"}
+
+
+def secrets_of(settings: Settings) -> list[SecretStr | None]:
+    """Every secret a log line must never show."""
+    return [
+        settings.photodna.subscription_key,
+        settings.photodna.ncmec_password,
+        settings.kafka.sasl_password,
+    ]
+
+
+def agent_settings(settings: Settings, role: str) -> Settings:
+    """``settings`` with the agent's own consumer group."""
+    group = f"{settings.kafka.consumer_group}-{role}"
+    kafka = settings.kafka.model_copy(update={"consumer_group": group})
+    return settings.model_copy(update={"kafka": kafka})
+
+
+class DownstreamApp:
+    """Builds a downstream process; ``run()`` blocks until it stops."""
+
+    def __init__(self, settings: Settings, role: str, **faust_overrides: Any) -> None:
+        self.role = role
+        self.settings = agent_settings(settings, role)
+        self.app = create_app(self.settings, **faust_overrides)
+        self.metrics = DownstreamMetrics()
+        self.publisher = FaustPublisher(self.app)
+        self.loops: list[DownstreamLoop[Any]] = []
+        self.fatal: BaseException | None = None
+        self.topics: dict[str, dict[str, str]] = {self.settings.topics.downstream_errors: {}}
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._crash: asyncio.Task[None] | None = None
+        self._seen: SeenStore | None = None
+        self.app.on_before_shutdown.connect(self._close)
+
+    # -- building ---------------------------------------------------------------------------
+
+    def emitter(self, agent: str) -> Emitter:
+        return Emitter(self.publisher, agent=agent, metrics=self.metrics)
+
+    def table(self, name: str) -> MutableMapping[str, str]:
+        """A changelogged table of strings (see streams.downstream.store)."""
+        return cast(MutableMapping[str, str], self.app.Table(name, key_type=str, value_type=str))
+
+    def seen(self) -> SeenStore:
+        """The process's one idempotency table; ids of different loops never collide."""
+        if self._seen is None:
+            self._seen = SeenStore(self.table("seen"))
+        return self._seen
+
+    def writes(self, topic: str, config: dict[str, str] | None = None) -> None:
+        """Declare an output topic, created at start if missing."""
+        self.topics.setdefault(topic, config or {})
+
+    def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
+        self._closers.append(close)
+
+    def add_loop(self, name: str, topic: str, sink: Sink[T], *, dedupe: bool = True) -> None:
+        """A faust agent on ``topic`` feeding ``sink`` through a DownstreamLoop."""
+        loop = DownstreamLoop(
+            name,
+            sink,
+            emitter=self.emitter(name),
+            dlq_topic=self.settings.topics.downstream_errors,
+            metrics=self.metrics,
+            on_fatal=self._on_fatal,
+            seen=self.seen() if dedupe else None,
+        )
+        self.loops.append(loop)
+        self.topics.setdefault(topic, {})
+
+        async def consume(stream: StreamT[bytes]) -> None:
+            await loop.run(stream)
+
+        self.app.agent(raw_topic(self.app, topic, self.settings), name=f"hashgate.{name}")(consume)
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def _on_fatal(self, exc: BaseException) -> None:
+        if self.fatal is not None:
+            return
+        self.fatal = exc
+        # From a task of its own: the caller runs inside an agent, which the crash cancels.
+        self._crash = asyncio.get_running_loop().create_task(self.app.crash(exc))
+
+    async def _close(self, *_: Any, **__: Any) -> None:
+        for close in self._closers:
+            await close()
+
+    def readiness(self) -> tuple[bool, str]:
+        if self.fatal is not None:
+            return False, "stopped on a fatal error"
+        if not all(loop.running for loop in self.loops):
+            return False, "not consuming"
+        with contextlib.suppress(ConsumerNotStarted):
+            if self.app.consumer.assignment():
+                return True, "consuming"
+        return False, "no partitions assigned yet"
+
+    def run(self) -> None:
+        """Create missing topics, serve the pages, consume until stopped.
+
+        Exit codes as the scan worker's: 78 on a configuration error, 70 on another fatal one.
+        """
+        level = self.settings.log_level
+        secrets = secrets_of(self.settings)
+        configure_logging(level, secrets)
+        asyncio.run(ensure_topics(self.settings, self.topics))
+        install_pages(
+            self.app, self.metrics.registry, self.readiness, alive=lambda: self.fatal is None
+        )
+        worker = faust.Worker(
+            self.app, loglevel=level, logging_config=logging_config(level, secrets), quiet=True
+        )
+        try:
+            worker.execute_from_commandline()
+        except SystemExit:
+            if self.fatal is None:
+                raise
+            code = EX_CONFIG if isinstance(self.fatal, ConfigurationError) else EX_SOFTWARE
+            click.echo(f"hashgate {self.role} stopped: {self.fatal}", err=True)
+            sys.exit(code)

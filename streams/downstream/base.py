@@ -1,0 +1,235 @@
+"""The loop every downstream agent shares: ordered manual acks, idempotency, contained errors.
+
+Shaped like a Quix Streams sink. A ``Sink`` says what one decoded item means (``ref`` and
+``handle``); the ``DownstreamLoop`` owns everything around it:
+
+- Records are read as raw bytes with manual acks and handled one at a time, so a record is acked
+  only after the writes it caused are confirmed, and strictly in offset order.
+- Bytes that are not a valid event, and items a sink refuses with a ``PermanentError``, become a
+  DLQ record (a ``ScanError`` with the original bytes and a ``ReasonCode``) on
+  ``downstream.errors``; the stream keeps flowing.
+- Idempotency: an item whose id is in the ``SeenStore`` (a changelogged faust table) is acked
+  without being handled again, so replays and duplicates act once, across restarts too.
+- ``BackpressureError(retry_after)`` and other transient errors: the loop holds the record and
+  hands the same item over again later. Nothing behind it is acked meanwhile: a delay.
+- A ``ConfigurationError``, or any exception nobody planned for, stops the agent without acking
+  the record (faust would otherwise ack it and restart the agent: a silent skip). The next
+  process handles it again; an operator sees the crash.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Generic, TypeVar, cast
+
+import faust
+from faust.types import StreamT
+
+from streams.downstream.emitter import Emitter
+from streams.downstream.metrics import DownstreamMetrics
+from streams.downstream.store import SeenStore
+from streams.errors import (
+    BackpressureError,
+    ConfigurationError,
+    EventDecodeError,
+    PermanentError,
+    ReasonCode,
+    TransientError,
+)
+from streams.events import Event, ScanError, ScanInfo, Verdict, VerdictKind
+from streams.photodna import RetryPolicy
+from streams.scan.record import SourceRecord
+from streams.scan.service import source_record
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=Event)
+
+#: Waits before handing an item over again after a transient error that named no delay.
+TRANSIENT_BACKOFF = RetryPolicy(base_s=1.0, cap_s=60.0)
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    """What the loop needs to know of an item: its id for idempotency (None: handled every
+    time), and whom it concerns, for the DLQ record and the logs."""
+
+    item_id: str | None
+    content_id: str
+    tenant: str
+    event_id: str | None = None
+    scan: ScanInfo = field(default_factory=ScanInfo)
+
+
+class Sink(abc.ABC, Generic[T]):
+    """What a downstream agent does with one item. ``handle`` writes through an ``Emitter``
+    (confirmed writes) and raises as described in the module docstring."""
+
+    #: The event model the agent's source topic carries.
+    model: type[T]
+
+    @abc.abstractmethod
+    def ref(self, item: T) -> ItemRef: ...
+
+    @abc.abstractmethod
+    async def handle(self, item: T) -> None: ...
+
+
+class VerdictSink(Sink[Verdict]):
+    """A sink of match verdicts: de-duplicated by ``verdict_id``; a clear verdict on the match
+    topic is refused into the DLQ rather than acted upon."""
+
+    model = Verdict
+
+    def ref(self, item: Verdict) -> ItemRef:
+        return ItemRef(item.verdict_id, item.content_id, item.tenant, item.event_id, item.scan)
+
+    async def handle(self, item: Verdict) -> None:
+        if item.verdict is not VerdictKind.MATCH:
+            raise PermanentError(
+                f"a {item.verdict.value!r} verdict on the match topic",
+                reason=ReasonCode.INVALID_EVENT,
+            )
+        await self.handle_match(item)
+
+    @abc.abstractmethod
+    async def handle_match(self, verdict: Verdict) -> None: ...
+
+
+class DownstreamLoop(Generic[T]):
+    """Feeds one source topic's records to a sink; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        sink: Sink[T],
+        *,
+        emitter: Emitter,
+        dlq_topic: str,
+        metrics: DownstreamMetrics,
+        on_fatal: Callable[[BaseException], Awaitable[None]],
+        seen: SeenStore | None = None,
+        backoff: RetryPolicy = TRANSIENT_BACKOFF,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.name = name
+        self.sink = sink
+        self.seen = seen
+        self.running = False
+        self.fatal: BaseException | None = None
+        self._emitter = emitter
+        self._dlq_topic = dlq_topic
+        self._metrics = metrics
+        self._on_fatal = on_fatal
+        self._backoff = backoff
+        self._now = clock
+
+    async def run(self, stream: StreamT[bytes]) -> None:
+        self.running = True
+        try:
+            async for event in cast(faust.Stream[bytes], stream).noack().events():
+                if not await self.process(source_record(event)):
+                    return
+                event.ack()
+        finally:
+            self.running = False
+
+    async def process(self, record: SourceRecord) -> bool:
+        """Handle one record completely; False means the agent must stop (record not done)."""
+        try:
+            item = self.sink.model.decode(record.value or b"")
+        except EventDecodeError as exc:
+            await self._dead_letter(record, exc, None)
+            return True
+        ref = self.sink.ref(item)
+        if ref.item_id is not None and self.seen is not None and ref.item_id in self.seen:
+            self._count("duplicate")
+            return True
+        waits = 0
+        while True:
+            try:
+                await self.sink.handle(item)
+                break
+            except ConfigurationError as exc:
+                await self._fail(exc, ref)
+                return False
+            except PermanentError as exc:
+                await self._dead_letter(record, exc, ref)
+                return True
+            except TransientError as exc:
+                await self._hold(exc, ref, waits)
+                waits += 1
+            except Exception as exc:  # a bug: stop rather than ack an item nobody handled
+                log.exception("%s: unexpected error; stopping", self.name)
+                await self._fail(exc, ref)
+                return False
+        # No await from the end of handle() to here: its table writes and this mark reach the
+        # changelog together.
+        if ref.item_id is not None and self.seen is not None:
+            self.seen.add(ref.item_id)
+        self._count("handled")
+        return True
+
+    async def _hold(self, exc: TransientError, ref: ItemRef, waits: int) -> None:
+        if isinstance(exc, BackpressureError):
+            delay = exc.retry_after
+        else:
+            delay = self._backoff.backoff(waits)
+        log.warning(
+            "%s: cannot handle the item now (%s); trying it again in %.1fs",
+            self.name,
+            exc,
+            delay,
+            extra={"content_id": ref.content_id, "tenant": ref.tenant},
+        )
+        self._metrics.held.labels(self.name).inc()
+        await self._backoff.sleep(delay)
+
+    async def _fail(self, exc: BaseException, ref: ItemRef) -> None:
+        self.fatal = exc
+        log.critical(
+            "%s: stopping, acking nothing more: %s",
+            self.name,
+            exc,
+            extra={"content_id": ref.content_id, "tenant": ref.tenant},
+        )
+        await self._on_fatal(exc)
+
+    async def _dead_letter(
+        self, record: SourceRecord, exc: PermanentError, ref: ItemRef | None
+    ) -> None:
+        now = self._now()
+        error = ScanError(
+            reason=exc.reason,
+            detail=str(exc),
+            retryable=ScanError.is_retryable(exc.reason),
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+            key=record.key,
+            value=record.value,
+            attempts=1,
+            first_seen=record.received_at,
+            last_seen=now,
+            event_id=ref.event_id if ref else None,
+            content_id=ref.content_id if ref else None,
+            tenant=ref.tenant if ref else None,
+            scan=ref.scan if ref else ScanInfo(),
+        )
+        log.warning(
+            "%s: record %s[%d]@%d refused into the DLQ: %s",
+            self.name,
+            record.topic,
+            record.partition,
+            record.offset,
+            error.reason.value,
+        )
+        await self._emitter.emit(self._dlq_topic, record.key, error)
+        self._count("dead_lettered")
+
+    def _count(self, result: str) -> None:
+        self._metrics.records.labels(self.name, result).inc()

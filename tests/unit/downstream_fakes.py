@@ -1,0 +1,108 @@
+"""Test doubles and sample events shared by the downstream agents' unit tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from streams.downstream.emitter import Emitter
+from streams.downstream.metrics import DownstreamMetrics
+from streams.events import (
+    Event,
+    MatchDetail,
+    ScanInfo,
+    Timings,
+    Uploader,
+    UploadEvent,
+    Verdict,
+)
+from streams.photodna import RetryPolicy
+from streams.scan.record import SourceRecord
+
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+def match_verdict(
+    n: int = 1,
+    *,
+    tenant: str = "acme",
+    content_id: str | None = None,
+    flags: tuple[tuple[str, tuple[str, ...]], ...] = (("Test", ("A1",)),),
+    scanned_at: datetime = NOW,
+    scan: ScanInfo | None = None,
+    is_match: bool = True,
+) -> Verdict:
+    upload = UploadEvent(
+        event_id=f"evt-{n}",
+        tenant=tenant,
+        content_id=content_id or f"content-{n}",
+        media_url=f"https://cdn.example.com/private/{n}.png?sig=secret",  # type: ignore[arg-type]
+        uploaded_at=NOW,
+        uploader=Uploader(account_id=f"acct-{n}", ip="203.0.113.7"),  # type: ignore[arg-type]
+    )
+    return Verdict.for_upload(
+        upload,
+        is_match=is_match,
+        matches=[MatchDetail(source=s, violations=list(v), match_id="m-1") for s, v in flags]
+        if is_match
+        else [],
+        tracking_id=f"WUS_{n}",
+        enhanced=False,
+        attempts=1,
+        timings=Timings(received_at=scanned_at, scanned_at=scanned_at, api_ms=5, total_ms=9),
+        scan=scan or ScanInfo(),
+    )
+
+
+def record_of(event: Event | bytes, *, key: bytes = b"content-1", offset: int = 0) -> SourceRecord:
+    value = event if isinstance(event, bytes) else event.encode()
+    return SourceRecord(
+        topic="content.verdicts.match",
+        partition=2,
+        offset=offset,
+        key=key,
+        value=value,
+        headers=(),
+        received_at=NOW,
+    )
+
+
+@dataclass
+class RecordingPublisher:
+    """Publishes into a list; fails the first ``failures`` calls like a broker hiccup."""
+
+    failures: int = 0
+    sent: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
+
+    async def publish(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise OSError("broker unreachable")
+        self.sent.append((topic, key, value))
+
+    def on(self, topic: str) -> list[bytes]:
+        return [value for t, _key, value in self.sent if t == topic]
+
+
+@dataclass
+class Sleeps:
+    """An injectable sleep that only records how long it was asked to wait."""
+
+    waits: list[float] = field(default_factory=list)
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(base_s=1.0, cap_s=60.0, sleep=self, random=lambda: 1.0)
+
+
+def emitter(publisher: RecordingPublisher, sleeps: Sleeps | None = None) -> Emitter:
+    return Emitter(
+        publisher,
+        agent="test",
+        metrics=DownstreamMetrics(),
+        backoff=(sleeps or Sleeps()).policy(),
+    )

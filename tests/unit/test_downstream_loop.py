@@ -1,0 +1,177 @@
+"""The shared downstream loop: nothing is skipped, nothing is handled twice, bad input is kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.downstream.base import DownstreamLoop, VerdictSink
+from streams.downstream.metrics import DownstreamMetrics
+from streams.downstream.store import SeenStore
+from streams.errors import (
+    AuthenticationError,
+    BackpressureError,
+    MediaError,
+    ReasonCode,
+    TransientError,
+)
+from streams.events import ScanError, Verdict
+from tests.unit.downstream_fakes import (
+    NOW,
+    RecordingPublisher,
+    Sleeps,
+    emitter,
+    match_verdict,
+    record_of,
+)
+
+pytestmark = pytest.mark.unit
+
+DLQ = "downstream.errors"
+
+
+class ScriptedSink(VerdictSink):
+    """Raises the scripted errors in turn, then records the verdict as handled."""
+
+    def __init__(self, *errors: BaseException) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+        self.handled: list[str] = []
+
+    async def handle_match(self, verdict: Verdict) -> None:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        self.handled.append(verdict.verdict_id)
+
+
+class Harness:
+    def __init__(self, sink: ScriptedSink) -> None:
+        self.publisher = RecordingPublisher()
+        self.sleeps = Sleeps()
+        self.seen_table: dict[str, str] = {}
+        self.fatal: list[BaseException] = []
+        self.metrics = DownstreamMetrics()
+        self.loop = DownstreamLoop(
+            "test",
+            sink,
+            emitter=emitter(self.publisher),
+            dlq_topic=DLQ,
+            metrics=self.metrics,
+            on_fatal=self._on_fatal,
+            seen=SeenStore(self.seen_table, clock=lambda: NOW),
+            backoff=self.sleeps.policy(),
+            clock=lambda: NOW,
+        )
+
+    async def _on_fatal(self, exc: BaseException) -> None:
+        self.fatal.append(exc)
+
+    def dlq(self) -> list[ScanError]:
+        return [ScanError.decode(v) for v in self.publisher.on(DLQ)]
+
+    def count(self, result: str) -> float:
+        value = self.metrics.registry.get_sample_value(
+            "hashgate_downstream_records_total", {"agent": "test", "result": result}
+        )
+        return value or 0.0
+
+
+async def test_a_verdict_is_handled_once_however_often_it_is_replayed() -> None:
+    sink = ScriptedSink()
+    h = Harness(sink)
+    verdict = match_verdict()
+
+    for offset in range(3):
+        assert await h.loop.process(record_of(verdict, offset=offset))
+
+    assert sink.handled == [verdict.verdict_id]
+    assert verdict.verdict_id in h.seen_table
+    assert h.count("duplicate") == 2
+
+
+async def test_poison_bytes_go_to_the_dlq_intact_and_the_stream_goes_on() -> None:
+    h = Harness(ScriptedSink())
+    poison = b'{"schema_version": 1, "verdict": "match"'
+
+    assert await h.loop.process(record_of(poison, key=b"k-1", offset=7))
+    assert await h.loop.process(record_of(match_verdict(), offset=8))
+
+    (error,) = h.dlq()
+    assert error.reason is ReasonCode.UNDECODABLE
+    assert (error.value, error.key) == (poison, b"k-1")
+    assert (error.source_topic, error.source_partition, error.source_offset) == (
+        "content.verdicts.match",
+        2,
+        7,
+    )
+    assert h.count("handled") == 1 and h.count("dead_lettered") == 1
+
+
+async def test_a_clear_verdict_on_the_match_topic_is_refused_not_acted_on() -> None:
+    sink = ScriptedSink()
+    h = Harness(sink)
+    clear = match_verdict(is_match=False)
+
+    assert await h.loop.process(record_of(clear))
+
+    assert sink.handled == []
+    (error,) = h.dlq()
+    assert error.reason is ReasonCode.INVALID_EVENT
+    assert (error.content_id, error.tenant, error.event_id) == ("content-1", "acme", "evt-1")
+
+
+async def test_a_refused_item_is_not_marked_seen_so_a_replay_after_a_fix_is_handled() -> None:
+    sink = ScriptedSink(MediaError("gone", reason=ReasonCode.MEDIA_UNREACHABLE))
+    h = Harness(sink)
+    verdict = match_verdict()
+
+    assert await h.loop.process(record_of(verdict))
+    assert await h.loop.process(record_of(verdict))
+
+    assert [e.reason for e in h.dlq()] == [ReasonCode.MEDIA_UNREACHABLE]
+    assert sink.handled == [verdict.verdict_id]
+
+
+async def test_backpressure_holds_the_item_and_hands_it_over_again() -> None:
+    sink = ScriptedSink(
+        BackpressureError("NCMEC busy", retry_after=42.0), TransientError("timeout")
+    )
+    h = Harness(sink)
+
+    assert await h.loop.process(record_of(match_verdict()))
+
+    assert sink.calls == 3 and len(sink.handled) == 1
+    assert h.sleeps.waits[0] == 42.0 and len(h.sleeps.waits) == 2
+    assert h.dlq() == []
+
+
+async def test_a_configuration_error_stops_the_agent_without_finishing_the_record() -> None:
+    sink = ScriptedSink(AuthenticationError("key refused", status_code=401))
+    h = Harness(sink)
+    verdict = match_verdict()
+
+    assert not await h.loop.process(record_of(verdict))
+
+    assert isinstance(h.fatal[0], AuthenticationError)
+    assert verdict.verdict_id not in h.seen_table
+    assert h.dlq() == []
+
+
+async def test_an_unplanned_exception_stops_the_agent_rather_than_skip_the_record() -> None:
+    sink = ScriptedSink(KeyError("bug"))
+    h = Harness(sink)
+    verdict = match_verdict()
+
+    assert not await h.loop.process(record_of(verdict))
+
+    assert isinstance(h.fatal[0], KeyError)
+    assert verdict.verdict_id not in h.seen_table
+
+
+async def test_a_failed_write_is_retried_until_kafka_confirms_it() -> None:
+    h = Harness(ScriptedSink())
+    h.publisher.failures = 3
+
+    assert await h.loop.process(record_of(b"not json"))
+
+    assert len(h.dlq()) == 1

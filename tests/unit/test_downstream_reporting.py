@@ -1,0 +1,263 @@
+"""The report flow: one report per content, a human gate, every outcome kept, nothing dropped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from pydantic import SecretStr
+
+from streams.downstream.decisions import make_decision
+from streams.downstream.filing import Reporter, report_request
+from streams.downstream.report_log import build_views
+from streams.downstream.report_state import ReportPhase, ReportState
+from streams.downstream.reporting import ReportBook, review_request
+from streams.downstream.store import ModelStore
+from streams.errors import (
+    BackpressureError,
+    ConfigurationError,
+    MediaError,
+    PermanentError,
+    ReasonCode,
+    TransientError,
+)
+from streams.events import (
+    ReportOutcome,
+    ReportStatus,
+    ReviewChoice,
+    ReviewDecision,
+    ReviewRequest,
+    report_id_for,
+)
+from streams.media.fetcher import FetchedImage
+from streams.photodna import ReportResult
+from streams.settings import Settings, TopicSettings
+from tests.unit.downstream_fakes import NOW, RecordingPublisher, emitter, match_verdict
+
+pytestmark = pytest.mark.unit
+
+TOPICS = TopicSettings()
+PASSWORD = SecretStr("ncmec-pass-9f8e7d")
+
+
+@dataclass
+class FakeFiler:
+    """Files into a list; raises the scripted errors first."""
+
+    errors: list[BaseException] = field(default_factory=list)
+    filed: list[str] = field(default_factory=list)
+    is_test: bool = True
+
+    async def file(self, review: ReviewRequest) -> ReportResult:
+        if self.errors:
+            raise self.errors.pop(0)
+        self.filed.append(review.report_id)
+        return ReportResult(3000, "OK", f"TRK-{len(self.filed)}", f"R-{len(self.filed)}", 1, 0.1)
+
+
+class Desk:
+    def __init__(self, *errors: BaseException, gate: bool = True) -> None:
+        self.publisher = RecordingPublisher()
+        self.filer = FakeFiler(list(errors))
+        self.table: dict[str, str] = {}
+        self.book = ReportBook(
+            ModelStore(self.table, ReportState),
+            self.filer,  # type: ignore[arg-type]
+            emitter(self.publisher),
+            TOPICS,
+            review_gate=gate,
+            retry_delay_s=30.0,
+            clock=lambda: NOW,
+        )
+
+    def reviews(self) -> list[ReviewRequest]:
+        return [ReviewRequest.decode(v) for v in self.publisher.on(TOPICS.reports_review)]
+
+    def outcomes(self) -> list[ReportOutcome]:
+        return [ReportOutcome.decode(v) for v in self.publisher.on(TOPICS.reports_outcomes)]
+
+    def decide(self, choice: ReviewChoice, reason: str | None = None) -> ReviewDecision:
+        (review,) = self.reviews()[:1]
+        return make_decision(review, choice, by="alice", reason=reason, now=NOW)
+
+
+async def test_a_match_waits_for_review_and_the_same_content_is_reported_once() -> None:
+    desk = Desk()
+    await desk.book.on_match(match_verdict(1))
+    await desk.book.on_match(match_verdict(2, content_id="content-1"))  # another upload of it
+
+    (review,) = desk.reviews()
+    assert review.report_id == report_id_for("acme", "content-1")
+    assert (review.verdict_id, review.is_test) == (match_verdict(1).verdict_id, True)
+    assert desk.filer.filed == [] and desk.outcomes() == []
+    assert [s.review.report_id for s in desk.book.pending()] == [review.report_id]
+
+
+async def test_approval_files_the_report_and_records_the_outcome() -> None:
+    desk = Desk()
+    await desk.book.on_match(match_verdict(1))
+    decision = desk.decide(ReviewChoice.APPROVE)
+
+    await desk.book.on_decision(decision)
+    await desk.book.on_decision(desk.decide(ReviewChoice.APPROVE))  # a second approval
+
+    (outcome,) = desk.outcomes()
+    assert outcome.status is ReportStatus.FILED
+    assert (outcome.ncmec_report_id, outcome.tracking_id) == ("R-1", "TRK-1")
+    assert (outcome.decision_id, outcome.decided_by, outcome.is_test) == (
+        decision.decision_id,
+        "alice",
+        True,
+    )
+    assert len(desk.filer.filed) == 1 and desk.book.pending() == []
+
+
+async def test_rejection_closes_the_report_unfiled_with_the_reason() -> None:
+    desk = Desk()
+    await desk.book.on_match(match_verdict(1))
+    await desk.book.on_decision(desk.decide(ReviewChoice.REJECT, "benign test image"))
+    await desk.book.on_decision(desk.decide(ReviewChoice.APPROVE))  # too late
+
+    (outcome,) = desk.outcomes()
+    assert (outcome.status, outcome.detail) == (ReportStatus.REJECTED, "benign test image")
+    assert desk.filer.filed == []
+
+
+async def test_an_unavailable_service_holds_the_decision_and_says_so() -> None:
+    desk = Desk(TransientError("PhotoDNA Report: HTTP 503 (gave up after 6 attempts)"))
+    await desk.book.on_match(match_verdict(1))
+    decision = desk.decide(ReviewChoice.APPROVE)
+
+    with pytest.raises(BackpressureError) as held:
+        await desk.book.on_decision(decision)
+    assert held.value.retry_after == 30.0
+    await desk.book.on_decision(decision)  # the loop hands it over again
+
+    failed, filed = desk.outcomes()
+    assert (failed.status, failed.retrying) == (ReportStatus.FAILED, True)
+    assert filed.status is ReportStatus.FILED and failed.outcome_id != filed.outcome_id
+    assert len(desk.filer.filed) == 1
+
+
+async def test_a_refused_report_fails_for_good_until_approved_again() -> None:
+    desk = Desk(
+        MediaError("https://cdn.example.com/… #abc: HTTP 404", reason=ReasonCode.MEDIA_UNREACHABLE)
+    )
+    await desk.book.on_match(match_verdict(1))
+
+    await desk.book.on_decision(desk.decide(ReviewChoice.APPROVE))
+    await desk.book.on_decision(desk.decide(ReviewChoice.APPROVE))
+
+    failed, filed = desk.outcomes()
+    assert (failed.status, failed.retrying) == (ReportStatus.FAILED, False)
+    assert "HTTP 404" in (failed.detail or "") and "private" not in (failed.detail or "")
+    assert filed.status is ReportStatus.FILED
+
+
+async def test_without_the_gate_a_match_is_filed_at_once() -> None:
+    desk = Desk(gate=False)
+    await desk.book.on_match(match_verdict(1))
+    await desk.book.on_match(match_verdict(2, content_id="content-1"))
+
+    assert desk.reviews() == []
+    (outcome,) = desk.outcomes()
+    assert (outcome.status, outcome.decision_id) == (ReportStatus.FILED, None)
+
+
+async def test_a_replay_after_a_crash_announces_again_instead_of_acting_twice() -> None:
+    desk = Desk()
+    verdict = match_verdict(1)
+    await desk.book.on_match(verdict)
+    await desk.book.on_match(verdict)  # crash before its ack: the review is written again
+    decision = desk.decide(ReviewChoice.APPROVE)
+    await desk.book.on_decision(decision)
+    await desk.book.on_decision(decision)
+
+    first, again = desk.reviews()
+    assert first == again
+    filed, refiled = desk.outcomes()
+    assert filed.outcome_id == refiled.outcome_id
+    assert len(desk.filer.filed) == 1
+
+
+async def test_a_decision_for_an_unknown_report_is_refused() -> None:
+    desk = Desk()
+    await desk.book.on_match(match_verdict(1))
+    stray = desk.decide(ReviewChoice.APPROVE).model_copy(update={"report_id": "nope"})
+
+    with pytest.raises(PermanentError) as refused:
+        await desk.book.on_decision(stray)
+    assert refused.value.reason is ReasonCode.INVALID_EVENT
+
+
+def test_a_rejection_needs_a_reason() -> None:
+    with pytest.raises(ValueError, match="needs a reason"):
+        make_decision(_review(), ReviewChoice.REJECT, by="alice", reason=" ")
+
+
+def _review() -> ReviewRequest:
+    return review_request(match_verdict(1), is_test=True, now=NOW)
+
+
+def test_the_report_body_carries_the_image_and_what_ncmec_needs() -> None:
+    reporter = Reporter("Example", "T&S", "tns@example.com", "ncmec-user", PASSWORD)
+    image = FetchedImage(
+        data=b"\x89PNG image bytes", content_type="image/png", width=200, height=200
+    )
+
+    body = report_request(_review(), image, reporter).to_body(is_test=True)
+
+    assert (body["OrgName"], body["ReporteeName"], body["ReporteeIPAddress"]) == (
+        "Example",
+        "acct-1",
+        "203.0.113.7",
+    )
+    (item,) = body["ViolationContentCollection"]
+    assert item["Name"] == "content-1" and item["Value"] == "iVBORyBpbWFnZSBieXRlcw=="
+    metadata = {m["Key"]: m["Value"] for m in item["AdditionalMetadata"]}
+    assert metadata["Tenant"] == "acme" and metadata["PhotoDNATrackingId"] == "WUS_1"
+    assert {"Key": "IsTest", "Value": "true"} in body["AdditionalMetadata"]
+    assert "ncmec-pass" not in repr(reporter) and "ncmec-pass" not in str(body)
+
+
+def test_the_agent_refuses_to_start_without_reporter_and_credentials() -> None:
+    with pytest.raises(ConfigurationError) as missing:
+        Reporter.from_settings(Settings(photodna={"ncmec_username": "u"}))
+    assert "HASHGATE_REPORTING__ORG_NAME" in str(missing.value)
+    assert "HASHGATE_PHOTODNA__NCMEC_PASSWORD" in str(missing.value)
+    assert "HASHGATE_PHOTODNA__NCMEC_USERNAME" not in str(missing.value)
+
+
+def test_the_operator_view_follows_the_newest_decision() -> None:
+    review = _review()
+    first = make_decision(review, ReviewChoice.APPROVE, by="alice", now=NOW)
+    failed = ReportOutcome(
+        outcome_id="o-1",
+        report_id=review.report_id,
+        verdict_id=review.verdict_id,
+        tenant="acme",
+        content_id="content-1",
+        status=ReportStatus.FAILED,
+        detail="image gone",
+        decision_id=first.decision_id,
+        is_test=True,
+        at=NOW,
+    )
+    view = build_views([review], [first], [failed])[review.report_id]
+    assert view.status == "failed, approve again to retry: image gone" and not view.closed
+
+    second = make_decision(review, ReviewChoice.APPROVE, by="bob", now=NOW + timedelta(1))
+    view = build_views([review], [first, second], [failed])[review.report_id]
+    assert view.status == "approved by bob, waiting for the agent"
+
+    filed = failed.model_copy(
+        update={"status": ReportStatus.FILED, "decision_id": second.decision_id}
+    )
+    view = build_views([review], [first, second], [failed, filed])[review.report_id]
+    assert view.status == "filed" and view.closed
+
+
+def test_report_state_keeps_no_image_bytes() -> None:
+    state = ReportState(phase=ReportPhase.PENDING, review=_review(), trigger_id="v", updated_at=NOW)
+    assert "Value" not in state.model_dump_json()
