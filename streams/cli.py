@@ -26,10 +26,13 @@ def _attach_commands() -> None:
     from streams.downstream.stats import stats_command
     from streams.events.reference import doc_command as schemas_doc_command
     from streams.events.schemas import schemas_command
+    from streams.rescan.cli import dlq_command, rescan_command
     from streams.settings_doc import settings_command
     from streams.simulator.cli import simulator_command
     from streams.worker import worker_command
 
+    cli.add_command(dlq_command)
+    cli.add_command(rescan_command)
     schemas_command.add_command(schemas_doc_command)
     cli.add_command(schemas_command)
     cli.add_command(settings_command)

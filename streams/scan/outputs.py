@@ -16,18 +16,27 @@ from typing import Protocol
 from aiokafka.errors import KafkaError
 
 from streams.events import VerdictKind
+from streams.rescan.records import RescanOutcome, progress_topic
 from streams.scan.record import (
     ATTEMPTS_HEADER,
     FIRST_SEEN_HEADER,
     NOT_BEFORE_HEADER,
+    REPLAYS_HEADER,
 )
-from streams.scan.scanner import DeadLetterOutcome, Outcome, RetryOutcome, VerdictOutcome
+from streams.scan.scanner import (
+    DeadLetterOutcome,
+    Outcome,
+    RetryOutcome,
+    UnchangedOutcome,
+    VerdictOutcome,
+)
 from streams.settings import TopicSettings
 
 log = logging.getLogger(__name__)
 
 LANE_HEADER = "hashgate-lane"
 Headers = list[tuple[str, bytes]]
+OutRecord = tuple[str, bytes | None, bytes, Headers]
 
 
 class Publisher(Protocol):
@@ -55,19 +64,45 @@ class OutcomeWriter:
         self._sleep = sleep
 
     async def write(self, outcome: Outcome) -> None:
-        topic, key, value, headers = self._route(outcome)
+        """Writes the outcome's record, then its follow-ups; each is retried until confirmed.
+
+        The follow-ups (the content's latest verdict, a rescan's progress) wait for the verdict:
+        a latest-verdict record for a verdict that never got out would let an only-changed
+        rescan suppress it for good.
+        """
+        for stage in (self._records(outcome), self._follow_ups(outcome)):
+            await asyncio.gather(*(self._publish(*record) for record in stage))
+        self._on_written(outcome)
+
+    async def _publish(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> None:
         delay = 0.1
         while True:
             try:
                 await self._publisher.publish(topic, key, value, headers)
-                break
+                return
             except (OSError, TimeoutError, KafkaError) as exc:
                 log.warning("writing to %s failed (%r); retrying in ~%.1fs", topic, exc, delay)
             await self._sleep(delay * random.uniform(0.5, 1.0))  # jitter, not crypto
             delay = min(delay * 2, 10.0)
-        self._on_written(outcome)
 
-    def _route(self, outcome: Outcome) -> tuple[str, bytes | None, bytes, Headers]:
+    def _follow_ups(self, outcome: Outcome) -> list[OutRecord]:
+        latest: list[OutRecord] = []
+        match outcome:
+            case VerdictOutcome(verdict=verdict):
+                key, value = verdict.content_id.encode(), verdict.encode()
+                latest = [(self._topics.verdicts_latest, key, value, [])]
+                done = RescanOutcome.of_verdict(verdict, emitted=True)
+            case UnchangedOutcome(verdict=verdict):
+                done = RescanOutcome.of_verdict(verdict, emitted=False)
+            case DeadLetterOutcome(error=error):
+                done = RescanOutcome.of_error(error)
+            case _:
+                done = None  # a retry is not an outcome yet
+        if done is None:
+            return latest
+        return [*latest, (progress_topic(self._topics), done.key, done.encode(), [])]
+
+    def _records(self, outcome: Outcome) -> list[OutRecord]:
         match outcome:
             case VerdictOutcome(verdict=verdict):
                 topic = (
@@ -75,7 +110,9 @@ class OutcomeWriter:
                     if verdict.verdict is VerdictKind.MATCH
                     else self._topics.verdicts_clear
                 )
-                return topic, verdict.content_id.encode(), verdict.encode(), []
+                return [(topic, verdict.content_id.encode(), verdict.encode(), [])]
+            case UnchangedOutcome():
+                return []
             case RetryOutcome(record=record, attempts=attempts, not_before=not_before):
                 headers = [
                     (k, v)
@@ -88,7 +125,8 @@ class OutcomeWriter:
                     (NOT_BEFORE_HEADER, not_before.isoformat().encode()),
                     (LANE_HEADER, self._lane),
                 ]
-                return self._topics.retries, record.key, record.value or b"", headers
-            case DeadLetterOutcome(error=error):
-                return self._topics.scan_errors, error.key, error.encode(), []
+                return [(self._topics.retries, record.key, record.value or b"", headers)]
+            case DeadLetterOutcome(error=error, replays=replays):
+                replayed = [(REPLAYS_HEADER, str(replays).encode())] if replays else []
+                return [(self._topics.scan_errors, error.key, error.encode(), replayed)]
         raise AssertionError(f"unknown outcome {outcome!r}")  # pragma: no cover

@@ -80,11 +80,20 @@ class RetryOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class UnchangedOutcome:
+    """An only-changed rescan found the content's last verdict again: nothing is emitted."""
+
+    verdict: Verdict
+    request: ScanRequest
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetterOutcome:
     error: ScanError
+    replays: int = 0  # DLQ replays of the record so far, kept as a header for the next replay
 
 
-Outcome = VerdictOutcome | RetryOutcome | DeadLetterOutcome
+Outcome = VerdictOutcome | UnchangedOutcome | RetryOutcome | DeadLetterOutcome
 
 
 class Scanner:
@@ -224,4 +233,4 @@ class Scanner:
                 "content_id": error.content_id,
             },
         )
-        return DeadLetterOutcome(error)
+        return DeadLetterOutcome(error, replays=record.int_header(REPLAYS_HEADER))

@@ -24,6 +24,7 @@ from faust.types import TP, EventT, Message, StreamT
 from streams.errors import AuthenticationError, ConfigurationError
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, Lane, PhotoDNAMatcher
+from streams.rescan.latest import ChangeFilter, LatestVerdicts
 from streams.scan.outputs import LANE_HEADER, OutcomeWriter
 from streams.scan.pipeline import DrainReport, ScanPipeline
 from streams.scan.record import NOT_BEFORE_HEADER, SourceRecord
@@ -109,6 +110,8 @@ class ScanService:
             raise ConfigurationError("the scan worker needs a matcher with a circuit breaker")
         self.breaker = matcher.breaker
         scan = settings.scan
+        self.latest = LatestVerdicts(settings)
+        changes = ChangeFilter(self.latest.last)
         self.pipelines: dict[Lane, ScanPipeline] = {}
         for lane in Lane:
             scanner = Scanner(
@@ -127,7 +130,7 @@ class ScanService:
                 on_written=self._count(lane),
             )
             self.pipelines[lane] = ScanPipeline(
-                self._handler(scanner, writer),
+                self._handler(scanner, changes, writer),
                 max_in_flight=scan.max_in_flight,
                 max_unacked=scan.max_in_flight * UNACKED_PER_SLOT,
                 on_fatal=self._on_fatal,
@@ -159,9 +162,11 @@ class ScanService:
                 break
 
     @staticmethod
-    def _handler(scanner: Scanner, writer: OutcomeWriter) -> Callable[[SourceRecord], Any]:
+    def _handler(
+        scanner: Scanner, changes: ChangeFilter, writer: OutcomeWriter
+    ) -> Callable[[SourceRecord], Any]:
         async def handle(record: SourceRecord) -> None:
-            await writer.write(await scanner.scan(record))
+            await writer.write(await changes.screen(await scanner.scan(record)))
 
         return handle
 
@@ -220,6 +225,7 @@ class ScanService:
         with contextlib.suppress(ConsumerNotStarted):
             self.app.consumer.pause_partitions(self._source_partitions())
         reports = await asyncio.gather(*(p.drain(grace_s) for p in self.pipelines.values()))
+        await self.latest.aclose()
         report = DrainReport(
             finished=sum(r.finished for r in reports), abandoned=sum(r.abandoned for r in reports)
         )

@@ -1,0 +1,178 @@
+"""``hashgate dlq replay``: put dead-lettered records back into the lane they came from.
+
+The original key and value bytes go back unchanged, with headers that carry the record's
+history: ``hashgate-replays`` (previous replays + 1) and ``hashgate-attempts`` (scans so far),
+so a record that fails again returns to the DLQ with both counted. The worker dead-letters a
+record replayed more than ``HASHGATE_SCAN__DLQ_REPLAY_LIMIT`` times for good
+(``replay_limit_reached``), and this command does not even send those: nothing loops forever.
+
+Replaying is at-least-once like everything else: replaying the same DLQ range twice scans its
+records twice, and each scan's verdict carries the same ``verdict_id`` (consumers de-duplicate).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from streams.errors import EventDecodeError, ReasonCode
+from streams.events import ScanError, ScanKind
+from streams.rescan.kafka_io import Headers, partitions_of, plan_spans, read_spans
+from streams.rescan.kafka_io import reader as kafka_reader
+from streams.rescan.kafka_io import sender as kafka_sender
+from streams.scan.record import ATTEMPTS_HEADER, FIRST_SEEN_HEADER, REPLAYS_HEADER
+from streams.settings import Settings, TopicSettings
+
+
+class Skip(StrEnum):
+    """Why a DLQ record in range was not replayed."""
+
+    OTHER_REASON = "other_reason"  # not one of the --reason values
+    NOT_RETRYABLE = "not_retryable"  # a permanent reason, and --retryable-only is on
+    REPLAY_LIMIT = "replay_limit"  # already replayed as often as the worker allows
+    NO_VALUE = "no_value"  # the original record had no value: nothing to scan
+    UNREADABLE = "unreadable"  # the DLQ record itself is not a ScanError
+    OUT_OF_RANGE = "out_of_range"  # its timestamp is outside --since/--until
+
+
+@dataclass(frozen=True)
+class ReplayFilter:
+    reasons: frozenset[ReasonCode] = frozenset()  # empty: any reason
+    retryable_only: bool = True
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def in_range(self, when: datetime) -> bool:
+        return (self.since is None or when >= self.since) and (
+            self.until is None or when < self.until
+        )
+
+
+@dataclass(frozen=True)
+class Replay:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Headers
+    reason: ReasonCode
+
+
+def target_topic(error: ScanError, topics: TopicSettings) -> str:
+    """The lane's source topic: a record from the retry topic goes by the scan it was part of."""
+    if error.source_topic in (topics.uploads, topics.rescans):
+        return error.source_topic
+    return topics.rescans if error.scan.kind is ScanKind.RESCAN else topics.uploads
+
+
+def replays_of(headers: Headers) -> int:
+    for name, value in headers:
+        if name == REPLAYS_HEADER:
+            try:
+                return max(int(value), 0)
+            except ValueError:
+                return 0
+    return 0
+
+
+def plan_replay(
+    value: bytes | None,
+    headers: Headers,
+    timestamp: datetime,
+    *,
+    rules: ReplayFilter,
+    topics: TopicSettings,
+    replay_limit: int,
+) -> Replay | Skip:
+    """What to do with one DLQ record: the record to publish, or why not."""
+    if not rules.in_range(timestamp):
+        return Skip.OUT_OF_RANGE
+    try:
+        error = ScanError.decode(value or b"")
+    except EventDecodeError:
+        return Skip.UNREADABLE
+    if rules.reasons and error.reason not in rules.reasons:
+        return Skip.OTHER_REASON
+    if rules.retryable_only and not error.retryable:
+        return Skip.NOT_RETRYABLE
+    replays = replays_of(headers) + 1
+    if replays > replay_limit:
+        return Skip.REPLAY_LIMIT
+    if error.value is None:
+        return Skip.NO_VALUE
+    return Replay(
+        topic=target_topic(error, topics),
+        key=error.key,
+        value=error.value,
+        headers=[
+            (REPLAYS_HEADER, str(replays).encode()),
+            (ATTEMPTS_HEADER, str(error.attempts).encode()),
+            (FIRST_SEEN_HEADER, error.first_seen.isoformat().encode()),
+        ],
+        reason=error.reason,
+    )
+
+
+@dataclass
+class ReplayReport:
+    dry_run: bool
+    records_in_range: int = 0
+    replayed: Counter[tuple[str, str]] = field(default_factory=Counter)  # (reason, topic)
+    skipped: Counter[Skip] = field(default_factory=Counter)
+
+    @property
+    def total_replayed(self) -> int:
+        return sum(self.replayed.values())
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "dry_run": self.dry_run,
+            "records_in_range": self.records_in_range,
+            "replayed": self.total_replayed,
+            "replayed_by_reason_and_topic": [
+                {"reason": reason, "topic": topic, "count": count}
+                for (reason, topic), count in sorted(self.replayed.items())
+            ],
+            "skipped": {skip.value: count for skip, count in sorted(self.skipped.items())},
+        }
+
+
+async def replay_dlq(
+    settings: Settings,
+    rules: ReplayFilter,
+    *,
+    dry_run: bool = False,
+    on_batch: Callable[[int], None] = lambda records: None,
+) -> ReplayReport:
+    """Replays every matching DLQ record up to the DLQ's end when the call began."""
+    topic = settings.topics.scan_errors
+    report = ReplayReport(dry_run=dry_run)
+    async with kafka_reader(settings) as consumer, kafka_sender(settings) as sender:
+        spans = await plan_spans(
+            consumer,
+            topic,
+            await partitions_of(settings, topic),
+            since=rules.since,
+            until=rules.until,
+        )
+        report.records_in_range = sum(span.size for span in spans)
+        async for batch in read_spans(consumer, spans):
+            for record in batch:
+                planned = plan_replay(
+                    record.value,
+                    list(record.headers),
+                    datetime.fromtimestamp(record.timestamp / 1000, UTC),
+                    rules=rules,
+                    topics=settings.topics,
+                    replay_limit=settings.scan.dlq_replay_limit,
+                )
+                if isinstance(planned, Skip):
+                    report.skipped[planned] += 1
+                    continue
+                if not dry_run:
+                    await sender.send(planned.topic, planned.key, planned.value, planned.headers)
+                report.replayed[(planned.reason.value, planned.topic)] += 1
+            on_batch(len(batch))
+    return report

@@ -1,0 +1,166 @@
+"""Bounded reads and confirmed writes for the operator commands (rescan, status, DLQ replay).
+
+Every read is a fixed span per partition: from a start offset (the beginning, or the first
+record at or after a time) to the end offset captured when the command began. A command
+therefore never chases its own output (a replayed record that fails again lands in the DLQ it
+is reading) and always terminates, however busy the topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streams.errors import ConfigurationError
+from streams.kafka_config import aiokafka_options
+from streams.settings import Settings
+
+Headers = list[tuple[str, bytes]]
+#: Records per fetch; small enough to keep memory flat, large enough to read fast.
+FETCH_RECORDS = 2000
+#: Sends in flight before the producer waits for the broker's acknowledgements.
+SEND_WINDOW = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Offsets ``[start, end)`` of one partition."""
+
+    topic: str
+    partition: int
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int:
+        return max(self.end - self.start, 0)
+
+    @property
+    def tp(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
+
+
+async def partitions_of(settings: Settings, topic: str) -> list[int]:
+    """The topic's partition ids; asks for all topics' metadata so nothing gets auto-created."""
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings.kafka))
+    await admin.start()
+    try:
+        described = await admin.describe_topics(None)
+    finally:
+        await admin.close()
+    for entry in described:
+        if entry["topic"] == topic:
+            return sorted(p["partition"] for p in entry["partitions"])
+    raise ConfigurationError(f"topic {topic!r} does not exist")
+
+
+@asynccontextmanager
+async def reader(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
+    """A consumer without a group: it commits nothing and is assigned spans by hand."""
+    consumer = AIOKafkaConsumer(
+        **aiokafka_options(settings.kafka),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=FETCH_RECORDS,
+    )
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+def _millis(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+async def plan_spans(
+    consumer: AIOKafkaConsumer,
+    topic: str,
+    partitions: list[int],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[Span]:
+    """Per partition: from ``since`` (or the beginning) to ``until`` (or the end right now)."""
+    tps = [TopicPartition(topic, p) for p in partitions]
+    ends = await consumer.end_offsets(tps)
+    starts = await consumer.beginning_offsets(tps)
+    if since is not None:
+        found = await consumer.offsets_for_times({tp: _millis(since) for tp in tps})
+        starts = {tp: ends[tp] if hit is None else hit.offset for tp, hit in found.items()}
+    if until is not None:
+        found = await consumer.offsets_for_times({tp: _millis(until) for tp in tps})
+        ends = {
+            tp: ends[tp] if hit is None else min(hit.offset, ends[tp]) for tp, hit in found.items()
+        }
+    return [Span(topic, tp.partition, starts[tp], ends[tp]) for tp in tps]
+
+
+async def read_spans(
+    consumer: AIOKafkaConsumer, spans: list[Span]
+) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
+    """Every record of ``spans``, in batches; in offset order within each partition."""
+    open_spans = {span.tp: span for span in spans if span.size > 0}
+    if not open_spans:
+        return
+    consumer.assign(list(open_spans))
+    for tp, opened in open_spans.items():
+        consumer.seek(tp, opened.start)
+    while open_spans:
+        batches = await consumer.getmany(*open_spans, timeout_ms=500)
+        for tp, records in batches.items():
+            span = open_spans.get(tp)
+            if span is not None:
+                yield [r for r in records if r.offset < span.end]
+        for tp in list(open_spans):
+            if await consumer.position(tp) >= open_spans[tp].end:
+                consumer.pause(tp)
+                del open_spans[tp]
+
+
+class ConfirmedSender:
+    """Sends through an idempotent producer and waits for the broker in windows.
+
+    ``flush`` returns only when every record sent so far is acknowledged, so a caller can write
+    "all published" only after it; a failed send raises there, never silently.
+    """
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+        self._pending: list[asyncio.Future[Any]] = []
+        self.sent = 0
+
+    async def send(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> None:
+        future = await self._producer.send(topic, key=key, value=value, headers=headers)
+        self._pending.append(future)
+        if len(self._pending) >= SEND_WINDOW:
+            await self.flush()
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            await future
+            self.sent += 1
+
+
+@asynccontextmanager
+async def sender(settings: Settings) -> AsyncIterator[ConfirmedSender]:
+    producer = AIOKafkaProducer(
+        **aiokafka_options(settings.kafka), acks="all", enable_idempotence=True, linger_ms=20
+    )
+    await producer.start()
+    try:
+        confirmed = ConfirmedSender(producer)
+        yield confirmed
+        await confirmed.flush()
+    finally:
+        await producer.stop()

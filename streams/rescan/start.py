@@ -1,0 +1,142 @@
+"""Starting a rescan: select past uploads and publish one RescanRequest per upload event.
+
+The run is bracketed by two manifests on the status topic: ``selecting`` before the first
+request (with where its outcomes will start), ``published`` with the total once the broker has
+acknowledged every request. A run that dies in between leaves ``selecting``; running it again
+with the same rescan id is safe, because verdict ids derive from event id and rescan id.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from streams.events import RescanRequest
+from streams.rescan.kafka_io import ConfirmedSender, partitions_of, plan_spans, read_spans
+from streams.rescan.kafka_io import reader as kafka_reader
+from streams.rescan.kafka_io import sender as kafka_sender
+from streams.rescan.records import (
+    RescanManifest,
+    RunState,
+    SelectionInfo,
+    progress_topic,
+    rescan_topics,
+    status_topic,
+)
+from streams.rescan.selection import Selection, SelectionCounts, Selector
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+
+def new_rescan_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"rs-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class RescanPlan:
+    rescan_id: str
+    selection: Selection
+    only_changed: bool = False
+    source_topic: str | None = None  # default: the uploads topic
+
+
+@dataclass
+class Progress:
+    """Callbacks for a progress display: the records to read, then each batch read."""
+
+    begin: Callable[[int], None] = lambda total_records: None
+    advance: Callable[[int, SelectionCounts], None] = lambda records, counts: None
+
+
+@dataclass
+class RunSummary:
+    rescan_id: str
+    counts: SelectionCounts
+    manifest: RescanManifest | None = None  # None for a dry run
+    records_in_range: int = 0
+    dry_run: bool = False
+
+
+async def start_rescan(
+    settings: Settings, plan: RescanPlan, *, progress: Progress | None = None, dry_run: bool = False
+) -> RunSummary:
+    progress = progress or Progress()
+    source = plan.source_topic or settings.topics.uploads
+    if not dry_run:
+        await ensure_topics(settings, rescan_topics(settings))
+    selection = plan.selection
+    selector = Selector(selection)
+    source_partitions = await partitions_of(settings, source)
+    progress_partitions = (
+        [] if dry_run else await partitions_of(settings, progress_topic(settings.topics))
+    )
+    async with kafka_reader(settings) as consumer:
+        spans = await plan_spans(
+            consumer, source, source_partitions, since=selection.since, until=selection.until
+        )
+        summary = RunSummary(
+            plan.rescan_id,
+            selector.counts,
+            records_in_range=sum(s.size for s in spans),
+            dry_run=dry_run,
+        )
+        progress.begin(summary.records_in_range)
+        progress_from = {
+            s.partition: s.end
+            for s in await plan_spans(
+                consumer, progress_topic(settings.topics), progress_partitions
+            )
+        }
+        manifest = RescanManifest(
+            rescan_id=plan.rescan_id,
+            state=RunState.SELECTING,
+            requested_at=datetime.now(UTC),
+            only_changed=plan.only_changed,
+            selection=SelectionInfo(
+                source_topic=source,
+                since=selection.since,
+                until=selection.until,
+                tenants=sorted(selection.tenants),
+                content_ids=None if selection.content_ids is None else len(selection.content_ids),
+            ),
+            progress_from=progress_from,
+        )
+        async with kafka_sender(settings) as sender:
+            if not dry_run:
+                await _write_manifest(sender, settings, manifest)
+            async for batch in read_spans(consumer, spans):
+                for record in batch:
+                    upload = selector.pick(record.value, record.timestamp)
+                    if upload is not None and not dry_run:
+                        request = RescanRequest(
+                            rescan_id=plan.rescan_id,
+                            requested_at=manifest.requested_at,
+                            only_changed=plan.only_changed,
+                            upload=upload,
+                        )
+                        await sender.send(settings.topics.rescans, upload.key, request.encode(), [])
+                progress.advance(len(batch), selector.counts)
+            if dry_run:
+                return summary
+            await sender.flush()  # "published" only once every request is acknowledged
+            summary.manifest = manifest.model_copy(
+                update={
+                    "state": RunState.PUBLISHED,
+                    "total": selector.counts.selected,
+                    "invalid": selector.counts.invalid,
+                    "duplicates": selector.counts.duplicates,
+                    "published_at": datetime.now(UTC),
+                }
+            )
+            await _write_manifest(sender, settings, summary.manifest)
+    return summary
+
+
+async def _write_manifest(
+    sender: ConfirmedSender, settings: Settings, manifest: RescanManifest
+) -> None:
+    await sender.send(status_topic(settings.topics), manifest.key, manifest.encode(), [])
+    await sender.flush()

@@ -1,0 +1,91 @@
+"""Helpers of the rescan and DLQ-replay integration tests: settings, the CLI, waiting for a
+rescan to finish, and reading one rescan's verdicts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+
+from streams.events import Verdict
+from streams.rescan.kafka_io import partitions_of, plan_spans, read_spans, reader
+from streams.rescan.status import RescanStatus, tracker
+from streams.settings import KafkaSettings, Settings, TopicSettings
+from tests.integration.worker_harness import TOPIC_SETTINGS, ScanTopics
+
+
+def env_for(bootstrap: str, topics: ScanTopics) -> dict[str, str]:
+    """The environment of a ``hashgate`` command on the test's topics."""
+    return {
+        **os.environ,
+        "HASHGATE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "HASHGATE_TOPICS__PARTITIONS": "4",
+        **topics.env(),
+    }
+
+
+def settings_for(bootstrap: str, topics: ScanTopics) -> Settings:
+    """What the test's worker and commands use (the harness's topics, four partitions)."""
+    names = {setting: topics.name(setting) for setting in TOPIC_SETTINGS}
+    return Settings(
+        kafka=KafkaSettings(bootstrap_servers=bootstrap, consumer_group=topics.group),
+        topics=TopicSettings(**names, partitions=4),
+    )
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+async def run_cli(env: dict[str, str], *args: str, within: float = 120) -> CliResult:
+    """``hashgate <args>`` as a subprocess, without blocking the loop the simulator runs on."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "streams",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(within):
+            out, err = await proc.communicate()
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise AssertionError(f"hashgate {' '.join(args)} did not finish within {within}s") from None
+    assert proc.returncode is not None
+    return CliResult(proc.returncode, out.decode(), err.decode())
+
+
+async def wait_complete(settings: Settings, rescan_id: str, *, within: float = 120) -> RescanStatus:
+    """Polls the rescan's status until every request has an outcome."""
+    async with tracker(settings, rescan_id) as following:
+        status = await following.refresh()
+        try:
+            async with asyncio.timeout(within):
+                while not status.complete:
+                    await asyncio.sleep(0.5)
+                    status = await following.refresh()
+        except TimeoutError:
+            raise AssertionError(f"rescan not complete within {within}s: {status}") from None
+    return status
+
+
+async def verdicts_of(settings: Settings, rescan_id: str | None) -> list[Verdict]:
+    """Every verdict of one rescan (None: the live ones) written so far, from both topics."""
+    found: list[Verdict] = []
+    async with reader(settings) as consumer:
+        for topic in (settings.topics.verdicts_match, settings.topics.verdicts_clear):
+            spans = await plan_spans(consumer, topic, await partitions_of(settings, topic))
+            async for batch in read_spans(consumer, spans):
+                verdicts = (Verdict.decode(record.value) for record in batch)
+                found += [v for v in verdicts if v.scan.rescan_id == rescan_id]
+    return found

@@ -1,0 +1,114 @@
+"""--only-changed: which rescan verdicts count as unchanged, and that doubt means "emit"."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka.errors import KafkaConnectionError
+
+from streams.events import MatchDetail, ScanInfo, ScanKind, Timings, UploadEvent, Verdict
+from streams.rescan.latest import ChangeFilter, verdict_digest
+from streams.scan.scanner import ScanRequest, UnchangedOutcome, VerdictOutcome
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+RESCAN = ScanInfo(kind=ScanKind.RESCAN, rescan_id="rs-1")
+UPLOAD = UploadEvent(
+    event_id="evt-1",
+    tenant="acme",
+    content_id="img-1",
+    media_url="https://cdn.example.com/a.jpg",  # type: ignore[arg-type]
+    uploaded_at=NOW,
+)
+A1 = MatchDetail(source="Test", violations=["A1"], match_id="104149")
+B2 = MatchDetail(source="NCMEC", violations=["B2", "A1"], match_id="7")
+
+
+def verdict(*matches: MatchDetail, scan: ScanInfo = RESCAN, tracking: str = "WUS_a") -> Verdict:
+    return Verdict.for_upload(
+        UPLOAD,
+        is_match=bool(matches),
+        matches=list(matches),
+        tracking_id=tracking,
+        enhanced=False,
+        attempts=1,
+        timings=Timings(received_at=NOW, scanned_at=NOW, api_ms=1, total_ms=2),
+        scan=scan,
+    )
+
+
+def outcome(v: Verdict, *, only_changed: bool = True) -> VerdictOutcome:
+    return VerdictOutcome(v, ScanRequest(UPLOAD, v.scan, only_changed))
+
+
+def test_the_digest_ignores_who_scanned_when_but_not_what_matched() -> None:
+    live = verdict(A1, B2, scan=ScanInfo(), tracking="WUS_x")
+    assert verdict_digest(live) == verdict_digest(verdict(B2, A1))  # order, scan, tracking
+    assert verdict_digest(verdict()) == verdict_digest(verdict(scan=ScanInfo()))
+    distinct = {
+        verdict_digest(verdict()),
+        verdict_digest(verdict(A1)),
+        verdict_digest(verdict(B2)),
+        verdict_digest(verdict(A1, B2)),
+        verdict_digest(verdict(A1.model_copy(update={"violations": ["A2"]}))),
+    }
+    assert len(distinct) == 5
+
+
+class Lookups:
+    def __init__(self, answer: str | Exception | None) -> None:
+        self.answer = answer
+        self.asked: list[str] = []
+
+    async def __call__(self, content_id: str) -> str | None:
+        self.asked.append(content_id)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+async def test_the_same_verdict_as_last_time_is_not_emitted() -> None:
+    lookups = Lookups(verdict_digest(verdict(A1, scan=ScanInfo())))
+    screened = await ChangeFilter(lookups).screen(outcome(verdict(A1)))
+
+    assert isinstance(screened, UnchangedOutcome)
+    assert lookups.asked == ["img-1"]
+
+
+@pytest.mark.parametrize(
+    "last",
+    [None, verdict_digest(verdict()), verdict_digest(verdict(B2))],
+    ids=["never-scanned", "was-clear", "other-match"],
+)
+async def test_a_new_or_different_verdict_is_emitted(last: str | None) -> None:
+    original = outcome(verdict(A1))
+    assert await ChangeFilter(Lookups(last)).screen(original) is original
+
+
+@pytest.mark.parametrize("failure", [KafkaConnectionError(), OSError("down"), TimeoutError()])
+async def test_when_the_last_verdict_cannot_be_read_the_verdict_is_emitted(
+    failure: Exception,
+) -> None:
+    original = outcome(verdict(A1))
+    assert await ChangeFilter(Lookups(failure)).screen(original) is original
+
+
+async def test_a_slow_lookup_times_out_into_emitting() -> None:
+    class Never:
+        async def __call__(self, content_id: str) -> str | None:
+            await asyncio.Event().wait()
+            return None
+
+    original = outcome(verdict(A1))
+    assert await ChangeFilter(Never(), timeout_s=0.05).screen(original) is original
+
+
+async def test_requests_without_only_changed_are_not_looked_up() -> None:
+    lookups = Lookups(verdict_digest(verdict(A1)))
+    original = outcome(verdict(A1), only_changed=False)
+
+    assert await ChangeFilter(lookups).screen(original) is original
+    assert lookups.asked == []

@@ -1,0 +1,197 @@
+"""What the worker writes for rescans: latest verdicts after the verdict, progress, replays."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from streams.errors import ReasonCode
+from streams.events import (
+    ScanError,
+    ScanInfo,
+    ScanKind,
+    Timings,
+    UploadEvent,
+    Verdict,
+)
+from streams.rescan.records import RescanOutcome, Result, progress_topic
+from streams.scan.outputs import OutcomeWriter
+from streams.scan.record import REPLAYS_HEADER
+from streams.scan.scanner import (
+    DeadLetterOutcome,
+    ScanRequest,
+    UnchangedOutcome,
+    VerdictOutcome,
+)
+from streams.settings import TopicSettings
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+TOPICS = TopicSettings()
+RESCAN = ScanInfo(kind=ScanKind.RESCAN, rescan_id="rs-1")
+UPLOAD = UploadEvent(
+    event_id="evt-1",
+    tenant="acme",
+    content_id="img-1",
+    media_url="https://cdn.example.com/a.jpg",  # type: ignore[arg-type]
+    uploaded_at=NOW,
+)
+
+
+def verdict(scan: ScanInfo, *, is_match: bool = False) -> Verdict:
+    return Verdict.for_upload(
+        UPLOAD,
+        is_match=is_match,
+        matches=[],
+        tracking_id="WUS_t",
+        enhanced=False,
+        attempts=1,
+        timings=Timings(received_at=NOW, scanned_at=NOW, api_ms=1, total_ms=2),
+        scan=scan,
+    )
+
+
+def dead_letter(scan: ScanInfo, replays: int = 0) -> DeadLetterOutcome:
+    error = ScanError(
+        reason=ReasonCode.MEDIA_UNREACHABLE,
+        detail="refused",
+        retryable=True,
+        source_topic=TOPICS.rescans if scan.rescan_id else TOPICS.uploads,
+        source_partition=0,
+        source_offset=5,
+        key=b"img-1",
+        value=b"{}",
+        attempts=1,
+        first_seen=NOW,
+        last_seen=NOW,
+        event_id="evt-1",
+        content_id="img-1",
+        tenant="acme",
+        scan=scan,
+    )
+    return DeadLetterOutcome(error, replays=replays)
+
+
+class Recorder:
+    """Publishes instantly, except to ``held`` topics, which wait for ``release``."""
+
+    def __init__(self, held: frozenset[str] = frozenset()) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]] = []
+        self.entered: list[str] = []
+        self.held = held
+        self.release = asyncio.Event()
+
+    async def publish(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        self.entered.append(topic)
+        if topic in self.held:
+            await self.release.wait()
+        self.sent.append((topic, key, value, headers))
+
+    def topics(self) -> list[str]:
+        return [topic for topic, *_ in self.sent]
+
+
+def writer(publisher: Recorder) -> OutcomeWriter:
+    return OutcomeWriter(publisher, TOPICS, lane="rescan")
+
+
+async def test_every_verdict_also_becomes_the_contents_latest_but_only_after_it_is_written() -> (
+    None
+):
+    publisher = Recorder(held=frozenset({TOPICS.verdicts_match}))
+    live = verdict(ScanInfo(), is_match=True)
+    outcome = VerdictOutcome(live, ScanRequest(UPLOAD, ScanInfo()))
+    writing = asyncio.create_task(writer(publisher).write(outcome))
+    await eventually(lambda: publisher.entered != [])
+    assert publisher.entered == [TOPICS.verdicts_match]  # latest waits for the confirmation
+
+    publisher.release.set()
+    await asyncio.wait_for(writing, 5)
+
+    assert publisher.topics() == [TOPICS.verdicts_match, TOPICS.verdicts_latest]
+    assert publisher.sent[1][1:3] == (b"img-1", live.encode())
+
+
+async def test_a_rescan_verdict_reports_its_outcome_to_the_progress_topic() -> None:
+    publisher = Recorder()
+    rescanned = verdict(RESCAN)
+    await writer(publisher).write(VerdictOutcome(rescanned, ScanRequest(UPLOAD, RESCAN)))
+
+    assert publisher.topics() == [
+        TOPICS.verdicts_clear,
+        TOPICS.verdicts_latest,
+        progress_topic(TOPICS),
+    ]
+    _, key, value, _ = publisher.sent[2]
+    outcome = RescanOutcome.decode(value)
+    assert key == b"rs-1"
+    assert (outcome.result, outcome.event_id, outcome.verdict_id) == (
+        Result.CLEAR,
+        "evt-1",
+        rescanned.verdict_id,
+    )
+
+
+async def test_an_unchanged_rescan_verdict_emits_nothing_but_its_progress() -> None:
+    publisher = Recorder()
+    await writer(publisher).write(UnchangedOutcome(verdict(RESCAN), ScanRequest(UPLOAD, RESCAN)))
+
+    assert publisher.topics() == [progress_topic(TOPICS)]
+    assert RescanOutcome.decode(publisher.sent[0][2]).result is Result.UNCHANGED
+
+
+async def test_a_dead_lettered_rescan_counts_as_an_error_with_its_reason() -> None:
+    publisher = Recorder()
+    await writer(publisher).write(dead_letter(RESCAN))
+
+    assert publisher.topics() == [TOPICS.scan_errors, progress_topic(TOPICS)]
+    outcome = RescanOutcome.decode(publisher.sent[1][2])
+    assert (outcome.result, outcome.reason) == (Result.ERROR, ReasonCode.MEDIA_UNREACHABLE)
+
+
+async def test_live_outcomes_write_no_progress() -> None:
+    publisher = Recorder()
+    await writer(publisher).write(dead_letter(ScanInfo()))
+
+    assert publisher.topics() == [TOPICS.scan_errors]
+
+
+@pytest.mark.parametrize(("replays", "headers"), [(0, []), (2, [(REPLAYS_HEADER, b"2")])])
+async def test_dlq_records_keep_the_replay_count_for_the_next_replay(
+    replays: int, headers: list[tuple[str, bytes]]
+) -> None:
+    publisher = Recorder()
+    await writer(publisher).write(dead_letter(ScanInfo(), replays=replays))
+
+    assert publisher.sent[0][3] == headers
+
+
+async def test_a_failed_write_is_retried_until_it_is_confirmed() -> None:
+    class Flaky(Recorder):
+        failures = 2
+
+        async def publish(
+            self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+        ) -> None:
+            if topic == TOPICS.verdicts_latest and self.failures:
+                self.failures -= 1
+                raise OSError("broker gone")
+            await super().publish(topic, key, value, headers)
+
+    publisher = Flaky()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    out = OutcomeWriter(publisher, TOPICS, lane="live", sleep=sleep)
+    await out.write(VerdictOutcome(verdict(ScanInfo()), ScanRequest(UPLOAD, ScanInfo())))
+
+    assert publisher.topics() == [TOPICS.verdicts_clear, TOPICS.verdicts_latest]
+    assert len(slept) == 2
