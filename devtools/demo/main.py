@@ -21,7 +21,7 @@ from types import FrameType
 
 import click
 
-from devtools.demo.children import Children
+from devtools.demo.children import Child, Children
 from devtools.demo.display import Console, make_console, render_summary
 from devtools.demo.services import (
     LATENCY,
@@ -34,7 +34,7 @@ from devtools.demo.services import (
 )
 from devtools.demo.tally import Tally
 from devtools.demo.traffic import OutcomeReader, delete_topics, publish
-from devtools.demo.workload import TENANTS, plan_records, write_samples
+from devtools.demo.workload import TENANTS, PlannedRecord, plan_records, write_samples
 from devtools.localkafka import LocalKafkaError, local_kafka
 from streams.settings import TopicSettings
 
@@ -93,24 +93,35 @@ async def _scan(run: DemoRun, bootstrap: str, run_dir: Path) -> None:
         )
         reader = OutcomeReader(bootstrap, run.topics)
         await reader.start()
-        run.console.begin(run.tally)
-        tasks = [
-            asyncio.create_task(
-                publish(bootstrap, run.topics.uploads, records, run.rate, run.tally)
-            ),
-            asyncio.create_task(
-                reader.collect(run.tally, run.console, worker=worker, settle_s=SETTLE_S)
-            ),
-        ]
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()  # raises the first failure
+            run.console.begin(run.tally)
+            await _publish_and_collect(run, bootstrap, records, reader, worker)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.wait(tasks)
             await reader.stop()
+
+
+async def _publish_and_collect(
+    run: DemoRun,
+    bootstrap: str,
+    records: list[PlannedRecord],
+    reader: OutcomeReader,
+    worker: Child,
+) -> None:
+    """Both at once; the first failure (the worker died, Kafka went away) ends both."""
+    tasks = [
+        asyncio.create_task(publish(bootstrap, run.topics.uploads, records, run.rate, run.tally)),
+        asyncio.create_task(
+            reader.collect(run.tally, run.console, worker=worker, settle_s=SETTLE_S)
+        ),
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()  # raises the first failure
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
 
 
 def _run(run: DemoRun) -> str | None:
@@ -127,9 +138,7 @@ def _run(run: DemoRun) -> str | None:
             local_kafka() as bootstrap,
             tempfile.TemporaryDirectory(prefix="hashgate-demo-") as run_dir,
         ):
-            note(
-                f"Kafka ready at {bootstrap}; demo topics {run.topics.uploads.rsplit('.', 2)[0]}.*"
-            )
+            note(f"Kafka ready at {bootstrap}; demo topics {run.prefix}.*")
             try:
                 asyncio.run(_scan(run, bootstrap, Path(run_dir)))
             except DemoError as exc:
