@@ -6,6 +6,8 @@ this returns; the app itself knows nothing of PhotoDNA.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -22,6 +24,8 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         "broker_credentials": faust_credentials(settings.kafka),
         "autodiscover": False,
         "store": "memory://",
+        # faust keeps a data folder even with in-memory tables; not in the working directory.
+        "datadir": Path(tempfile.gettempdir()) / "hashgate-faust" / settings.kafka.consumer_group,
         "web_enabled": True,
         "web_bind": settings.web.host,
         "web_host": settings.web.host,

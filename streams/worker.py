@@ -3,7 +3,8 @@
 faust stops a worker by cancelling its agents; hashgate first stops taking records and lets
 in-flight scans finish (up to ``HASHGATE_SCAN__SHUTDOWN_GRACE_S``), so a deploy does not turn
 every in-flight PhotoDNA call into a wasted, repeated one. Exit codes: 0 after SIGTERM/SIGINT,
-78 (EX_CONFIG) on a configuration error such as a rejected subscription key, 70 otherwise.
+78 (EX_CONFIG) on a configuration error found while running (a rejected subscription key,
+a wrong endpoint), 2 for invalid settings at start, 70 otherwise.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import faust
 from pydantic import SecretStr
 
 from streams.app import create_app
-from streams.errors import AuthenticationError, ConfigurationError
+from streams.errors import ConfigurationError
 from streams.observability.logging import configure_logging, logging_config
 from streams.observability.metrics import ScanMetrics
 from streams.observability.web import install_pages
@@ -52,6 +53,8 @@ def build_worker(settings: Settings) -> tuple[faust.App, ScanService]:
     service = ScanService(app, settings, matcher, metrics)
     install_scan_agents(app, settings, service)
     metrics.watch_lag(service.lag)
+    if matcher.rate_limiter is not None:
+        metrics.watch_rate_limiter(matcher.rate_limiter)
     install_pages(app, metrics.registry, service.readiness, alive=lambda: service.fatal is None)
     return app, service
 
@@ -69,8 +72,8 @@ def worker_command() -> None:
     """Run the scan worker (consumes uploads and rescans, emits verdicts)."""
     settings = load_settings()
     configure_logging(settings.log_level, _secrets(settings))
-    asyncio.run(ensure_topics(settings, worker_topics(settings)))
     app, service = build_worker(settings)
+    asyncio.run(ensure_topics(settings, worker_topics(settings)))
     worker = HashgateWorker(
         app,
         service,
@@ -91,6 +94,6 @@ def worker_command() -> None:
     except SystemExit:
         if service.fatal is None:
             raise
-        code = EX_CONFIG if isinstance(service.fatal, AuthenticationError) else EX_SOFTWARE
+        code = EX_CONFIG if isinstance(service.fatal, ConfigurationError) else EX_SOFTWARE
         click.echo(f"hashgate worker stopped: {service.fatal}", err=True)
         sys.exit(code)

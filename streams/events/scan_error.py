@@ -14,8 +14,9 @@ from streams.events.verdict import ScanInfo
 class ScanError(Event):
     """Emitted to ``content.scan.errors``; key: the original record's key.
 
-    ``key`` and ``value`` hold the original bytes exactly (base64 in JSON), also when they were
-    not valid JSON, so ``hashgate dlq replay`` can re-inject them unchanged.
+        ``key`` and ``value`` hold the original bytes exactly (base64 in JSON), also when they were
+        not valid JSON, so ``hashgate dlq replay`` can re-inject them unchanged. In JSON they are
+    URL-safe base64 (pydantic's encoding): decode with ``base64.urlsafe_b64decode``.
     """
 
     schema_name = "scan_error"
@@ -27,8 +28,8 @@ class ScanError(Event):
     source_topic: str
     source_partition: int = Field(ge=0)
     source_offset: int = Field(ge=0)
-    key: bytes | None = Field(description="The original record key, base64.")
-    value: bytes | None = Field(description="The original record value, base64.")
+    key: bytes | None = Field(description="The original record key (URL-safe base64).")
+    value: bytes | None = Field(description="The original record value (URL-safe base64).")
     attempts: int = Field(ge=1, description="Scans of this record so far, replays included.")
     first_seen: AwareDatetime
     last_seen: AwareDatetime

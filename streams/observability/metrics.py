@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 #: Breaker states as gauge values: alert on hashgate_breaker_state > 0.
@@ -29,6 +30,32 @@ class _LagCollector(Collector):
         for (topic, partition), lag in sorted(self._read().items()):
             family.add_metric([topic, str(partition)], lag)
         yield family
+
+
+class RateLimiterView(Protocol):
+    throttled: int
+
+    @property
+    def current_rate(self) -> float: ...
+
+
+class _RateLimitCollector(Collector):
+    """The shared rate limiter's own counts, read at scrape time."""
+
+    def __init__(self, limiter: RateLimiterView) -> None:
+        self._limiter = limiter
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        yield CounterMetricFamily(
+            "hashgate_photodna_throttled",
+            "HTTP 429 answers from PhotoDNA.",
+            value=self._limiter.throttled,
+        )
+        yield GaugeMetricFamily(
+            "hashgate_rate_limit_rps",
+            "Current client-side call rate (AIMD).",
+            value=self._limiter.current_rate,
+        )
 
 
 class ScanMetrics:
@@ -69,12 +96,6 @@ class ScanMetrics:
             ["lane"],
             registry=r,
         )
-        self.throttled = Counter(
-            "hashgate_photodna_throttled", "HTTP 429 answers from PhotoDNA.", registry=r
-        )
-        self.rate_limit = Gauge(
-            "hashgate_rate_limit_rps", "Current client-side call rate (AIMD).", registry=r
-        )
         self.breaker_state = Gauge(
             "hashgate_breaker_state",
             "Circuit breaker: 0 closed, 1 half-open, 2 open.",
@@ -83,3 +104,6 @@ class ScanMetrics:
 
     def watch_lag(self, read: LagReader) -> None:
         self.registry.register(_LagCollector(read))
+
+    def watch_rate_limiter(self, limiter: RateLimiterView) -> None:
+        self.registry.register(_RateLimitCollector(limiter))

@@ -76,6 +76,8 @@ class RateLimiter:
                 f"rescan_floor_rps ({rescan_floor_rps:g}) must be at least 0 and below the "
                 f"rate ({rate:g}), or live uploads would get no quota"
             )
+        #: 429 answers seen, for the hashgate_photodna_throttled metric.
+        self.throttled = 0
         self._configured = rate
         self._rate = rate
         self._burst = burst
@@ -143,6 +145,7 @@ class RateLimiter:
         signal and do not cut again (pass ``granted_at`` from ``acquire``); ``retry_after`` is
         honoured either way.
         """
+        self.throttled += 1
         now = self._clock()
         self._refill(now)
         if retry_after is not None and retry_after > 0:

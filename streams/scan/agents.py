@@ -50,6 +50,10 @@ def install_scan_agents(app: faust.App, settings: Settings, service: ScanService
             await raw_topic(app, name, settings).maybe_declare()
         await ensure_topics(settings, rescan_topics(settings))  # with their own retention
 
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        service.assigned = True
+
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         revoked: set[TP] = args[0]

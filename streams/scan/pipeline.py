@@ -129,9 +129,13 @@ class ScanPipeline:
     async def _fail(self, exc: BaseException) -> None:
         if self.failed is None:
             self.failed = exc
-            self._stopping = True
-            self._room.set()
+            self.stop_taking()
             await self._on_fatal(exc)
+
+    def stop_taking(self) -> None:
+        """Refuse new records from now on; running ones carry on."""
+        self._stopping = True
+        self._room.set()
 
     def forget_partitions(self, partitions: set[tuple[str, int]]) -> int:
         """Revoked partitions: their unacked records are another worker's now."""
@@ -142,8 +146,7 @@ class ScanPipeline:
 
         Cancelled records stay unacked, so whoever owns their partition next scans them again.
         """
-        self._stopping = True
-        self._room.set()
+        self.stop_taking()
         running = set(self._tasks)
         if not running:
             return DrainReport(finished=0, abandoned=0)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from streams.errors import (
-    AuthenticationError,
+    ConfigurationError,
     EventDecodeError,
     PermanentError,
     ReasonCode,
@@ -135,14 +135,15 @@ class Scanner:
             try:
                 result = await self.matcher.match(media, lane=self.lane)
                 return VerdictOutcome(self._verdict(record, request, result), request)
-            except AuthenticationError as exc:
+            except ConfigurationError as exc:  # a rejected key, a wrong endpoint
                 raise FatalScanError(str(exc)) from exc
             except PermanentError as exc:
                 return self._dead_letter(record, exc.reason, str(exc), request)
             except TransientError as exc:
                 if self.breaker.state is not BreakerState.CLOSED:
-                    # A service-wide outage: wait for PhotoDNA, never drain into the DLQ.
-                    await self.breaker.wait_until_callable()
+                    # A service-wide outage: try again, never drain into the DLQ. The client
+                    # waits on the breaker before each call, so this does not spin; waiting
+                    # here as well would take the half-open probe slot and never report it.
                     continue
                 return self._retry_or_dead_letter(record, request, exc)
 

@@ -10,18 +10,17 @@ priority for PhotoDNA quota.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, cast
 
 import faust
-from faust.exceptions import ConsumerNotStarted
 from faust.transport.consumer import Consumer
 from faust.types import TP, EventT, Message, StreamT
 
-from streams.errors import AuthenticationError, ConfigurationError
+from streams.errors import ConfigurationError
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, Lane, PhotoDNAMatcher
 from streams.rescan.latest import ChangeFilter, LatestVerdicts
@@ -105,6 +104,8 @@ class ScanService:
         self.metrics = metrics
         self.publisher = publisher or FaustPublisher(app)
         self.fatal: BaseException | None = None
+        self.assigned = False
+        self._crash: asyncio.Task[None] | None = None
         self.consuming = False
         if matcher.breaker is None:
             raise ConfigurationError("the scan worker needs a matcher with a circuit breaker")
@@ -136,11 +137,17 @@ class ScanService:
                 on_fatal=self._on_fatal,
                 name=lane.value,
             )
+        for lane, pipeline in self.pipelines.items():
+            metrics.in_flight.labels(lane.value).set_function(partial(_in_flight, pipeline))
+            metrics.unacked.labels(lane.value).set_function(partial(_unacked, pipeline))
         self.source_topics = {
             settings.topics.uploads,
             settings.topics.rescans,
             settings.topics.retries,
         }
+        # Open while PhotoDNA answers: the agents take no new record while it is clear.
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.breaker.add_listener(self._on_breaker_change)
 
     # -- the agents' loops -------------------------------------------------------------
@@ -149,6 +156,7 @@ class ScanService:
         self.consuming = True
         pipeline = self.pipelines[lane]
         async for event in _manual_acks(stream).events():
+            await self._flowing.wait()
             self.metrics.events_in.labels(lane.value).inc()
             if not await pipeline.submit(source_record(event), event.ack):
                 break
@@ -158,6 +166,7 @@ class ScanService:
             record = source_record(event)
             await _sleep_until(record.time_header(NOT_BEFORE_HEADER))
             lane = Lane((record.header(LANE_HEADER) or b"live").decode())
+            await self._flowing.wait()
             if not await self.pipelines[lane].submit(record, event.ack):
                 break
 
@@ -192,24 +201,32 @@ class ScanService:
         return {tp for tp in self.app.consumer.assignment() if tp.topic in self.source_topics}
 
     def _on_breaker_change(self, state: BreakerState) -> None:
+        """Stop taking records while PhotoDNA is down; take them again once it answers.
+
+        Not faust's pause_partitions: in faust-streaming 0.15 it drops the rest of an already
+        fetched batch of a paused partition, and a later ack commits past those records. Here
+        the agents simply wait; once their buffers fill, faust stops fetching (a path that
+        keeps every record).
+        """
         self.metrics.breaker_state.set(BREAKER_STATE_VALUES[state.value])
-        partitions = self._source_partitions()
-        if state is BreakerState.OPEN:
-            log.warning("PhotoDNA unavailable: pausing %d source partitions", len(partitions))
-            self.app.consumer.pause_partitions(partitions)
-        elif state is BreakerState.CLOSED:
-            log.warning("PhotoDNA answering again: resuming %d partitions", len(partitions))
-            self.app.consumer.resume_partitions(partitions)
+        if state is BreakerState.OPEN and self._flowing.is_set():
+            log.warning("PhotoDNA unavailable: taking no new records until it answers")
+            self._flowing.clear()
+        elif state is BreakerState.CLOSED and not self._flowing.is_set():
+            log.warning("PhotoDNA answering again: taking records again")
+            self._flowing.set()
 
     async def _on_fatal(self, exc: BaseException) -> None:
         if self.fatal is not None:
             return
         self.fatal = exc
-        kind = "configuration error" if isinstance(exc, AuthenticationError) else "fatal error"
+        kind = "configuration error" if isinstance(exc, ConfigurationError) else "fatal error"
         log.critical("stopping the worker on a %s, acking nothing more: %s", kind, exc)
         for pipeline in self.pipelines.values():
-            await pipeline.drain(0)
-        await self.app.crash(exc)
+            pipeline.stop_taking()
+        # Crash from a task of its own: this coroutine runs inside a pipeline task, which the
+        # shutdown will cancel.
+        self._crash = asyncio.get_running_loop().create_task(self.app.crash(exc))
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         dropped = sum(
@@ -222,8 +239,6 @@ class ScanService:
     async def drain(self, grace_s: float) -> DrainReport:
         """SIGTERM: stop taking records, finish what runs within the grace period."""
         self.consuming = False
-        with contextlib.suppress(ConsumerNotStarted):
-            self.app.consumer.pause_partitions(self._source_partitions())
         reports = await asyncio.gather(*(p.drain(grace_s) for p in self.pipelines.values()))
         await self.latest.aclose()
         report = DrainReport(
@@ -241,8 +256,8 @@ class ScanService:
     def readiness(self) -> tuple[bool, str]:
         if self.fatal is not None:
             return False, "stopped on a fatal error"
-        if not self.consuming:
-            return False, "not consuming"
+        if not (self.consuming and self.assigned):
+            return False, "not consuming yet (waiting for the consumer group)"
         if self.breaker.state is BreakerState.OPEN:
             return False, "PhotoDNA circuit breaker is open"
         return True, "consuming"
@@ -256,6 +271,14 @@ class ScanService:
             if highwater is not None:
                 lags[(tp.topic, tp.partition)] = max(highwater - (committed or 0), 0)
         return lags
+
+
+def _in_flight(pipeline: ScanPipeline) -> float:
+    return pipeline.in_flight
+
+
+def _unacked(pipeline: ScanPipeline) -> float:
+    return pipeline.unacked
 
 
 def _manual_acks(stream: StreamT[bytes]) -> StreamT[bytes]:

@@ -7,6 +7,7 @@ harness gives each test its own topics and consumer group so tests never see eac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -19,12 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from streams.events import ScanError, UploadEvent, Verdict
 from streams.simulator import RunningSimulator, SimulatorAdmin
 from tests.fixtures.simulator_support import ImageServer
-from tests.integration.kafkautil import Record, consume, create_topics, unique
+from tests.integration.kafkautil import Record, create_topics, unique
 from tests.waiting import eventually
 
 TOPIC_SETTINGS = {
@@ -149,7 +150,7 @@ def upload(
         event_id=f"evt-{n:06d}",
         tenant=tenant,
         content_id=content_id or f"content-{n:06d}",
-        media_url=media_url,  # type: ignore[arg-type]
+        media_url=media_url,
         uploaded_at=datetime.now(UTC),
     )
 
@@ -178,36 +179,76 @@ class Outcomes:
         return Counter(v.event_id for v in self.verdicts)
 
 
-def parse_outcomes(topics: ScanTopics, records: list[ConsumerRecord[bytes, bytes]]) -> Outcomes:
-    out = Outcomes([], [], [])
-    for r in records:
-        if r.topic == topics.name("verdicts_match"):
-            out.matches.append(Verdict.decode(r.value))
-        elif r.topic == topics.name("verdicts_clear"):
-            out.clears.append(Verdict.decode(r.value))
+class OutcomeCollector:
+    """Reads the worker's output topics in the background, so a test can act mid-run."""
+
+    def __init__(self, bootstrap: str, topics: ScanTopics) -> None:
+        self.topics = topics
+        self.out = Outcomes([], [], [])
+        self.raw_errors: list[ConsumerRecord[bytes, bytes]] = []
+        self._consumer = AIOKafkaConsumer(
+            *topics.outputs,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> OutcomeCollector:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self._consumer.stop()
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for r in records:
+                    self._add(r)
+
+    def _add(self, r: ConsumerRecord[bytes, bytes]) -> None:
+        if r.topic == self.topics.name("verdicts_match"):
+            self.out.matches.append(Verdict.decode(r.value))
+        elif r.topic == self.topics.name("verdicts_clear"):
+            self.out.clears.append(Verdict.decode(r.value))
         else:
-            out.errors.append(ScanError.decode(r.value))
-    return out
+            self.out.errors.append(ScanError.decode(r.value))
+            self.raw_errors.append(r)
+
+    def settled(self) -> int:
+        """Events with an outcome so far (duplicates counted once)."""
+        return len(self.out.event_ids()) + sum(1 for e in self.out.errors if not e.event_id)
+
+    async def wait_for(self, count: int, *, within: float = 120) -> Outcomes:
+        await eventually(
+            lambda: self.settled() >= count,
+            within=within,
+            poll=0.05,
+            what=f"{count} outcomes (have {self.settled()})",
+        )
+        return self.out
 
 
 async def read_outcomes(
-    bootstrap: str,
-    topics: ScanTopics,
-    *,
-    until_events: set[str],
-    extra_errors: int = 0,
-    within: float = 120,
+    bootstrap: str, topics: ScanTopics, *, until_events: set[str], within: float = 120
 ) -> Outcomes:
-    """Read all outputs until every id in ``until_events`` has an outcome (and ``extra_errors``
-    DLQ records without an event id have arrived)."""
-
-    def done(records: list[ConsumerRecord[bytes, bytes]]) -> bool:
-        parsed = parse_outcomes(topics, records)
-        anonymous = sum(1 for e in parsed.errors if e.event_id is None)
-        return until_events <= parsed.event_ids() and anonymous >= extra_errors
-
-    records = await consume(bootstrap, topics.outputs, until=done, timeout_s=within)
-    return parse_outcomes(topics, records)
+    """Read all outputs until every id in ``until_events`` has an outcome."""
+    async with OutcomeCollector(bootstrap, topics) as collector:
+        await eventually(
+            lambda: until_events <= collector.out.event_ids(),
+            within=within,
+            poll=0.05,
+            what=f"outcomes for {len(until_events)} events",
+        )
+        return collector.out
 
 
 async def create_scan_topics(bootstrap: str, topics: ScanTopics, partitions: int = 4) -> None:

@@ -1,0 +1,302 @@
+"""The six promises, each against the real broker, the simulator and a worker subprocess.
+
+Every test here would fail if its promise broke: events lost after kill -9, a clear without an
+OK answer, backlog drained into the DLQ during an outage, poison that stops the stream, ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+from collections import defaultdict
+
+from streams.errors import ReasonCode
+from streams.events import UploadEvent, Verdict, VerdictKind
+from tests.integration.kafkautil import Record, committed_offsets, end_offsets, produce
+from tests.integration.worker_harness import (
+    OutcomeCollector,
+    Outcomes,
+    ScanSetup,
+    WorkerProcess,
+    records_of,
+    upload,
+)
+from tests.waiting import eventually
+
+pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
+
+
+def uploads(
+    scan: ScanSetup, count: int, *, known_share: float = 0.05, seed: int = 1, start: int = 0
+) -> tuple[list[UploadEvent], set[str]]:
+    """``count`` uploads; returns them and the event ids that must match."""
+    rng = random.Random(seed)
+    images = scan.images.images
+    events, known = [], set()
+    for n in range(start, start + count):
+        is_known = rng.random() < known_share
+        name = rng.choice(images.known if is_known else images.unknown)
+        events.append(upload(n, scan.images.url(name)))
+        if is_known:
+            known.add(events[-1].event_id)
+    return events, known
+
+
+def assert_every_event_once_and_right(
+    out: Outcomes, events: list[UploadEvent], known: set[str]
+) -> None:
+    """Every event has a verdict; duplicates (after crashes) agree and share their id."""
+    assert out.errors == []
+    by_event: dict[str, list[Verdict]] = defaultdict(list)
+    for verdict in out.verdicts:
+        by_event[verdict.event_id].append(verdict)
+    assert set(by_event) == {e.event_id for e in events}
+    for event_id, verdicts in by_event.items():
+        assert len({v.verdict_id for v in verdicts}) == 1, f"{event_id}: ids differ"
+        expected = VerdictKind.MATCH if event_id in known else VerdictKind.CLEAR
+        assert {v.verdict for v in verdicts} == {expected}, event_id
+
+
+async def test_kill_9_three_times_loses_nothing(scan: ScanSetup) -> None:
+    events, known = uploads(scan, 5000)
+    await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
+    async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
+        for checkpoint in (800, 2200, 3600):
+            worker = scan.start_worker()
+            await collector.wait_for(checkpoint, within=180)
+            worker.signal(signal.SIGKILL)
+            assert await worker.wait_exit() == -signal.SIGKILL
+        scan.start_worker()
+        out = await collector.wait_for(len(events), within=240)
+    assert_every_event_once_and_right(out, events, known)
+
+
+async def test_two_workers_one_killed_loses_nothing(scan: ScanSetup) -> None:
+    events, known = uploads(scan, 3000, seed=2)
+    first, second = scan.start_worker(), scan.start_worker()
+    await asyncio.gather(first.wait_ready(), second.wait_ready())
+    async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
+        await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
+        await collector.wait_for(800, within=180)
+        first.signal(signal.SIGKILL)
+        out = await collector.wait_for(len(events), within=240)
+    assert_every_event_once_and_right(out, events, known)
+
+
+async def test_outage_pauses_and_resumes_without_dlq_or_false_clear(scan: ScanSetup) -> None:
+    events, known = uploads(scan, 1500, seed=3)
+    await scan.admin.set_faults(latency={"kind": "fixed", "ms": 5})
+    worker = scan.start_worker()
+    await worker.wait_ready()
+    async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
+        await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
+        await collector.wait_for(300, within=120)
+        await scan.admin.set_faults(outage=True)
+        await _until_metric(worker, "hashgate_breaker_state", 2)
+        assert (await worker.get("/readyz")).status_code == 503
+        during = collector.settled()
+        await asyncio.sleep(5)  # part of the 20 s outage: in-flight scans give up or wait
+        group, uploads_topic = scan.topics.group, scan.topics.name("uploads")
+        offsets_during = await committed_offsets(scan.bootstrap, group, uploads_topic)
+        await asyncio.sleep(15)  # the rest of the outage
+        assert await committed_offsets(scan.bootstrap, group, uploads_topic) == offsets_during
+        assert collector.settled() - during <= 70, "only in-flight scans may finish"
+        assert out_of(collector.out) == [], "no DLQ record for an outage"
+        await scan.admin.set_faults(outage=False)
+        out = await collector.wait_for(len(events), within=180)
+        await _until_metric(worker, "hashgate_breaker_state", 0)
+    assert_every_event_once_and_right(out, events, known)
+    stats = await scan.admin.stats()
+    assert stats["ok_clear"] == len(out.clears), "every clear must come from an OK answer"
+    assert stats["http_5xx"] > 0
+
+
+def out_of(out: Outcomes) -> list[str]:
+    return [e.reason.value for e in out.errors]
+
+
+async def _until_metric(worker: WorkerProcess, name: str, value: float) -> None:
+    async def check() -> bool:
+        return await worker.metric(name) == value
+
+    async with asyncio.timeout(60):
+        while not await check():  # noqa: ASYNC110 - polling another process's /metrics
+            await asyncio.sleep(0.2)
+
+
+async def test_poison_records_reach_the_dlq_with_reason_and_bytes(scan: ScanSetup) -> None:
+    rng = random.Random(5)
+    good, known = uploads(scan, 1000, seed=5)
+    template = json.loads(good[0].encode())
+    poison: list[tuple[bytes, ReasonCode]] = []
+    for n in range(100):
+        poison.append((b"\xff" + rng.randbytes(rng.randint(1, 200)), ReasonCode.UNDECODABLE))
+        poison.append(
+            (b'{"schema_version": 1, "event_id": "x' + str(n).encode(), ReasonCode.UNDECODABLE)
+        )
+        poison.append(
+            (
+                json.dumps({**template, "event_id": f"v{n}", "schema_version": 99}).encode(),
+                ReasonCode.UNSUPPORTED_SCHEMA_VERSION,
+            )
+        )
+        poison.append(
+            (
+                json.dumps({k: v for k, v in template.items() if k != "content_id"}).encode(),
+                ReasonCode.INVALID_EVENT,
+            )
+        )
+    for n in range(50):
+        not_image = upload(100_000 + n, scan.images.url(scan.images.images.not_an_image))
+        poison.append((not_image.encode(), ReasonCode.NOT_AN_IMAGE))
+        private = [
+            "http://10.255.255.1/a.png",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]:9/x.png",
+            "http://192.168.255.254/img.jpg",
+        ][n % 4]
+        poison.append((upload(200_000 + n, private).encode(), ReasonCode.MEDIA_FORBIDDEN_ADDRESS))
+    mixed = [Record(e.key, e.encode()) for e in good]
+    for raw, _ in poison:
+        mixed.insert(rng.randrange(len(mixed) + 1), Record(b"poison", raw))
+    worker = scan.start_worker(
+        HASHGATE_MEDIA__DELIVERY_MODE="bytes", HASHGATE_MEDIA__ALLOW_HOSTS='["127.0.0.1"]'
+    )
+    await worker.wait_ready()
+    async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
+        await produce(scan.bootstrap, scan.topics.name("uploads"), mixed)
+        await eventually(
+            lambda: (
+                len(collector.out.errors) >= 500
+                and {e.event_id for e in good} <= collector.out.event_ids()
+            ),
+            within=240,
+            what="every good verdict and 500 DLQ records",
+        )
+        out = collector.out
+    assert len(out.errors) == 500
+    expected = sorted((raw, reason.value) for raw, reason in poison)
+    got = sorted((e.value or b"", e.reason.value) for e in out.errors)
+    assert got == expected, "each poison record with its precise reason and exact bytes"
+    assert all(e.key == b"poison" for e in out.errors)
+    assert {v.event_id for v in out.verdicts} == {e.event_id for e in good}
+    assert {v.event_id for v in out.matches} == known
+
+
+async def test_verdicts_of_one_content_id_keep_input_order(scan: ScanSetup) -> None:
+    await scan.admin.set_faults(latency={"kind": "uniform", "min_ms": 0, "max_ms": 25})
+    unknown = scan.images.images.unknown
+    events = [
+        upload(n, scan.images.url(unknown[n % len(unknown)]), content_id=f"item-{n % 8}")
+        for n in range(400)
+    ]
+    worker = scan.start_worker()
+    await worker.wait_ready()
+    await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
+    async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
+        out = await collector.wait_for(len(events), within=180)
+    assert out.matches == [] and out.errors == []
+    seen: dict[str, list[str]] = defaultdict(list)
+    for verdict in out.clears:  # one topic, keyed by content id: read in partition order
+        seen[verdict.content_id].append(verdict.event_id)
+    for content_id, event_ids in seen.items():
+        assert event_ids == sorted(event_ids), f"{content_id} out of order"
+    assert sum(len(ids) for ids in seen.values()) == len(events)
+
+
+async def test_rejected_key_stops_the_worker_loudly_and_acks_nothing(scan: ScanSetup) -> None:
+    events, _ = uploads(scan, 50, seed=6)
+    await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
+    worker = scan.start_worker(HASHGATE_PHOTODNA__SUBSCRIPTION_KEY="not-the-right-key")
+    assert await worker.wait_exit(within=120) == 78
+    log = worker.log_path.read_text()
+    assert "configuration error" in log and "not-the-right-key" not in log
+    committed = await committed_offsets(
+        scan.bootstrap, scan.topics.group, scan.topics.name("uploads")
+    )
+    assert all(offset <= 0 for offset in committed.values()), committed
+    assert await end_offsets(scan.bootstrap, scan.topics.outputs) == 0, "nothing written"
+
+
+async def test_sigterm_drains_commits_only_finished_work_and_exits_0(scan: ScanSetup) -> None:
+    events, known = uploads(scan, 2000, seed=7)
+    await scan.admin.set_faults(latency={"kind": "fixed", "ms": 40})
+    await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
+    async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
+        worker = scan.start_worker()
+        await collector.wait_for(300, within=120)
+        worker.signal(signal.SIGTERM)
+        assert await worker.wait_exit(within=60) == 0
+        assert "drained" in worker.log_path.read_text()
+        committed = await committed_offsets(
+            scan.bootstrap, scan.topics.group, scan.topics.name("uploads")
+        )
+        # Every event below a committed offset must have its outcome: commit only what's acked.
+        covered = await _events_below(scan, committed)
+        assert covered
+        await eventually(
+            lambda: covered <= collector.out.event_ids(),
+            within=30,
+            what="outcomes of every committed event",
+        )
+        scan.start_worker()
+        out = await collector.wait_for(len(events), within=180)
+    assert_every_event_once_and_right(out, events, known)
+
+
+async def _events_below(scan: ScanSetup, committed: dict[int, int]) -> set[str]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    topic = scan.topics.name("uploads")
+    consumer = AIOKafkaConsumer(bootstrap_servers=scan.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    ids: set[str] = set()
+    try:
+        for partition, offset in committed.items():
+            if offset <= 0:
+                continue
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            consumer.seek(tp, 0)
+            while (position := await consumer.position(tp)) < offset:
+                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=offset - position)
+                for record in batch.get(tp, []):
+                    if record.offset < offset:
+                        ids.add(UploadEvent.decode(record.value).event_id)
+    finally:
+        await consumer.stop()
+    return ids
+
+
+async def test_one_event_failing_while_healthy_is_retried_then_dead_lettered(
+    scan: ScanSetup,
+) -> None:
+    bad = upload(999_999, scan.images.hang_url(30))
+    worker = scan.start_worker(
+        HASHGATE_PHOTODNA__READ_TIMEOUT_S="1.5",
+        HASHGATE_PHOTODNA__MAX_ATTEMPTS="2",
+        HASHGATE_SCAN__EVENT_RETRY_LIMIT="2",
+        HASHGATE_SCAN__EVENT_RETRY_DELAY_S="1",
+    )
+    await worker.wait_ready()
+    unknown = scan.images.images.unknown
+    async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
+        await produce(scan.bootstrap, scan.topics.name("uploads"), records_of([bad]))
+        n = 0
+        while not collector.out.errors:  # healthy traffic alongside the failing event
+            await produce(
+                scan.bootstrap,
+                scan.topics.name("uploads"),
+                records_of([upload(n, scan.images.url(unknown[n % len(unknown)]))]),
+            )
+            n += 1
+            assert n < 400, "the failing event never reached the DLQ"
+            await asyncio.sleep(0.1)
+        error = collector.out.errors[0]
+    assert error.reason is ReasonCode.RETRIES_EXHAUSTED
+    assert error.retryable and error.attempts == 3
+    assert error.value == bad.encode() and error.event_id == bad.event_id
+    assert bad.event_id not in {v.event_id for v in collector.out.verdicts}
+    assert await worker.metric("hashgate_event_retries_total") == 2
