@@ -1,7 +1,6 @@
 """The raw PhotoDNA Cloud Service client: HTTP, retries, quota and the breaker, nothing else.
 
-One ``httpx.AsyncClient`` with pooled keep-alive connections serves every task of a worker;
-its connections are aiohttp's (see ``transport``), whose pool stays cheap with many calls in flight.
+One ``httpx.AsyncClient`` with pooled keep-alive connections serves every task of a worker.
 Each HTTP call, retries included, first waits for the circuit breaker and then for a token from
 the subscription key's rate limiter; ``max_attempts`` counts HTTP calls only, so time spent
 waiting on an open breaker uses none of them.
@@ -49,7 +48,6 @@ from streams.photodna.models import (
 from streams.photodna.ratelimit import Lane, RateLimiter
 from streams.photodna.responses import read_match, read_report
 from streams.photodna.retry import RetryPolicy
-from streams.photodna.transport import AiohttpTransport
 from streams.settings import PhotoDNASettings
 
 logger = logging.getLogger(__name__)
@@ -112,7 +110,10 @@ class PhotoDNAClient:
         self.retry = retry if retry is not None else RetryPolicy()
         self._http = httpx.AsyncClient(
             timeout=timeout,
-            transport=transport or AiohttpTransport(max_connections=max_connections),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
             follow_redirects=False,
         )
 
