@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.errors import EventDecodeError
 from streams.events import (
@@ -114,17 +115,12 @@ async def read_to_end(
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of ``topics`` up to their end offsets at the time of the call, in order per
     partition; topics that do not exist yet read as empty."""
+    partitions = await _partitions(kafka, topics)
+    if not partitions:
+        return []
     consumer = AIOKafkaConsumer(**aiokafka_options(kafka), enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        await consumer.topics()  # loads metadata for every topic
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in topics
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            return []
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
@@ -139,3 +135,20 @@ async def read_to_end(
         return records
     finally:
         await consumer.stop()
+
+
+async def _partitions(kafka: KafkaSettings, topics: list[str]) -> list[TopicPartition]:
+    """The partitions of those ``topics`` that exist (asking for others could create them)."""
+    admin = AIOKafkaAdminClient(**aiokafka_options(kafka))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [topic for topic in topics if topic in existing]
+        described = await admin.describe_topics(wanted) if wanted else []
+    finally:
+        await admin.close()
+    return sorted(
+        TopicPartition(entry["topic"], partition["partition"])
+        for entry in described
+        for partition in entry["partitions"]
+    )

@@ -73,9 +73,7 @@ def _decide(
     settings: Settings, report_id: str, choice: ReviewChoice, *, by: str, reason: str | None
 ) -> None:
     views = asyncio.run(read_views(settings.kafka, settings.topics))
-    view = views.get(report_id)
-    _check_decidable(report_id, view)
-    assert view is not None
+    view = _decidable(report_id, views.get(report_id))
     if choice is ReviewChoice.REJECT and not (reason or "").strip():
         raise click.UsageError("a rejection needs a non-empty --reason")
     decision = make_decision(view.review, choice, by=by, reason=reason)
@@ -83,13 +81,14 @@ def _decide(
     click.echo(f"{PAST_TENSE[choice]} report {report_id} (decision {decision.decision_id})")
 
 
-def _check_decidable(report_id: str, view: ReportView | None) -> None:
+def _decidable(report_id: str, view: ReportView | None) -> ReportView:
     if view is None:
         raise click.ClickException(
             f"no report {report_id} was sent for review; `hashgate reports pending` lists them"
         )
     if view.closed:
         raise click.ClickException(f"report {report_id} is already {view.status}")
+    return view
 
 
 async def _publish(settings: Settings, decision: ReviewDecision) -> None:

@@ -24,6 +24,7 @@ from typing import Any, Protocol, cast
 import click
 import faust
 from faust.exceptions import ConsumerNotStarted
+from faust.tables.wrappers import WindowWrapper
 from faust.web import Request, Response, View
 
 from streams.downstream.app import COMPACT, DownstreamApp
@@ -55,7 +56,7 @@ class DailyCounts(Protocol):
 class WindowedDailyCounts:
     """Counts in a faust table with tumbling one-day windows (``app.Table(...).tumbling``)."""
 
-    def __init__(self, windowed: Any) -> None:
+    def __init__(self, windowed: WindowWrapper) -> None:
         self._windowed = windowed
 
     def get(self, key: Hashable, day: date) -> int:
@@ -172,7 +173,7 @@ def build_stats(settings: Settings, **faust_overrides: object) -> DownstreamApp:
 
     def daily(name: str) -> WindowedDailyCounts:
         table = downstream.app.Table(name, default=int).tumbling(DAY, expires=expires)
-        return WindowedDailyCounts(table)
+        return WindowedDailyCounts(cast(WindowWrapper, table))
 
     by_tenant, by_source = daily("matches-by-tenant-day"), daily("matches-by-source-day")
     downstream.add_loop(

@@ -1,0 +1,152 @@
+"""Runs the downstream agents as real subprocesses and feeds them verdicts, for integration tests.
+
+Each test gets its own topics and consumer group prefix; an agent's group is
+``<prefix>-ds-<role>``, as the agents derive it from HASHGATE_KAFKA__CONSUMER_GROUP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from streams.downstream.report_log import read_to_end
+from streams.events import (
+    Event,
+    MatchDetail,
+    ScanInfo,
+    Timings,
+    Uploader,
+    UploadEvent,
+    Verdict,
+)
+from streams.settings import KafkaSettings
+from tests.integration.kafkautil import Record, committed_offsets, create_topics, produce, unique
+from tests.integration.worker_harness import WorkerProcess
+
+E = TypeVar("E", bound=Event)
+
+TOPIC_SETTINGS = (
+    "verdicts_match",
+    "moderation_actions",
+    "reports_review",
+    "reports_decisions",
+    "reports_outcomes",
+    "stats",
+    "downstream_errors",
+)
+PARTITIONS = 4
+
+
+@dataclass
+class DownstreamTopics:
+    prefix: str = field(default_factory=lambda: unique("ds"))
+
+    def name(self, setting: str) -> str:
+        return f"{self.prefix}.{setting}"
+
+    def group(self, role: str) -> str:
+        return f"{self.prefix}-{role}"
+
+    def env(self) -> dict[str, str]:
+        env = {f"HASHGATE_TOPICS__{s.upper()}": self.name(s) for s in TOPIC_SETTINGS}
+        env["HASHGATE_KAFKA__CONSUMER_GROUP"] = self.prefix
+        env["HASHGATE_TOPICS__PARTITIONS"] = str(PARTITIONS)
+        return env
+
+
+class AgentProcess(WorkerProcess):
+    """``python -m streams <command>``: one downstream agent, with its own web port and log."""
+
+    def __init__(self, command: str, env: dict[str, str], log_path: Path) -> None:
+        super().__init__(env, log_path)
+        self.command = command
+
+    def start(self) -> AgentProcess:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams", self.command],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@dataclass
+class DownstreamSetup:
+    bootstrap: str
+    topics: DownstreamTopics
+    start_agent: Callable[..., AgentProcess]
+
+    async def publish(self, verdicts: Iterable[Verdict | bytes]) -> None:
+        records = [
+            Record(b"poison", v)
+            if isinstance(v, bytes)
+            else Record(v.content_id.encode(), v.encode())
+            for v in verdicts
+        ]
+        await produce(self.bootstrap, self.topics.name("verdicts_match"), records)
+
+    async def read(self, setting: str, model: type[E]) -> list[E]:
+        """Every event on one topic now. Call it after ``wait_consumed``: an agent commits a
+        record only once the events it caused are in Kafka, so nothing is still on its way."""
+        kafka = KafkaSettings(bootstrap_servers=self.bootstrap)
+        records = await read_to_end(kafka, [self.topics.name(setting)], within_s=30)
+        return [model.decode(r.value) for r in records]
+
+    async def wait_consumed(self, role: str, topic: str, total: int, within: float = 60) -> None:
+        """Until the agent's group has committed all ``total`` records of ``topic``: each one
+        handled and the events it caused confirmed by Kafka."""
+        group = self.topics.group(role)
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            done = sum((await committed_offsets(self.bootstrap, group, topic)).values())
+            if done >= total:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{group} committed {done} of {total} records of {topic}")
+            await asyncio.sleep(0.25)
+
+
+async def create_downstream_topics(bootstrap: str, topics: DownstreamTopics) -> None:
+    await create_topics(bootstrap, [topics.name(s) for s in TOPIC_SETTINGS], PARTITIONS)
+
+
+def match_verdict(
+    n: int,
+    media_url: str,
+    *,
+    tenant: str = "acme",
+    content_id: str | None = None,
+    flags: tuple[tuple[str, tuple[str, ...]], ...] = (("Test", ("A1",)),),
+    scanned_at: datetime | None = None,
+    scan: ScanInfo | None = None,
+) -> Verdict:
+    moment = scanned_at or datetime.now(UTC)
+    upload = UploadEvent(
+        event_id=f"evt-{n:04d}",
+        tenant=tenant,
+        content_id=content_id or f"content-{n:04d}",
+        media_url=media_url,  # type: ignore[arg-type]
+        uploaded_at=moment,
+        uploader=Uploader(account_id=f"acct-{n}", ip="198.51.100.23"),  # type: ignore[arg-type]
+    )
+    return Verdict.for_upload(
+        upload,
+        is_match=True,
+        matches=[MatchDetail(source=s, violations=list(v)) for s, v in flags],
+        tracking_id=f"WUS_test_{n}",
+        enhanced=False,
+        attempts=1,
+        timings=Timings(received_at=moment, scanned_at=moment, api_ms=3, total_ms=5),
+        scan=scan or ScanInfo(),
+    )
