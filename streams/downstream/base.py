@@ -15,6 +15,10 @@ Shaped like a Quix Streams sink. A ``Sink`` says what one decoded item means (``
 - A ``ConfigurationError``, or any exception nobody planned for, stops the agent without acking
   the record (faust would otherwise ack it and restart the agent: a silent skip). The next
   process handles it again; an operator sees the crash.
+
+Of Quix's setup / add / flush, setup is building the sink (``build_*`` in each agent module) and
+teardown is ``DownstreamApp.on_close``; there is no flush, because every write is confirmed
+before its record is acked.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Runs the downstream agents as real subprocesses and feeds them verdicts, for integration tests.
 
-Each test gets its own topics and consumer group prefix; an agent's group is
-``<prefix>-ds-<role>``, as the agents derive it from HASHGATE_KAFKA__CONSUMER_GROUP.
+Each test gets its own topics and a consumer group prefix; an agent's group is
+``<prefix>-<role>``, as the agents derive it from HASHGATE_KAFKA__CONSUMER_GROUP. Tests wait
+for an agent by its committed offsets: it commits a record only after the events that record
+caused are confirmed, so "all committed" means "all outputs readable".
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class DownstreamSetup:
     start_agent: Callable[..., AgentProcess]
 
     async def publish(self, verdicts: Iterable[Verdict | bytes]) -> None:
+        """Verdicts (keyed by content id) or raw bytes (poison) onto the match topic."""
         records = [
             Record(b"poison", v)
             if isinstance(v, bytes)
