@@ -17,6 +17,16 @@ from streams.kafka_config import faust_broker_urls, faust_credentials
 from streams.settings import Settings
 
 
+def _datadir(group: str) -> Path:
+    """faust keeps a data folder even with in-memory tables; not in the working directory.
+
+    faust creates the folder itself but not its parent.
+    """
+    parent = Path(tempfile.gettempdir()) / "hashgate-faust"
+    parent.mkdir(parents=True, exist_ok=True)
+    return parent / group
+
+
 def create_app(settings: Settings, **overrides: Any) -> faust.App:
     """A faust.App for ``settings``; ``overrides`` are faust settings (tests use a few)."""
     options: dict[str, Any] = {
@@ -24,8 +34,7 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         "broker_credentials": faust_credentials(settings.kafka),
         "autodiscover": False,
         "store": "memory://",
-        # faust keeps a data folder even with in-memory tables; not in the working directory.
-        "datadir": Path(tempfile.gettempdir()) / "hashgate-faust" / settings.kafka.consumer_group,
+        "datadir": _datadir(settings.kafka.consumer_group),
         "web_enabled": True,
         "web_bind": settings.web.host,
         "web_host": settings.web.host,
@@ -36,6 +45,11 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         # hashgate drains in-flight scans itself on shutdown and rebalance; faust's own wait
         # would also wait for buffered events the agent never took, and has no deadline.
         "stream_wait_empty": False,
+        # faust hands fetched records to each agent's queue and *waits* when one is full, which
+        # holds every other topic back: a rescan backlog would delay live uploads by seconds.
+        # A queue stops fetching at 80% of stream_buffer_maxsize (4096) and then has room for
+        # about 800 more, so a poll of at most 500 records never fills it.
+        "broker_max_poll_records": 500,
         "producer_acks": -1,
         "broker_commit_interval": 1.0,
         "broker_session_timeout": settings.kafka.session_timeout_s,
