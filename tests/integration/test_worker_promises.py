@@ -65,6 +65,7 @@ async def test_kill_9_three_times_loses_nothing(scan: ScanSetup) -> None:
     async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
         for checkpoint in (800, 2200, 3600):
             worker = scan.start_worker()
+            await worker.wait_ready()
             await collector.wait_for(checkpoint, within=180)
             worker.signal(signal.SIGKILL)
             assert await worker.wait_exit() == -signal.SIGKILL
