@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from streams.events import Verdict
@@ -65,17 +66,23 @@ async def run_cli(env: dict[str, str], *args: str, within: float = 120) -> CliRe
     return CliResult(proc.returncode, out.decode(), err.decode())
 
 
-async def wait_complete(settings: Settings, rescan_id: str, *, within: float = 120) -> RescanStatus:
-    """Polls the rescan's status until every request has an outcome."""
+async def wait_status(
+    settings: Settings,
+    rescan_id: str,
+    condition: Callable[[RescanStatus], bool] = lambda status: status.complete,
+    *,
+    within: float = 120,
+) -> RescanStatus:
+    """Polls the rescan's status until ``condition`` holds (default: every request is done)."""
     async with tracker(settings, rescan_id) as following:
         status = await following.refresh()
         try:
             async with asyncio.timeout(within):
-                while not status.complete:
+                while not condition(status):
                     await asyncio.sleep(0.5)
                     status = await following.refresh()
         except TimeoutError:
-            raise AssertionError(f"rescan not complete within {within}s: {status}") from None
+            raise AssertionError(f"rescan status not reached within {within}s: {status}") from None
     return status
 
 
@@ -89,3 +96,19 @@ async def verdicts_of(settings: Settings, rescan_id: str | None) -> list[Verdict
                 verdicts = (Verdict.decode(record.value) for record in batch)
                 found += [v for v in verdicts if v.scan.rescan_id == rescan_id]
     return found
+
+
+async def wait_verdicts(
+    settings: Settings, rescan_id: str | None, count: int, *, within: float = 60
+) -> list[Verdict]:
+    """Polls until at least ``count`` verdicts of the rescan (None: live) are written."""
+    found: list[Verdict] = []
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                found = await verdicts_of(settings, rescan_id)
+                if len(found) >= count:
+                    return found
+                await asyncio.sleep(0.5)
+    except TimeoutError:
+        raise AssertionError(f"{len(found)} of {count} verdicts within {within}s") from None

@@ -21,7 +21,7 @@ from tests.integration.rescan_support import (
     run_cli,
     settings_for,
     verdicts_of,
-    wait_complete,
+    wait_status,
 )
 from tests.integration.worker_harness import (
     ScanSetup,
@@ -180,7 +180,7 @@ async def test_only_changed_emits_exactly_the_content_that_now_matches(scan: Sca
     await scan.admin.add_to_db(images.read(images.unknown[0]), match_id="new-hash-1")
     plan = RescanPlan("rs-changed", Selection(), only_changed=True)
     await start_rescan(settings, plan)
-    status = await wait_complete(settings, "rs-changed")
+    status = await wait_status(settings, "rs-changed")
 
     emitted = await verdicts_of(settings, "rs-changed")
     assert [(v.content_id, v.verdict) for v in emitted] == [("content-000000", VerdictKind.MATCH)]
