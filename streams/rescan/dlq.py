@@ -13,7 +13,6 @@ records twice, and each scan's verdict carries the same ``verdict_id`` (consumer
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -144,7 +143,6 @@ async def replay_dlq(
     rules: ReplayFilter,
     *,
     dry_run: bool = False,
-    on_batch: Callable[[int], None] = lambda records: None,
 ) -> ReplayReport:
     """Replays every matching DLQ record up to the DLQ's end when the call began."""
     topic = settings.topics.scan_errors
@@ -174,5 +172,4 @@ async def replay_dlq(
                 if not dry_run:
                     await sender.send(planned.topic, planned.key, planned.value, planned.headers)
                 report.replayed[(planned.reason.value, planned.topic)] += 1
-            on_batch(len(batch))
     return report

@@ -137,7 +137,6 @@ class ConfirmedSender:
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
         self._pending: list[asyncio.Future[Any]] = []
-        self.sent = 0
 
     async def send(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> None:
         future = await self._producer.send(topic, key=key, value=value, headers=headers)
@@ -149,7 +148,6 @@ class ConfirmedSender:
         pending, self._pending = self._pending, []
         for future in pending:
             await future
-            self.sent += 1
 
 
 @asynccontextmanager

@@ -6,9 +6,9 @@ partition of that topic up to its end offset *at that moment*, so whatever any w
 before is seen; only a digest per content id is kept. Partitions are loaded on the first
 only-changed request that needs them, so a worker that never sees one holds nothing.
 
-When in doubt the verdict is emitted: a lookup that fails or times out means "changed". A
-duplicate verdict is harmless (consumers de-duplicate on ``verdict_id``); a suppressed one
-would not be.
+When in doubt the verdict is emitted: a lookup that fails or times out (the broker, or the
+topic gone) means "changed". A duplicate verdict is harmless (consumers de-duplicate on
+``verdict_id``); a suppressed one would not be.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
-from streams.errors import EventDecodeError
+from streams.errors import ConfigurationError, EventDecodeError
 from streams.events import Verdict, VerdictKind
 from streams.kafka_config import aiokafka_options
 from streams.rescan.kafka_io import partitions_of
@@ -63,7 +63,7 @@ class ChangeFilter:
         try:
             async with asyncio.timeout(self._timeout_s):
                 last = await self._lookup(verdict.content_id)
-        except (KafkaError, OSError, TimeoutError) as exc:
+        except (KafkaError, OSError, TimeoutError, ConfigurationError) as exc:
             log.warning(
                 "last verdict unknown; emitting the rescan verdict",
                 extra={"content_id": verdict.content_id, "error": repr(exc)},

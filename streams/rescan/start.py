@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from aiokafka import AIOKafkaConsumer
+
 from streams.events import RescanRequest
 from streams.rescan.kafka_io import ConfirmedSender, partitions_of, plan_spans, read_spans
 from streams.rescan.kafka_io import reader as kafka_reader
@@ -63,76 +65,79 @@ class RunSummary:
 async def start_rescan(
     settings: Settings, plan: RescanPlan, *, progress: Progress | None = None, dry_run: bool = False
 ) -> RunSummary:
+    """Publishes the run's requests; a dry run only counts them."""
     progress = progress or Progress()
     source = plan.source_topic or settings.topics.uploads
     if not dry_run:
         await ensure_topics(settings, rescan_topics(settings))
-    selection = plan.selection
-    selector = Selector(selection)
-    source_partitions = await partitions_of(settings, source)
-    progress_partitions = (
-        [] if dry_run else await partitions_of(settings, progress_topic(settings.topics))
-    )
-    async with kafka_reader(settings) as consumer:
+    selector = Selector(plan.selection)
+    async with kafka_reader(settings) as consumer, kafka_sender(settings) as sender:
         spans = await plan_spans(
-            consumer, source, source_partitions, since=selection.since, until=selection.until
+            consumer,
+            source,
+            await partitions_of(settings, source),
+            since=plan.selection.since,
+            until=plan.selection.until,
         )
-        summary = RunSummary(
-            plan.rescan_id,
-            selector.counts,
-            records_in_range=sum(s.size for s in spans),
-            dry_run=dry_run,
-        )
+        summary = RunSummary(plan.rescan_id, selector.counts, dry_run=dry_run)
+        summary.records_in_range = sum(span.size for span in spans)
         progress.begin(summary.records_in_range)
-        progress_from = {
-            s.partition: s.end
-            for s in await plan_spans(
-                consumer, progress_topic(settings.topics), progress_partitions
-            )
-        }
-        manifest = RescanManifest(
-            rescan_id=plan.rescan_id,
-            state=RunState.SELECTING,
-            requested_at=datetime.now(UTC),
-            only_changed=plan.only_changed,
-            selection=SelectionInfo(
-                source_topic=source,
-                since=selection.since,
-                until=selection.until,
-                tenants=sorted(selection.tenants),
-                content_ids=None if selection.content_ids is None else len(selection.content_ids),
-            ),
-            progress_from=progress_from,
+        manifest = (
+            None if dry_run else _manifest(plan, source, await _outcomes_start(consumer, settings))
         )
-        async with kafka_sender(settings) as sender:
-            if not dry_run:
-                await _write_manifest(sender, settings, manifest)
-            async for batch in read_spans(consumer, spans):
-                for record in batch:
-                    upload = selector.pick(record.value, record.timestamp)
-                    if upload is not None and not dry_run:
-                        request = RescanRequest(
-                            rescan_id=plan.rescan_id,
-                            requested_at=manifest.requested_at,
-                            only_changed=plan.only_changed,
-                            upload=upload,
-                        )
-                        await sender.send(settings.topics.rescans, upload.key, request.encode(), [])
-                progress.advance(len(batch), selector.counts)
-            if dry_run:
-                return summary
-            await sender.flush()  # "published" only once every request is acknowledged
-            summary.manifest = manifest.model_copy(
-                update={
-                    "state": RunState.PUBLISHED,
-                    "total": selector.counts.selected,
-                    "invalid": selector.counts.invalid,
-                    "duplicates": selector.counts.duplicates,
-                    "published_at": datetime.now(UTC),
-                }
-            )
-            await _write_manifest(sender, settings, summary.manifest)
+        if manifest is not None:
+            await _write_manifest(sender, settings, manifest)
+        async for batch in read_spans(consumer, spans):
+            for record in batch:
+                upload = selector.pick(record.value, record.timestamp)
+                if upload is not None and manifest is not None:
+                    request = RescanRequest(
+                        rescan_id=plan.rescan_id,
+                        requested_at=manifest.requested_at,
+                        only_changed=plan.only_changed,
+                        upload=upload,
+                    )
+                    await sender.send(settings.topics.rescans, upload.key, request.encode(), [])
+            progress.advance(len(batch), selector.counts)
+        if manifest is None:
+            return summary
+        await sender.flush()  # "published" only once every request is acknowledged
+        summary.manifest = manifest.model_copy(
+            update={
+                "state": RunState.PUBLISHED,
+                "total": selector.counts.selected,
+                "invalid": selector.counts.invalid,
+                "duplicates": selector.counts.duplicates,
+                "published_at": datetime.now(UTC),
+            }
+        )
+        await _write_manifest(sender, settings, summary.manifest)
     return summary
+
+
+async def _outcomes_start(consumer: AIOKafkaConsumer, settings: Settings) -> dict[int, int]:
+    """Where this run's outcomes will start: the progress topic's end offsets, now."""
+    topic = progress_topic(settings.topics)
+    spans = await plan_spans(consumer, topic, await partitions_of(settings, topic))
+    return {span.partition: span.end for span in spans}
+
+
+def _manifest(plan: RescanPlan, source: str, progress_from: dict[int, int]) -> RescanManifest:
+    selection = plan.selection
+    return RescanManifest(
+        rescan_id=plan.rescan_id,
+        state=RunState.SELECTING,
+        requested_at=datetime.now(UTC),
+        only_changed=plan.only_changed,
+        selection=SelectionInfo(
+            source_topic=source,
+            since=selection.since,
+            until=selection.until,
+            tenants=sorted(selection.tenants),
+            content_ids=None if selection.content_ids is None else len(selection.content_ids),
+        ),
+        progress_from=progress_from,
+    )
 
 
 async def _write_manifest(
