@@ -170,16 +170,17 @@ class Scanner:
             ),
             scan=request.scan,
         )
-        log.debug(
-            "verdict",
-            extra={
-                "verdict": verdict.verdict.value,
-                "content_id": verdict.content_id,
-                "tenant": verdict.tenant,
-                "media": redact_url(str(verdict.media_url)),
-                "tracking_id": verdict.tracking_id,
-            },
-        )
+        if log.isEnabledFor(logging.DEBUG):  # spares a URL parse per verdict otherwise
+            log.debug(
+                "verdict",
+                extra={
+                    "verdict": verdict.verdict.value,
+                    "content_id": verdict.content_id,
+                    "tenant": verdict.tenant,
+                    "media": redact_url(str(verdict.media_url)),
+                    "tracking_id": verdict.tracking_id,
+                },
+            )
         return verdict
 
     def _retry_or_dead_letter(

@@ -165,5 +165,14 @@ def _export_order(name: str) -> tuple[int, str]:
 def test_public_names_are_exported_and_sorted() -> None:
     assert photodna.__all__ == sorted(photodna.__all__, key=_export_order)
     public = {name for name in vars(photodna) if not name.startswith("_")}
-    modules = {"api", "breaker", "matcher", "models", "ratelimit", "responses", "retry"}
+    modules = {
+        "api",
+        "breaker",
+        "matcher",
+        "models",
+        "ratelimit",
+        "responses",
+        "retry",
+        "transport",
+    }
     assert public - modules == set(photodna.__all__)
