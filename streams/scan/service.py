@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 #: How many records may wait behind an unfinished one per lane, as a multiple of in-flight.
 UNACKED_PER_SLOT = 16
+#: Records a lane works on per PhotoDNA call slot: a record frees its call slot as soon as
+#: PhotoDNA answered, so the next call starts while the outcome is still being written.
+RECORDS_PER_CALL_SLOT = 2
 
 
 class FaustPublisher:
@@ -127,8 +130,8 @@ class ScanService:
                 on_written=self._count(lane),
             )
             self.pipelines[lane] = ScanPipeline(
-                self._handler(scanner, changes, writer),
-                max_in_flight=scan.max_in_flight,
+                self._handler(scanner, changes, writer, asyncio.Semaphore(scan.max_in_flight)),
+                max_in_flight=scan.max_in_flight * RECORDS_PER_CALL_SLOT,
                 max_unacked=scan.max_in_flight * UNACKED_PER_SLOT,
                 on_fatal=self._on_fatal,
                 name=lane.value,
@@ -168,10 +171,12 @@ class ScanService:
 
     @staticmethod
     def _handler(
-        scanner: Scanner, changes: ChangeFilter, writer: OutcomeWriter
+        scanner: Scanner, changes: ChangeFilter, writer: OutcomeWriter, calls: asyncio.Semaphore
     ) -> Callable[[SourceRecord], Any]:
         async def handle(record: SourceRecord) -> None:
-            await writer.write(await changes.screen(await scanner.scan(record)))
+            async with calls:  # max_in_flight bounds PhotoDNA calls, not Kafka writes
+                outcome = await scanner.scan(record)
+            await writer.write(await changes.screen(outcome))
 
         return handle
 
