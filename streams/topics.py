@@ -15,8 +15,8 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Topics that keep only the newest record per key.
-COMPACTED = frozenset({"verdicts_latest"})
+#: Topic settings whose topics keep only the newest record per key.
+COMPACTED = frozenset({"verdicts_latest", "stats"})
 
 
 def worker_topics(settings: Settings) -> dict[str, dict[str, str]]:

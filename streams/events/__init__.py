@@ -12,7 +12,7 @@ from streams.events.reporting import (
     outcome_id_for,
     report_id_for,
 )
-from streams.events.rescan import RescanRequest
+from streams.events.rescan import RescanManifest, RescanOutcome, RescanRequest
 from streams.events.scan_error import ScanError
 from streams.events.stats import MatchCount
 from streams.events.upload import Uploader, UploadEvent
@@ -32,6 +32,8 @@ EVENT_MODELS: tuple[type[Event], ...] = (
     Verdict,
     ScanError,
     RescanRequest,
+    RescanManifest,
+    RescanOutcome,
     ModerationAction,
     ReviewRequest,
     ReviewDecision,
@@ -51,6 +53,8 @@ __all__ = [
     "PydanticCodec",
     "ReportOutcome",
     "ReportStatus",
+    "RescanManifest",
+    "RescanOutcome",
     "RescanRequest",
     "ReviewChoice",
     "ReviewDecision",

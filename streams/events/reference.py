@@ -130,7 +130,7 @@ def topics_table(topics: TopicSettings) -> list[str]:
     ]
     for channel in CHANNELS:
         cells = (
-            f"`{getattr(topics, channel.setting)}`",
+            f"`{channel.address(topics)}`",
             _anchor(channel.model.__name__),
             channel.key if " " in channel.key else f"`{channel.key}`",
             ", ".join(channel.producers),

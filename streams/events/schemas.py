@@ -7,6 +7,7 @@ fails on any drift. Regenerate with ``hashgate schemas export``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from streams.events import (
     MatchCount,
     ModerationAction,
     ReportOutcome,
+    RescanManifest,
+    RescanOutcome,
     RescanRequest,
     ReviewDecision,
     ReviewRequest,
@@ -27,6 +30,7 @@ from streams.events import (
     UploadEvent,
     Verdict,
 )
+from streams.rescan.records import progress_topic, status_topic
 from streams.settings import TopicSettings
 
 ASYNCAPI_FILE = "asyncapi.yaml"
@@ -43,6 +47,11 @@ class Channel:
     description: str
     producers: tuple[str, ...]
     consumers: tuple[str, ...]
+    #: For topics named after another one (the rescan status topics), not a setting of their own.
+    address_of: Callable[[TopicSettings], str] | None = None
+
+    def address(self, topics: TopicSettings) -> str:
+        return self.address_of(topics) if self.address_of else str(getattr(topics, self.setting))
 
 
 PLATFORMS = "platforms (upload services)"
@@ -67,6 +76,24 @@ CHANNELS: list[Channel] = [
         "Past uploads to scan again (own lane).",
         ("hashgate rescan",),
         (SCAN_WORKER,),
+    ),
+    Channel(
+        "rescans_status",
+        RescanManifest,
+        "rescan_id",
+        "Compacted: the manifest of each rescan run (selection, total, where outcomes start).",
+        ("hashgate rescan start",),
+        ("hashgate rescan status",),
+        address_of=status_topic,
+    ),
+    Channel(
+        "rescans_progress",
+        RescanOutcome,
+        "rescan_id",
+        "One outcome per finished rescan request: match, clear, unchanged or error.",
+        (SCAN_WORKER,),
+        ("hashgate rescan status",),
+        address_of=progress_topic,
     ),
     Channel(
         "verdicts_match",
@@ -181,7 +208,7 @@ def asyncapi_document(topics: TopicSettings | None = None) -> dict[str, Any]:
             "bindings": {"kafka": {"key": {"type": "string", "description": channel.key}}},
         }
         channels[channel.setting] = {
-            "address": getattr(topics, channel.setting),
+            "address": channel.address(topics),
             "description": channel.description,
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
             "x-producers": list(channel.producers),

@@ -16,17 +16,11 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer
 
 from streams.events import RescanRequest
+from streams.events.rescan import RescanManifest, RunState, SelectionInfo
 from streams.rescan.kafka_io import ConfirmedSender, partitions_of, plan_spans, read_spans
 from streams.rescan.kafka_io import reader as kafka_reader
 from streams.rescan.kafka_io import sender as kafka_sender
-from streams.rescan.records import (
-    RescanManifest,
-    RunState,
-    SelectionInfo,
-    progress_topic,
-    rescan_topics,
-    status_topic,
-)
+from streams.rescan.records import progress_topic, rescan_topics, status_topic
 from streams.rescan.selection import Selection, SelectionCounts, Selector
 from streams.settings import Settings
 from streams.topics import ensure_topics

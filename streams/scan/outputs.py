@@ -16,7 +16,8 @@ from typing import Protocol
 from aiokafka.errors import KafkaError
 
 from streams.events import VerdictKind
-from streams.rescan.records import RescanOutcome, progress_topic
+from streams.events.rescan import RescanOutcome
+from streams.rescan.records import progress_topic
 from streams.scan.record import (
     ATTEMPTS_HEADER,
     FIRST_SEEN_HEADER,

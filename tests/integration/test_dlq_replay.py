@@ -12,7 +12,7 @@ from aiohttp import web
 
 from streams.errors import ReasonCode
 from streams.events import VerdictKind
-from streams.rescan.records import Result
+from streams.events.rescan import Result
 from streams.rescan.selection import Selection
 from streams.rescan.start import RescanPlan, start_rescan
 from streams.scan.record import ATTEMPTS_HEADER, REPLAYS_HEADER

@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from streams.events import RescanRequest, ScanInfo, ScanKind, VerdictKind, verdict_id_for
-from streams.rescan.records import Result
+from streams.events.rescan import Result
 from streams.rescan.selection import Selection
 from streams.rescan.start import RescanPlan, start_rescan
 from streams.rescan.status import rescan_status

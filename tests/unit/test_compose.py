@@ -24,6 +24,7 @@ from click.testing import CliRunner
 from streams.cli import _attach_commands, cli
 from streams.settings import Settings, load_settings
 from streams.settings_doc import settings_docs
+from streams.topics import COMPACTED
 
 pytestmark = pytest.mark.unit
 
@@ -286,7 +287,7 @@ def test_kafka_init_creates_every_hashgate_topic(env_of: Any) -> None:
     plain, compacted = set(init["TOPICS"].split()), set(init["COMPACTED_TOPICS"].split())
     assert plain.isdisjoint(compacted)
     assert plain | compacted == _topic_names(settings)
-    assert compacted == {settings.topics.verdicts_latest}
+    assert compacted == {getattr(settings.topics, name) for name in COMPACTED}
     assert int(init["PARTITIONS"]) == settings.topics.partitions
     assert int(init["REPLICATION_FACTOR"]) == settings.topics.replication_factor
     assert (

@@ -47,7 +47,7 @@ def test_every_topic_is_listed_with_its_configured_name() -> None:
     topics = TopicSettings(uploads="acme.uploads", scan_errors="acme.dlq")
     reference = markdown_reference(topics)
     for channel in CHANNELS:
-        assert f"| `{getattr(topics, channel.setting)}` |" in reference
+        assert f"| `{channel.address(topics)}` |" in reference
     assert "`content.uploads`" not in reference
 
 

@@ -16,7 +16,8 @@ from streams.events import (
     UploadEvent,
     Verdict,
 )
-from streams.rescan.records import RescanOutcome, Result, progress_topic
+from streams.events.rescan import RescanOutcome, Result
+from streams.rescan.records import progress_topic
 from streams.scan.outputs import OutcomeWriter
 from streams.scan.record import REPLAYS_HEADER
 from streams.scan.scanner import (

@@ -7,13 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from streams.errors import ReasonCode
-from streams.rescan.records import (
-    RescanManifest,
-    RescanOutcome,
-    Result,
-    RunState,
-    SelectionInfo,
-)
+from streams.events.rescan import RescanManifest, RescanOutcome, Result, RunState, SelectionInfo
 from streams.rescan.status import RescanStatus
 
 pytestmark = pytest.mark.unit

@@ -35,7 +35,7 @@ def test_asyncapi_lists_every_channel_with_its_topic_and_message() -> None:
     topics = TopicSettings()
     for channel in CHANNELS:
         entry = doc["channels"][channel.setting]
-        assert entry["address"] == getattr(topics, channel.setting)
+        assert entry["address"] == channel.address(topics)
         assert entry["x-producers"] and entry["x-consumers"]
         message = channel.model.__name__
         payload = doc["components"]["messages"][message]["payload"]["$ref"]
