@@ -130,6 +130,9 @@ class RateLimiter:
         A caller cancelled after its token was granted does not give it back: the bucket errs
         on the slow side.
         """
+        granted_at = self._grant_at_once() if lane is Lane.LIVE else None
+        if granted_at is not None:
+            return granted_at
         loop = asyncio.get_running_loop()
         grant: asyncio.Future[float] = loop.create_future()
         self._waiting[lane].append(grant)
@@ -187,6 +190,26 @@ class RateLimiter:
                 timer.cancel()
                 self._wakeup.cancel()
 
+    def _grant_at_once(self) -> float | None:
+        """Below the quota nobody queues: a live call takes a ready token without the pump.
+
+        Only when no one waits in either lane, so FIFO order and the rescan floor stay the
+        pump's business; rescans always queue, so callers arriving together go live first.
+        """
+        if self._has_waiter(Lane.LIVE) or self._has_waiter(Lane.RESCAN):
+            return None
+        now = self._clock()
+        self._refill(now)
+        if now < self._blocked_until or self._tokens < _WHOLE:
+            return None
+        self._take(Lane.LIVE)
+        return now
+
+    def _take(self, lane: Lane) -> None:
+        self._tokens = max(0.0, self._tokens - 1)
+        if lane is Lane.RESCAN:
+            self._floor_credit = max(0.0, self._floor_credit - 1)
+
     def _dispatch(self) -> float | None:
         """Grant every token due now; the wait until the next one, or None if nobody waits."""
         now = self._clock()
@@ -196,9 +219,7 @@ class RateLimiter:
                 return self._blocked_until - now
             if self._tokens < _WHOLE:
                 return (1 - self._tokens) / self._rate
-            self._tokens = max(0.0, self._tokens - 1)
-            if lane is Lane.RESCAN:
-                self._floor_credit = max(0.0, self._floor_credit - 1)
+            self._take(lane)
             self._waiting[lane].popleft().set_result(now)
         return None
 
