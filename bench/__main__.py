@@ -1,0 +1,78 @@
+"""``python -m bench`` (what ``make bench`` runs): every scenario, a table and a JSON report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from bench.report import RESULTS_DIR, document, table, write
+from bench.report import markdown as render_markdown
+from bench.run import profile_worker, run_bench
+from bench.scenarios import FULL, SCENARIOS, SMOKE, Result
+from devtools.localkafka import local_kafka
+
+
+@click.command()
+@click.option(
+    "--only",
+    default="".join(SCENARIOS),
+    show_default=True,
+    help="Scenario letters to run; (d) and (e) bring (a) along.",
+)
+@click.option("--smoke", is_flag=True, help="Tiny event counts: checks the harness only.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=RESULTS_DIR,
+    show_default=True,
+)
+@click.option(
+    "--markdown",
+    is_flag=True,
+    help="Instead: print the README table of the latest full run (results/latest.json).",
+)
+@click.option(
+    "--profile",
+    "profile_events",
+    type=int,
+    default=0,
+    help="Instead: profile the worker on this many events at latency 0 (pyinstrument).",
+)
+def main(only: str, smoke: bool, out_dir: Path, markdown: bool, profile_events: int) -> None:
+    """Benchmarks of the scan worker, each against a baseline measured in the same run."""
+    if markdown:
+        click.echo(render_markdown(json.loads((out_dir / "latest.json").read_text())))
+        return
+    # The bench's own clients retry while fresh topics elect their leaders; that is noise here.
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    log_dir = Path(tempfile.mkdtemp(prefix="hashgate-bench-"))
+    click.echo(f"process logs: {log_dir}", err=True)
+    with local_kafka() as bootstrap:
+        if profile_events:
+            out = out_dir / f"profile-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.txt"
+            eps = asyncio.run(profile_worker(bootstrap, log_dir, profile_events, out))
+            click.echo(f"profiled worker: {eps:.0f} events/s under the profiler; report: {out}")
+            return
+        started = datetime.now(UTC)
+        sizes = SMOKE if smoke else FULL
+
+        def show(result: Result) -> None:
+            click.echo(f"({result.scenario}) {result.title}: {result.measured}", err=True)
+
+        run = asyncio.run(run_bench(bootstrap, log_dir, sizes, set(only), show))
+    click.echo(table(run.results))
+    doc = document(run.results, started=started, load=run.load, sizes=sizes)
+    complete = not smoke and {r.scenario for r in run.results} == set(SCENARIOS)
+    for path in write(doc, out_dir, latest=complete):
+        click.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

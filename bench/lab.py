@@ -1,0 +1,153 @@
+"""One bench run's fixtures: the broker, the image host, and a way to run a scanner on a backlog.
+
+A "scanner" is the hashgate worker or one of the baselines: all are started the same way, with
+the worker's ``HASHGATE_*`` environment, on topics and a consumer group of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.observe import OutputWatch, Progress
+from bench.procs import (
+    ImageServer,
+    Process,
+    Simulator,
+    http_ok,
+    python,
+    start_image_server,
+    start_simulator,
+)
+from bench.workload import ImagePool, preload, uploads, write_images
+from streams.events import Verdict
+from tests.integration.worker_harness import (
+    ScanTopics,
+    create_scan_topics,
+    free_port,
+    worker_env,
+)
+
+BENCH_KEY = "bench-key-7c1e0a9d44"
+PARTITIONS = 8
+
+WORKER = python("-m", "streams", "worker")
+PLAIN_LOOP = python("-m", "bench.plain_loop")
+NAIVE_AGENT = python("-m", "bench.naive_agent")
+
+
+def profiled(argv: list[str], out: Path) -> list[str]:
+    """``argv`` (a ``python -m`` command) run under pyinstrument, its report written to ``out``."""
+    return python("-m", "pyinstrument", "-r", "text", "-o", str(out), *argv[1:])
+
+
+@dataclass(frozen=True)
+class BacklogRun:
+    """A scanner worked through a pre-loaded backlog of ``events`` uploads."""
+
+    events: int
+    span_s: float  # first to last output record timestamp
+    cpu_ms_per_event: float
+    progress: Progress
+    verdicts: list[Verdict] = field(default_factory=list)  # only if asked for
+
+    @property
+    def events_per_s(self) -> float:
+        return (self.events - 1) / self.span_s if self.span_s > 0 else float("inf")
+
+
+@dataclass
+class Lab:
+    bootstrap: str
+    log_dir: Path
+    images: ImageServer
+    pool: ImagePool
+
+    def env(self, sim: Simulator, topics: ScanTopics, **extra: str) -> dict[str, str]:
+        settings = {
+            "HASHGATE_PHOTODNA__RATE_LIMIT_RPS": "1000000",  # "no quota" unless a scenario sets one
+            "HASHGATE_SCAN__MAX_IN_FLIGHT": "64",
+            "HASHGATE_TOPICS__PARTITIONS": str(PARTITIONS),
+            "HASHGATE_WEB__PORT": str(free_port()),
+            **extra,
+        }
+        return worker_env(self.bootstrap, sim.endpoint, BENCH_KEY, topics, **settings)
+
+    async def new_topics(self) -> ScanTopics:
+        topics = ScanTopics()
+        await create_scan_topics(self.bootstrap, topics, partitions=PARTITIONS)
+        return topics
+
+    @asynccontextmanager
+    async def simulator(
+        self, name: str, *, latency_ms: float, quota_rps: float = 1_000_000
+    ) -> AsyncIterator[Simulator]:
+        sim = await start_simulator(
+            self.log_dir, name, BENCH_KEY, quota_rps=quota_rps, latency_ms=latency_ms
+        )
+        try:
+            yield sim
+        finally:
+            sim.process.stop()
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
+        return Process(name, argv, env, self.log_dir).start()
+
+    async def wait_ready(self, process: Process) -> None:
+        port = process.env["HASHGATE_WEB__PORT"]
+        await process.wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), within=120, what="ready"
+        )
+
+    async def run_backlog(
+        self,
+        name: str,
+        argv: list[str],
+        sim: Simulator,
+        events: int,
+        *,
+        expected_eps: float,
+        poll_s: float = 0.5,
+        keep_verdicts: bool = False,
+        **extra_env: str,
+    ) -> BacklogRun:
+        """Pre-load ``events`` uploads, start the scanner, wait for every output, stop it."""
+        topics = await self.new_topics()
+        await preload(self.bootstrap, topics.name("uploads"), uploads(events, self.pool))
+        process = self.start(name, argv, self.env(sim, topics, **extra_env))
+        try:
+            async with OutputWatch(self.bootstrap, topics.outputs) as watch:
+                progress = await watch.wait_for(
+                    events, process, within=120 + 3 * events / expected_eps, poll_s=poll_s
+                )
+                first_ms, last_ms = await watch.span_ms()
+                outputs = await watch.read_all() if keep_verdicts else []
+        finally:
+            process.stop()
+        return BacklogRun(
+            events=events,
+            span_s=(last_ms - first_ms) / 1000,
+            cpu_ms_per_event=progress.cpu_per_output() * 1000,
+            progress=progress,
+            verdicts=[
+                Verdict.decode(r.value or b"")
+                for r in outputs
+                if r.topic != topics.name("scan_errors")
+            ],
+        )
+
+
+@asynccontextmanager
+async def open_lab(bootstrap: str, log_dir: Path) -> AsyncIterator[Lab]:
+    samples = write_images(log_dir / "images")
+    server = await start_image_server(log_dir, samples.folder, samples.unknown[0])
+    try:
+        pool = ImagePool(
+            known=[server.url(n) for n in samples.known],
+            unknown=[server.url(n) for n in samples.unknown],
+        )
+        yield Lab(bootstrap, log_dir, server, pool)
+    finally:
+        server.process.stop()

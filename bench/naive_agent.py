@@ -1,0 +1,56 @@
+"""``python -m bench.naive_agent``: baseline (d), the faust agent most users write first.
+
+One agent, one event at a time: decode, await the PhotoDNA call, send the verdict, next. It is
+also what the design warns about (faust acks an event even when the agent raised), but here it
+stands for speed only: with one call in flight it is bound by latency, not by the quota.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from bench.baseline_scan import client_for, scan_upload
+from streams.app import create_app
+from streams.observability.logging import logging_config
+from streams.settings import Settings, load_settings
+
+
+def build_app(settings: Settings) -> faust.App:
+    app = create_app(settings)
+    client = client_for(settings)
+    topics: dict[str, faust.TopicT] = {}
+
+    def topic(name: str) -> faust.TopicT:
+        if name not in topics:
+            topics[name] = app.topic(
+                name,
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+            )
+        return topics[name]
+
+    @app.agent(topic(settings.topics.uploads), name="bench.naive")
+    async def scan(stream: faust.StreamT[bytes]) -> None:
+        async for value in stream:
+            output = await scan_upload(client, settings, value)
+            await topic(output.topic).send(key=output.key, value=output.value)
+
+    return app
+
+
+def main() -> None:
+    settings = load_settings()
+    app = build_app(settings)
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level,
+        logging_config=logging_config(settings.log_level, []),
+        quiet=True,
+    )
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""What a run leaves behind: the machine it ran on, a printed table and the JSON of every figure."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+from dataclasses import asdict
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from bench.scenarios import Result, Sizes
+
+RESULTS_DIR = Path(__file__).parent / "results"
+POM = Path(__file__).parent.parent / "devtools" / "kafka" / "pom.xml"
+
+
+def _proc_field(path: str, label: str) -> str:
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(label):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine() -> dict[str, Any]:
+    """Where the figures came from: without it, absolute numbers mean little."""
+    ram_kib = int(_proc_field("/proc/meminfo", "MemTotal").split()[0])
+    pom = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text())
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": _proc_field("/proc/cpuinfo", "model name"),
+        "ram_gib": round(ram_kib / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kafka_broker": (pom.group(1) if pom else "unknown")
+        + (" (KAFKA_BOOTSTRAP)" if os.environ.get("KAFKA_BOOTSTRAP") else ""),
+        "aiokafka": version("aiokafka"),
+        "faust_streaming": version("faust-streaming"),
+        "kernel": platform.release(),
+    }
+
+
+def table(results: list[Result]) -> str:
+    header = ("", "scenario", "hashgate", "baseline", "ratio", "aim", "met")
+    rows = [
+        (
+            f"({r.scenario})",
+            r.title,
+            r.measured,
+            r.baseline,
+            f"{r.ratio:.3f} ({r.ratio_means})",
+            r.aim,
+            {True: "yes", False: "NO", None: "-"}[r.met],
+        )
+        for r in results
+    ]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = [" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    rule = "-+-".join("-" * w for w in widths)
+    head = " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    return "\n".join([head, rule, *lines])
+
+
+def document(
+    results: list[Result], *, started: datetime, load: dict[str, list[float]], sizes: Sizes
+) -> dict[str, Any]:
+    return {
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "make bench  (python -m bench)",
+        "machine": machine(),
+        "load_average": load,
+        "sizes": asdict(sizes),
+        "scenarios": {r.scenario: asdict(r) for r in results},
+    }
+
+
+def write(doc: dict[str, Any], out_dir: Path, *, latest: bool) -> list[Path]:
+    """A timestamped copy always (git ignores it); ``latest.json`` for full runs only."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    paths = [out_dir / f"bench-{stamp}.json"]
+    if latest:
+        paths.append(out_dir / "latest.json")
+    text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
+    for path in paths:
+        path.write_text(text)
+    return paths
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The README's figures: one table row per scenario, and where they were measured."""
+    m = doc["machine"]
+    lines = [
+        "| | scenario | hashgate | baseline (same run) | ratio | aim | met |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in doc["scenarios"].values():
+        met = {True: "yes", False: "**no**", None: "-"}[r["met"]]
+        lines.append(
+            f"| ({r['scenario']}) | {r['title']} | {r['measured']} | {r['baseline']} "
+            f"| {r['ratio']:.3f} ({r['ratio_means']}) | {r['aim']} | {met} |"
+        )
+    loads = ", ".join(f"{k} {v[0]:.1f}" for k, v in doc["load_average"].items())
+    lines += [
+        "",
+        f"Measured {doc['started_at']} on {m['nproc']} cores ({m['cpu_model']}), "
+        f"{m['ram_gib']} GiB RAM, Python {m['python']}, Kafka {m['kafka_broker']}, "
+        f"aiokafka {m['aiokafka']}, faust-streaming {m['faust_streaming']}; "
+        f"1-minute load average: {loads}.",
+    ]
+    return "\n".join(lines)
