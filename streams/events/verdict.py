@@ -54,6 +54,9 @@ class Timings(_Part):
     received_at: AwareDatetime = Field(description="When the worker took the event.")
     scanned_at: AwareDatetime = Field(description="When PhotoDNA's final answer arrived.")
     api_ms: float = Field(ge=0, description="Time spent in PhotoDNA calls, all attempts.")
+    quota_ms: float = Field(
+        0.0, ge=0, description="Time waiting for the PhotoDNA quota (rate limiter), all attempts."
+    )
     total_ms: float = Field(ge=0, description="From received_at to the verdict.")
 
 

@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -93,6 +94,13 @@ class _Scrubber:
             if needle:
                 text = text.replace(needle, replacement)
         exc.args = (text,)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cost:
+    attempts: int  # HTTP calls made, retries included
+    api_seconds: float  # time in those calls
+    quota_seconds: float  # time waiting for rate-limiter tokens
 
 
 class PhotoDNAClient:
@@ -187,7 +195,7 @@ class PhotoDNAClient:
         """
         request = self._post(self._match_urls[enhance], **_match_body(image))
         urls = [image.url] if isinstance(image, ImageUrl) else []
-        (is_match, flags, status), attempts, seconds = await self._call(
+        (is_match, flags, status), cost = await self._call(
             "Match",
             request,
             read_match,
@@ -201,8 +209,9 @@ class PhotoDNAClient:
             tracking_id=status.tracking_id or "",
             status_code=status.code,
             status_description=status.description,
-            attempts=attempts,
-            api_seconds=seconds,
+            attempts=cost.attempts,
+            api_seconds=cost.api_seconds,
+            quota_seconds=cost.quota_seconds,
         )
 
     async def report(
@@ -225,7 +234,7 @@ class PhotoDNAClient:
             json=request.to_body(is_test=is_test),
             headers={"x-usr": ncmec_username, "x-pwd": ncmec_password.get_secret_value()},
         )
-        (report_id, status), attempts, seconds = await self._call(
+        (report_id, status), cost = await self._call(
             "Report",
             http_request,
             read_report,
@@ -238,8 +247,8 @@ class PhotoDNAClient:
             status_description=status.description,
             tracking_id=status.tracking_id or "",
             report_id=report_id,
-            attempts=attempts,
-            api_seconds=seconds,
+            attempts=cost.attempts,
+            api_seconds=cost.api_seconds,
         )
 
     # -- the attempt loop --------------------------------------------------------------------
@@ -253,16 +262,19 @@ class PhotoDNAClient:
         lane: Lane,
         fail_fast: bool,
         scrubber: _Scrubber,
-    ) -> tuple[T, int, float]:
-        """``(answer, attempts, seconds in calls)``, retrying transient failures."""
+    ) -> tuple[T, _Cost]:
+        """The answer and what it cost, retrying transient failures."""
         attempts = 0
         elapsed = 0.0
+        quota = 0.0
         while True:
             granted_at: float | None = None
             try:
                 await self._wait_for_breaker(operation, fail_fast)
                 with self._breaker_outcome():
+                    asked = time.perf_counter()
                     granted_at = await self._acquire(lane)
+                    quota += time.perf_counter() - asked
                     attempts += 1
                     started = time.perf_counter()
                     try:
@@ -274,7 +286,7 @@ class PhotoDNAClient:
                         and response.status_code not in _THROTTLE_OR_ERROR
                     ):
                         self.rate_limiter.on_success()
-                    return read(response), attempts, elapsed
+                    return read(response), _Cost(attempts, elapsed, quota)
             except HashgateError as exc:
                 scrubber.scrub(exc)
                 if isinstance(exc, RateLimitedError) and self.rate_limiter is not None:

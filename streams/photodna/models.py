@@ -77,7 +77,8 @@ class MatchResult:
     """A verdict-grade answer: exists only for Status 3000 with a readable ``IsMatch``.
 
     ``attempts`` counts the HTTP calls made for it, retries included; ``api_seconds`` is the
-    time spent in those calls, without the waits between them.
+    time spent in those calls, without the waits between them; ``quota_seconds`` the time spent
+    waiting for the rate limiter's tokens (what the rescan lane's priority bounds).
     """
 
     is_match: bool
@@ -87,6 +88,7 @@ class MatchResult:
     status_description: str
     attempts: int
     api_seconds: float
+    quota_seconds: float = 0.0
 
 
 # -- Report ------------------------------------------------------------------------------------

@@ -166,6 +166,7 @@ class Scanner:
                 received_at=record.received_at,
                 scanned_at=now,
                 api_ms=result.api_seconds * 1000,
+                quota_ms=result.quota_seconds * 1000,
                 total_ms=max((now - record.received_at).total_seconds() * 1000, 0.0),
             ),
             scan=request.scan,

@@ -4,7 +4,8 @@ The README's bound: a live call that finds no other live call waiting gets its q
 within two token intervals, 2/R (tests/unit/test_rescan_priority.py measures it in fake time).
 Here a real worker runs with R = 10 calls/s and a rescan floor of 2, against a simulator that
 enforces the same quota, while a 10,000-request rescan keeps the rescan lane saturated. The
-wait measured is a live verdict's time in the worker minus its time in PhotoDNA calls.
+wait measured is a live verdict's time waiting for quota tokens (``timings.quota_ms``): what
+the lane priority bounds, and unlike wall-clock latency not inflated by a busy CPU.
 """
 
 from __future__ import annotations
@@ -74,9 +75,7 @@ async def test_live_verdicts_stay_within_the_bound_while_a_large_rescan_runs(
     out = await read_outcomes(scan.bootstrap, scan.topics, until_events={e.event_id for e in live})
     during = await wait_status(settings, "rs-big", lambda s: s.done > started.done)
 
-    waits = sorted(
-        v.timings.total_ms - v.timings.api_ms for v in out.verdicts if v.scan.kind is ScanKind.LIVE
-    )
+    waits = sorted(v.timings.quota_ms for v in out.verdicts if v.scan.kind is ScanKind.LIVE)
     assert len(waits) == LIVE_UPLOADS and out.errors == []
     p99 = waits[int(0.99 * (len(waits) - 1))]
     measured = f"median {statistics.median(waits):.1f} ms, p99 {p99:.1f} ms"
