@@ -56,6 +56,7 @@ def main(only: str, smoke: bool, out_dir: Path, markdown: bool, profile_events: 
     click.echo(f"process logs: {log_dir}", err=True)
     with local_kafka() as bootstrap:
         if profile_events:
+            out_dir.mkdir(parents=True, exist_ok=True)
             out = out_dir / f"profile-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.txt"
             eps = asyncio.run(profile_worker(bootstrap, log_dir, profile_events, out))
             click.echo(f"profiled worker: {eps:.0f} events/s under the profiler; report: {out}")

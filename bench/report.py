@@ -58,7 +58,7 @@ def table(results: list[Result]) -> str:
             r.aim,
             {True: "yes", False: "NO", None: "-"}[r.met],
         )
-        for r in results
+        for r in sorted(results, key=lambda r: r.scenario)
     ]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines = [" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
@@ -101,7 +101,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "| | scenario | hashgate | baseline (same run) | ratio | aim | met |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for r in doc["scenarios"].values():
+    for _, r in sorted(doc["scenarios"].items()):
         met = {True: "yes", False: "**no**", None: "-"}[r["met"]]
         lines.append(
             f"| ({r['scenario']}) | {r['title']} | {r['measured']} | {r['baseline']} "
@@ -113,6 +113,6 @@ def markdown(doc: dict[str, Any]) -> str:
         f"Measured {doc['started_at']} on {m['nproc']} cores ({m['cpu_model']}), "
         f"{m['ram_gib']} GiB RAM, Python {m['python']}, Kafka {m['kafka_broker']}, "
         f"aiokafka {m['aiokafka']}, faust-streaming {m['faust_streaming']}; "
-        f"1-minute load average: {loads}.",
+        f"1-minute load average, the bench's own processes included: {loads}.",
     ]
     return "\n".join(lines)
