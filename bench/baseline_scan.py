@@ -41,6 +41,7 @@ async def scan_upload(client: PhotoDNAClient, settings: Settings, value: bytes) 
             received_at=received_at,
             scanned_at=now,
             api_ms=result.api_seconds * 1000,
+            quota_ms=result.quota_seconds * 1000,
             total_ms=(now - received_at).total_seconds() * 1000,
         ),
         scan=ScanInfo(),
