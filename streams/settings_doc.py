@@ -20,10 +20,11 @@ import click
 from pydantic import AnyHttpUrl, BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
+from streams.readme_blocks import ReadmeBlock
+from streams.readme_blocks import doc_command as readme_doc_command
 from streams.settings import Settings, env_var_name
 
-BLOCK_START = "<!-- config-table:start -->"
-BLOCK_END = "<!-- config-table:end -->"
+BLOCK = ReadmeBlock("config-table", "hashgate settings doc --write README.md")
 SECRET_DEFAULT = "(secret, no default)"
 
 _TYPE_NAMES: dict[Any, str] = {
@@ -135,57 +136,15 @@ def settings_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _block_bounds(text: str) -> tuple[int, int]:
-    start, end = text.find(BLOCK_START), text.find(BLOCK_END)
-    if start < 0 or end < start:
-        raise click.ClickException(f"markers {BLOCK_START} ... {BLOCK_END} not found")
-    return start + len(BLOCK_START), end
-
-
-def readme_block(text: str) -> str:
-    """The table currently written between the README's markers."""
-    start, end = _block_bounds(text)
-    return text[start:end].strip("\n") + "\n"
-
-
-def with_table(text: str, table: str) -> str:
-    """``text`` with the block between the markers replaced by ``table``."""
-    start, end = _block_bounds(text)
-    return text[:start] + "\n" + table + text[end:]
-
-
 @click.group("settings")
 def settings_command() -> None:
     """Inspect hashgate's configuration."""
 
 
-@settings_command.command("doc")
-@click.option(
-    "--check",
-    "check_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Exit 1 if this file's table between the config-table markers is out of date.",
+settings_command.add_command(
+    readme_doc_command(
+        BLOCK,
+        settings_table,
+        "Print the Markdown reference of every HASHGATE_* environment variable.",
+    )
 )
-@click.option(
-    "--write",
-    "write_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Replace this file's table between the config-table markers.",
-)
-def doc_command(check_path: Path | None, write_path: Path | None) -> None:
-    """Print the Markdown reference of every HASHGATE_* environment variable."""
-    if check_path and write_path:
-        raise click.UsageError("use --check or --write, not both")
-    table = settings_table()
-    if write_path:
-        write_path.write_text(with_table(write_path.read_text("utf-8"), table), "utf-8")
-    elif check_path:
-        if readme_block(check_path.read_text("utf-8")) != table:
-            click.echo(
-                f"{check_path}: configuration table is out of date; "
-                f"run: hashgate settings doc --write {check_path}",
-                err=True,
-            )
-            raise SystemExit(1)
-    else:
-        click.echo(table, nl=False)

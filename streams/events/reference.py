@@ -9,17 +9,15 @@ the README's copy is stale.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
-
-import click
 
 from streams.events import EVENT_MODELS, Event
 from streams.events.schemas import CHANNELS, json_schema, schema_file
+from streams.readme_blocks import ReadmeBlock
+from streams.readme_blocks import doc_command as readme_doc_command
 from streams.settings import TopicSettings
 
-BLOCK_START = "<!-- events:start -->"
-BLOCK_END = "<!-- events:end -->"
+BLOCK = ReadmeBlock("events", "hashgate schemas doc --write README.md")
 
 Schema = dict[str, Any]
 
@@ -184,51 +182,6 @@ def markdown_reference(topics: TopicSettings | None = None) -> str:
     return "\n".join(lines)
 
 
-def _bounds(text: str) -> tuple[int, int]:
-    start, end = text.find(BLOCK_START), text.find(BLOCK_END)
-    if start < 0 or end < start:
-        raise click.ClickException(f"markers {BLOCK_START} ... {BLOCK_END} not found")
-    return start + len(BLOCK_START), end
-
-
-def readme_block(text: str) -> str:
-    """What the README holds between the events markers."""
-    start, end = _bounds(text)
-    return text[start:end].strip("\n") + "\n"
-
-
-def with_reference(text: str, reference: str) -> str:
-    start, end = _bounds(text)
-    return text[:start] + "\n" + reference + "\n" + text[end:]
-
-
-@click.command("doc")
-@click.option(
-    "--check",
-    "check_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Exit 1 if this file's events section (between the events markers) is out of date.",
+doc_command = readme_doc_command(
+    BLOCK, markdown_reference, "Print the Markdown reference of hashgate's topics and event fields."
 )
-@click.option(
-    "--write",
-    "write_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Replace this file's events section between the events markers.",
-)
-def doc_command(check_path: Path | None, write_path: Path | None) -> None:
-    """Print the Markdown reference of hashgate's topics and event fields."""
-    if check_path and write_path:
-        raise click.UsageError("use --check or --write, not both")
-    reference = markdown_reference()
-    if write_path:
-        write_path.write_text(with_reference(write_path.read_text("utf-8"), reference), "utf-8")
-    elif check_path:
-        if readme_block(check_path.read_text("utf-8")) != reference:
-            click.echo(
-                f"{check_path}: the events reference is out of date; "
-                f"run: hashgate schemas doc --write {check_path}",
-                err=True,
-            )
-            raise SystemExit(1)
-    else:
-        click.echo(reference, nl=False)

@@ -10,12 +10,9 @@ from click.testing import CliRunner
 from streams.cli import _attach_commands, cli
 from streams.events import EVENT_MODELS, ScanError, UploadEvent, Verdict
 from streams.events.reference import (
-    BLOCK_END,
-    BLOCK_START,
+    BLOCK,
     markdown_reference,
-    readme_block,
     type_text,
-    with_reference,
 )
 from streams.events.schemas import CHANNELS, json_schema
 from streams.settings import TopicSettings
@@ -38,7 +35,7 @@ def row_of(section: str, field: str) -> list[str]:
 
 
 def test_readme_events_section_is_the_generated_one() -> None:
-    assert readme_block(README.read_text("utf-8")) == markdown_reference(), (
+    assert BLOCK.read(README.read_text("utf-8")) == markdown_reference(), (
         "README.md is out of date: run `hashgate schemas doc --write README.md`"
     )
 
@@ -92,7 +89,7 @@ def test_type_text_reads_schema_nodes() -> None:
 def test_doc_command_checks_and_rewrites_only_the_block(tmp_path: Path) -> None:
     _attach_commands()
     readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n\n{BLOCK_START}\nstale\n{BLOCK_END}\n\n## After\n", "utf-8")
+    readme.write_text(f"# Title\n\n{BLOCK.start}\nstale\n{BLOCK.end}\n\n## After\n", "utf-8")
     runner = CliRunner()
 
     stale = runner.invoke(cli, ["schemas", "doc", "--check", str(readme)])
@@ -101,6 +98,6 @@ def test_doc_command_checks_and_rewrites_only_the_block(tmp_path: Path) -> None:
 
     assert runner.invoke(cli, ["schemas", "doc", "--write", str(readme)]).exit_code == 0
     text = readme.read_text("utf-8")
-    assert text.startswith("# Title\n\n") and text.endswith(f"{BLOCK_END}\n\n## After\n")
-    assert text == with_reference(text, markdown_reference())
+    assert text.startswith("# Title\n\n") and text.endswith(f"{BLOCK.end}\n\n## After\n")
+    assert text == BLOCK.replace(text, markdown_reference())
     assert runner.invoke(cli, ["schemas", "doc", "--check", str(readme)]).exit_code == 0

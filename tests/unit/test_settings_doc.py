@@ -11,13 +11,10 @@ from pydantic import BaseModel
 from streams.cli import _attach_commands, cli
 from streams.settings import Settings
 from streams.settings_doc import (
-    BLOCK_END,
-    BLOCK_START,
+    BLOCK,
     SECRET_DEFAULT,
-    readme_block,
     settings_docs,
     settings_table,
-    with_table,
 )
 
 pytestmark = pytest.mark.unit
@@ -43,7 +40,7 @@ def _expected_env_vars() -> set[str]:
 
 
 def test_readme_table_is_the_generated_one() -> None:
-    assert readme_block(README.read_text("utf-8")) == settings_table(), (
+    assert BLOCK.read(README.read_text("utf-8")) == settings_table(), (
         "README.md is out of date: run `hashgate settings doc --write README.md`"
     )
 
@@ -98,13 +95,13 @@ def test_pipes_in_cells_do_not_break_the_table() -> None:
 
 
 def _readme_with(table: str) -> str:
-    return f"# x\n\nbefore\n\n{BLOCK_START}\n{table}{BLOCK_END}\n\nafter\n"
+    return f"# x\n\nbefore\n\n{BLOCK.start}\n{table}{BLOCK.end}\n\nafter\n"
 
 
-def test_with_table_replaces_only_the_block() -> None:
-    updated = with_table(_readme_with("| stale |\n"), settings_table())
+def test_the_block_alone_is_replaced() -> None:
+    updated = BLOCK.replace(_readme_with("| stale |\n"), settings_table())
     assert updated == _readme_with(settings_table())
-    assert readme_block(updated) == settings_table()
+    assert BLOCK.read(updated) == settings_table()
 
 
 def test_cli_prints_the_table() -> None:
@@ -138,4 +135,4 @@ def test_cli_check_refuses_a_file_without_markers(tmp_path: Path) -> None:
     readme.write_text("# no markers here\n", "utf-8")
     result = CliRunner().invoke(cli, ["settings", "doc", "--check", str(readme)])
     assert result.exit_code != 0
-    assert BLOCK_START in result.output
+    assert BLOCK.start in result.output
