@@ -243,6 +243,14 @@ class Settings(BaseSettings):
         "INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level."
     )
 
+    def secrets(self) -> list[SecretStr | None]:
+        """Every secret value a log line must never show (see SecretScrubber)."""
+        return [
+            self.photodna.subscription_key,
+            self.photodna.ncmec_password,
+            self.kafka.sasl_password,
+        ]
+
 
 def env_var_name(loc: tuple[int | str, ...]) -> str:
     """The environment variable a validation error location refers to."""

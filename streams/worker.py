@@ -2,35 +2,29 @@
 
 faust stops a worker by cancelling its agents; hashgate first stops taking records and lets
 in-flight scans finish (up to ``HASHGATE_SCAN__SHUTDOWN_GRACE_S``), so a deploy does not turn
-every in-flight PhotoDNA call into a wasted, repeated one. Exit codes: 0 after SIGTERM/SIGINT,
-78 (EX_CONFIG) on a configuration error found while running (a rejected subscription key,
-a wrong endpoint), 2 for invalid settings at start, 70 otherwise.
+every in-flight PhotoDNA call into a wasted, repeated one. Exit codes: see streams/process.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from typing import Any
 
 import click
 import faust
-from pydantic import SecretStr
 
 from streams.app import create_app
 from streams.errors import ConfigurationError
-from streams.observability.logging import configure_logging, logging_config
+from streams.observability.logging import configure_logging
 from streams.observability.metrics import ScanMetrics
 from streams.observability.web import install_pages
 from streams.photodna import PhotoDNAMatcher
+from streams.process import run_worker, worker_options
 from streams.scan.agents import install_scan_agents
 from streams.scan.service import ScanService
 from streams.settings import Settings, load_settings
 from streams.topics import ensure_topics, worker_topics
-
-EX_SOFTWARE = 70
-EX_CONFIG = 78
 
 
 class HashgateWorker(faust.Worker):
@@ -59,41 +53,14 @@ def build_worker(settings: Settings) -> tuple[faust.App, ScanService]:
     return app, service
 
 
-def _secrets(settings: Settings) -> list[SecretStr | None]:
-    return [
-        settings.photodna.subscription_key,
-        settings.kafka.sasl_password,
-        settings.photodna.ncmec_password,
-    ]
-
-
 @click.command("worker")
 def worker_command() -> None:
     """Run the scan worker (consumes uploads and rescans, emits verdicts)."""
     settings = load_settings()
-    configure_logging(settings.log_level, _secrets(settings))
+    configure_logging(settings.log_level, settings.secrets())
     app, service = build_worker(settings)
     asyncio.run(ensure_topics(settings, worker_topics(settings)))
     worker = HashgateWorker(
-        app,
-        service,
-        settings.scan.shutdown_grace_s,
-        loglevel=settings.log_level,
-        logging_config=logging_config(
-            settings.log_level,
-            [
-                settings.photodna.subscription_key,
-                settings.kafka.sasl_password,
-                settings.photodna.ncmec_password,
-            ],
-        ),
-        quiet=True,
+        app, service, settings.scan.shutdown_grace_s, **worker_options(settings)
     )
-    try:
-        worker.execute_from_commandline()
-    except SystemExit:
-        if service.fatal is None:
-            raise
-        code = EX_CONFIG if isinstance(service.fatal, ConfigurationError) else EX_SOFTWARE
-        click.echo(f"hashgate worker stopped: {service.fatal}", err=True)
-        sys.exit(code)
+    run_worker(worker, lambda: service.fatal, "worker")

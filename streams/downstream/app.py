@@ -12,45 +12,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar, cast
 
-import click
 import faust
 from faust.exceptions import ConsumerNotStarted
 from faust.types import StreamT
-from pydantic import SecretStr
 
 from streams.app import create_app
 from streams.downstream.base import DownstreamLoop, Sink
 from streams.downstream.emitter import Emitter
 from streams.downstream.metrics import DownstreamMetrics
 from streams.downstream.store import SeenStore
-from streams.errors import ConfigurationError
 from streams.events import Event
-from streams.observability.logging import configure_logging, logging_config
+from streams.observability.logging import configure_logging
 from streams.observability.web import install_pages
+from streams.process import run_worker, worker_options
 from streams.scan.agents import raw_topic
 from streams.scan.service import FaustPublisher
 from streams.settings import Settings
 from streams.topics import ensure_topics
-from streams.worker import EX_CONFIG, EX_SOFTWARE
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=Event)
 
 COMPACT = {"cleanup.policy": "compact"}
-
-
-def secrets_of(settings: Settings) -> list[SecretStr | None]:
-    """Every secret a log line must never show."""
-    return [
-        settings.photodna.subscription_key,
-        settings.photodna.ncmec_password,
-        settings.kafka.sasl_password,
-    ]
 
 
 def agent_settings(settings: Settings, role: str) -> Settings:
@@ -146,21 +133,10 @@ class DownstreamApp:
 
         Exit codes as the scan worker's: 78 on a configuration error, 70 on another fatal one.
         """
-        level = self.settings.log_level
-        secrets = secrets_of(self.settings)
-        configure_logging(level, secrets)
+        configure_logging(self.settings.log_level, self.settings.secrets())
         asyncio.run(ensure_topics(self.settings, self.topics))
         install_pages(
             self.app, self.metrics.registry, self.readiness, alive=lambda: self.fatal is None
         )
-        worker = faust.Worker(
-            self.app, loglevel=level, logging_config=logging_config(level, secrets), quiet=True
-        )
-        try:
-            worker.execute_from_commandline()
-        except SystemExit:
-            if self.fatal is None:
-                raise
-            code = EX_CONFIG if isinstance(self.fatal, ConfigurationError) else EX_SOFTWARE
-            click.echo(f"hashgate {self.role} stopped: {self.fatal}", err=True)
-            sys.exit(code)
+        worker = faust.Worker(self.app, **worker_options(self.settings))
+        run_worker(worker, lambda: self.fatal, self.role)

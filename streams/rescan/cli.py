@@ -46,14 +46,7 @@ TIMESTAMP = Timestamp()
 
 def _settings() -> Settings:
     settings = load_settings()
-    configure_logging(
-        settings.log_level,
-        [
-            settings.kafka.sasl_password,
-            settings.photodna.subscription_key,
-            settings.photodna.ncmec_password,
-        ],
-    )
+    configure_logging(settings.log_level, settings.secrets())
     return settings
 
 
