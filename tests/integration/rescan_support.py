@@ -54,14 +54,19 @@ async def run_cli(env: dict[str, str], *args: str, within: float = 120) -> CliRe
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+    communicating = asyncio.ensure_future(proc.communicate())
     try:
         async with asyncio.timeout(within):
-            out, err = await proc.communicate()
+            out, err = await asyncio.shield(communicating)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
-        await proc.wait()
-        raise AssertionError(f"hashgate {' '.join(args)} did not finish within {within}s") from None
+        out, err = await communicating  # what it printed before it was killed, for diagnosis
+        raise AssertionError(
+            f"hashgate {' '.join(args)} did not finish within {within}s\n"
+            f"stdout: {out.decode(errors='replace')[-2000:]}\n"
+            f"stderr: {err.decode(errors='replace')[-4000:]}"
+        ) from None
     assert proc.returncode is not None
     return CliResult(proc.returncode, out.decode(), err.decode())
 
