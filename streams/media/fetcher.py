@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
 import httpx
 
+from streams.closing import AsyncClosing
 from streams.errors import MediaError, ReasonCode
 from streams.media.addresses import AddressPolicy
 from streams.media.images import MAX_IMAGE_BYTES, fit_to_limits
@@ -58,7 +57,7 @@ def _next_hop(current: httpx.URL, location: str) -> str:
         ) from None
 
 
-class ImageFetcher:
+class ImageFetcher(AsyncClosing):
     """One pooled HTTP client for all downloads of a worker; close it with ``aclose()``."""
 
     def __init__(
@@ -82,17 +81,6 @@ class ImageFetcher:
 
     def __repr__(self) -> str:
         return f"ImageFetcher(allow_hosts={list(self._settings.allow_hosts)!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import SecretStr
 
+from streams.closing import AsyncClosing
 from streams.errors import (
     CircuitOpenError,
     ConfigurationError,
@@ -103,7 +103,7 @@ class _Cost:
     quota_seconds: float  # time waiting for rate-limiter tokens
 
 
-class PhotoDNAClient:
+class PhotoDNAClient(AsyncClosing):
     """Match and Report over one pooled connection pool; see the module docstring."""
 
     def __init__(
@@ -164,17 +164,6 @@ class PhotoDNAClient:
 
     def __repr__(self) -> str:
         return f"PhotoDNAClient(endpoint={self._endpoint!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-from types import TracebackType
 from typing import Any
 
 import httpx
 
+from streams.closing import AsyncClosing
 from streams.simulator.config import FaultConfig
 from streams.simulator.database import DbEntry
 from streams.simulator.server import ADMIN_PREFIX, API_PREFIX
@@ -18,7 +18,7 @@ class SimulatorAdminError(RuntimeError):
     """The admin API refused a call; the message carries its explanation."""
 
 
-class SimulatorAdmin:
+class SimulatorAdmin(AsyncClosing):
     """``SimulatorAdmin(sim.admin_url)``; the PhotoDNA base URL or the bare root work too."""
 
     def __init__(self, url: str, *, timeout_s: float = 10.0) -> None:
@@ -26,17 +26,6 @@ class SimulatorAdmin:
         for suffix in (API_PREFIX, ADMIN_PREFIX):
             root = root.removesuffix(suffix)
         self._client = httpx.AsyncClient(base_url=root, timeout=timeout_s)
-
-    async def __aenter__(self) -> SimulatorAdmin:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._client.aclose()
