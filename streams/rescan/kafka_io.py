@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.errors import ConfigurationError
 from streams.kafka_config import aiokafka_options
+from streams.producer_topics import TrackedTopics
 from streams.settings import Settings
 
 Headers = list[tuple[str, bytes]]
@@ -136,9 +137,11 @@ class ConfirmedSender:
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
+        self._tracked = TrackedTopics(producer.client)
         self._pending: list[asyncio.Future[Any]] = []
 
     async def send(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> None:
+        self._tracked.track(topic)
         future = await self._producer.send(topic, key=key, value=value, headers=headers)
         self._pending.append(future)
         if len(self._pending) >= SEND_WINDOW:

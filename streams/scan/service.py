@@ -18,11 +18,13 @@ from typing import Any, cast
 
 import faust
 from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import Producer as FaustKafkaProducer
 from faust.types import TP, EventT, Message, StreamT
 
 from streams.errors import ConfigurationError
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, Lane, PhotoDNAMatcher
+from streams.producer_topics import TrackedTopics
 from streams.rescan.latest import ChangeFilter, LatestVerdicts
 from streams.scan.outputs import LANE_HEADER, OutcomeWriter
 from streams.scan.pipeline import DrainReport, ScanPipeline
@@ -55,11 +57,17 @@ class FaustPublisher:
 
     def __init__(self, app: faust.App) -> None:
         self._app = app
+        self._tracked: TrackedTopics | None = None
 
     async def publish(
         self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
     ) -> None:
         producer = await self._app.maybe_start_producer()
+        if self._tracked is None:
+            # faust has no public accessor for its aiokafka producer (its aiokafka driver's own)
+            client = cast(FaustKafkaProducer, producer)._ensure_producer().client
+            self._tracked = TrackedTopics(client)
+        self._tracked.track(topic)
         pending = await producer.send(
             topic, key, value, partition=None, timestamp=None, headers=headers
         )

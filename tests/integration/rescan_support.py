@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from streams.events import Verdict
+from streams.events.rescan import RescanOutcome
 from streams.rescan.kafka_io import partitions_of, plan_spans, read_spans, reader
+from streams.rescan.records import progress_topic
 from streams.rescan.status import RescanStatus, tracker
 from streams.settings import KafkaSettings, Settings, TopicSettings
 from tests.integration.worker_harness import TOPIC_SETTINGS, ScanTopics
@@ -87,8 +89,27 @@ async def wait_status(
                     await asyncio.sleep(0.5)
                     status = await following.refresh()
         except TimeoutError:
-            raise AssertionError(f"rescan status not reached within {within}s: {status}") from None
+            written = await outcomes_on_topic(settings, rescan_id)
+            raise AssertionError(
+                f"rescan status not reached within {within}s: {status}\n"
+                f"the progress topic holds {len(written)} outcomes of {rescan_id}: {written}"
+            ) from None
     return status
+
+
+async def outcomes_on_topic(settings: Settings, rescan_id: str) -> list[tuple[int, int, str, str]]:
+    """(partition, offset, event id, result) of every outcome of the rescan, read afresh."""
+    topic = progress_topic(settings.topics)
+    found: list[tuple[int, int, str, str]] = []
+    async with reader(settings) as consumer:
+        spans = await plan_spans(consumer, topic, await partitions_of(settings, topic))
+        async for batch in read_spans(consumer, spans):
+            for record in batch:
+                outcome = RescanOutcome.decode(record.value or b"")
+                if outcome.rescan_id == rescan_id:
+                    where = (record.partition, record.offset)
+                    found.append((*where, outcome.event_id, outcome.result))
+    return found
 
 
 async def verdicts_of(settings: Settings, rescan_id: str | None) -> list[Verdict]:

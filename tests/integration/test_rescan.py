@@ -33,9 +33,7 @@ from tests.integration.worker_harness import (
 )
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
-# Quarantined with one rerun: on a freshly started broker, a rescan's status has twice stayed
-# one outcome short of its total (README "Known issues"); the cause is not found yet.
-pytestmark = [pytest.mark.integration, pytest.mark.flaky(reruns=1)]
+pytestmark = pytest.mark.integration
 
 HOURS_AGO = [3, 3, 2, 2, 2, 1]  # publish time of upload n, in hours before now
 TENANTS = ["a", "b", "a", "b", "a", "a"]

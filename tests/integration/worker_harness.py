@@ -242,12 +242,16 @@ async def read_outcomes(
 ) -> Outcomes:
     """Read all outputs until every id in ``until_events`` has an outcome."""
     async with OutcomeCollector(bootstrap, topics) as collector:
-        await eventually(
-            lambda: until_events <= collector.out.event_ids(),
-            within=within,
-            poll=0.05,
-            what=f"outcomes for {len(until_events)} events",
-        )
+        try:
+            await eventually(
+                lambda: until_events <= collector.out.event_ids(),
+                within=within,
+                poll=0.05,
+                what=f"outcomes for {len(until_events)} events",
+            )
+        except AssertionError as exc:
+            missing = sorted(until_events - collector.out.event_ids())
+            raise AssertionError(f"{exc}; {len(missing)} missing: {missing[:20]}") from None
         return collector.out
 
 

@@ -1,0 +1,101 @@
+"""A record for a topic the producer learnt from an all-topics metadata fetch is confirmed even
+when a send to a newer topic narrows the producer's metadata (see streams/producer_topics.py).
+
+Without tracking, the first record below waits for a partition leader its producer no longer
+knows: on the real broker it stays unconfirmed until its batch expires (40 s for aiokafka's
+defaults, 20 minutes for faust's), which is how a rescan's status stayed one outcome short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import faust
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.client import AIOKafkaClient
+
+from streams.rescan.kafka_io import ConfirmedSender
+from streams.scan.service import FaustPublisher
+from tests.integration.kafkautil import create_topics, unique
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+#: Far below the 40 s a stranded batch waits before it fails, far above a confirmation's time.
+CONFIRMED_WITHIN_S = 20.0
+#: Keeps the first record queued while the second send changes the producer's metadata.
+LINGER_S = 0.3
+
+Queue = Callable[[str], Awaitable[None]]
+
+
+async def _learn_all_topics(client: AIOKafkaClient, topic: str) -> None:
+    """An all-topics metadata fetch that includes ``topic``, as faust runs after creating one."""
+    await client.force_metadata_update()
+    await eventually(
+        lambda: client.cluster.partitions_for_topic(topic) is not None,
+        within=30,
+        poll=0.2,
+        what=f"{topic} in the producer's metadata",
+    )
+
+
+async def _queue_known_then_new(
+    bootstrap: str, client: AIOKafkaClient, queue: Queue, confirm: Callable[[], Awaitable[None]]
+) -> None:
+    known, new = unique("known"), unique("new")
+    await create_topics(bootstrap, [known], partitions=1)
+    await _learn_all_topics(client, known)
+    await create_topics(bootstrap, [new], partitions=1)  # unknown to the producer so far
+
+    await queue(known)  # lingers in the producer's queue
+    await queue(new)  # the producer must look this topic up
+    async with asyncio.timeout(CONFIRMED_WITHIN_S):
+        await confirm()
+
+
+@pytest.fixture
+async def aiokafka_producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=LINGER_S * 1000)
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+async def test_the_cli_sender_confirms_a_record_queued_before_the_metadata_narrowed(
+    kafka_bootstrap: str, aiokafka_producer: AIOKafkaProducer
+) -> None:
+    sender = ConfirmedSender(aiokafka_producer)
+
+    async def queue(topic: str) -> None:
+        await sender.send(topic, None, b"record", [])
+
+    await _queue_known_then_new(kafka_bootstrap, aiokafka_producer.client, queue, sender.flush)
+
+
+async def test_the_worker_publisher_confirms_a_record_queued_before_the_metadata_narrowed(
+    kafka_bootstrap: str,
+) -> None:
+    app = faust.App(
+        unique("publisher"), broker=f"kafka://{kafka_bootstrap}", producer_linger=LINGER_S
+    )
+    producer = await app.maybe_start_producer()
+    publisher = FaustPublisher(app)
+    publishing: list[asyncio.Future[None]] = []
+
+    async def queue(topic: str) -> None:
+        publishing.append(asyncio.ensure_future(publisher.publish(topic, None, b"record", [])))
+        await asyncio.sleep(0)  # one loop step: publish queues its record, then awaits the ack
+
+    async def confirm() -> None:
+        await asyncio.gather(*publishing)
+
+    try:
+        client = producer._ensure_producer().client
+        await _queue_known_then_new(kafka_bootstrap, client, queue, confirm)
+    finally:
+        for task in publishing:
+            task.cancel()
+        await producer.stop()
