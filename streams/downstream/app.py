@@ -55,10 +55,10 @@ class DownstreamApp:
         self.settings = agent_settings(settings, role)
         self.app = create_app(self.settings, **faust_overrides)
         self.metrics = DownstreamMetrics()
-        self.publisher = FaustPublisher(self.app)
         self.loops: list[DownstreamLoop[Any]] = []
         self.fatal: BaseException | None = None
         self.topics: dict[str, dict[str, str]] = {self.settings.topics.downstream_errors: {}}
+        self.publisher = FaustPublisher(self.app, writes=self.topics.keys())  # a live view
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._crash: asyncio.Task[None] | None = None
         self._seen: SeenStore | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, cast
@@ -26,6 +26,7 @@ from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, Lane, PhotoDNAMatcher
 from streams.producer_topics import TrackedTopics
 from streams.rescan.latest import ChangeFilter, LatestVerdicts
+from streams.rescan.records import progress_topic
 from streams.scan.outputs import LANE_HEADER, OutcomeWriter
 from streams.scan.pipeline import DrainReport, ScanPipeline
 from streams.scan.record import NOT_BEFORE_HEADER, SourceRecord
@@ -53,21 +54,40 @@ class FaustPublisher:
     Straight to the producer, not through ``Topic.send``: the records are bytes already, and
     faust's per-record message futures, callbacks and sensor calls cost more CPU than the
     produce itself (seen in the benchmark's profile).
+
+    ``writes`` (read when partitions are first assigned, so it may still grow until then) and
+    the app's table changelogs are tracked in the producer's metadata before the agents get a
+    record: see streams/producer_topics.py for the aiokafka gap this closes.
     """
 
-    def __init__(self, app: faust.App) -> None:
+    def __init__(self, app: faust.App, writes: Collection[str] = ()) -> None:
         self._app = app
+        self._writes = writes
         self._tracked: TrackedTopics | None = None
+        app.on_partitions_assigned.connect(self._before_first_record)
+
+    async def _before_first_record(self, sender: Any, /, *args: Any, **_: Any) -> None:
+        """faust hands agents no record before it assigned partitions, and sends this first."""
+        await self._track_all()
+
+    async def _track_all(self) -> TrackedTopics:
+        if self._tracked is None:
+            producer = await self._app.maybe_start_producer()
+            # faust has no public accessor for its aiokafka producer (its aiokafka driver's own)
+            client = cast(FaustKafkaProducer, producer)._ensure_producer().client
+            self._tracked = TrackedTopics(client)
+            tables = self._app.tables.values()
+            changelogs = {table.changelog_topic.get_topic_name() for table in tables}
+            for topic in sorted({*self._writes, *changelogs}):
+                self._tracked.track(topic)
+        return self._tracked
 
     async def publish(
         self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
     ) -> None:
+        tracked = self._tracked or await self._track_all()
+        tracked.track(topic)  # a topic nobody declared: tracked before its first record
         producer = await self._app.maybe_start_producer()
-        if self._tracked is None:
-            # faust has no public accessor for its aiokafka producer (its aiokafka driver's own)
-            client = cast(FaustKafkaProducer, producer)._ensure_producer().client
-            self._tracked = TrackedTopics(client)
-        self._tracked.track(topic)
         pending = await producer.send(
             topic, key, value, partition=None, timestamp=None, headers=headers
         )
@@ -109,7 +129,18 @@ class ScanService:
         self.settings = settings
         self.matcher = matcher
         self.metrics = metrics
-        self.publisher = publisher or FaustPublisher(app)
+        topics = settings.topics
+        self.publisher = publisher or FaustPublisher(
+            app,
+            writes=[
+                topics.verdicts_match,
+                topics.verdicts_clear,
+                topics.verdicts_latest,
+                topics.scan_errors,
+                topics.retries,
+                progress_topic(topics),
+            ],
+        )
         self.fatal: BaseException | None = None
         self.assigned = False
         self._crash: asyncio.Task[None] | None = None

@@ -28,8 +28,6 @@ CONFIRMED_WITHIN_S = 20.0
 #: Keeps the first record queued while the second send changes the producer's metadata.
 LINGER_S = 0.3
 
-Queue = Callable[[str], Awaitable[None]]
-
 
 async def _learn_all_topics(client: AIOKafkaClient, topic: str) -> None:
     """An all-topics metadata fetch that includes ``topic``, as faust runs after creating one."""
@@ -43,15 +41,20 @@ async def _learn_all_topics(client: AIOKafkaClient, topic: str) -> None:
 
 
 async def _queue_known_then_new(
-    bootstrap: str, client: AIOKafkaClient, queue: Queue, confirm: Callable[[], Awaitable[None]]
+    bootstrap: str,
+    client: AIOKafkaClient,
+    queue: Callable[[str, str], Awaitable[None]],
+    confirm: Callable[[], Awaitable[None]],
+    known: str | None = None,
 ) -> None:
-    known, new = unique("known"), unique("new")
+    """``queue(topic, which)`` queues a record ("known", then "new"); all confirmed in time."""
+    known, new = known or unique("known"), unique("new")
     await create_topics(bootstrap, [known], partitions=1)
     await _learn_all_topics(client, known)
     await create_topics(bootstrap, [new], partitions=1)  # unknown to the producer so far
 
-    await queue(known)  # lingers in the producer's queue
-    await queue(new)  # the producer must look this topic up
+    await queue(known, "known")  # lingers in the producer's queue
+    await queue(new, "new")  # the producer must look this topic up
     async with asyncio.timeout(CONFIRMED_WITHIN_S):
         await confirm()
 
@@ -69,33 +72,73 @@ async def test_the_cli_sender_confirms_a_record_queued_before_the_metadata_narro
 ) -> None:
     sender = ConfirmedSender(aiokafka_producer)
 
-    async def queue(topic: str) -> None:
+    async def queue(topic: str, _: str) -> None:
         await sender.send(topic, None, b"record", [])
 
     await _queue_known_then_new(kafka_bootstrap, aiokafka_producer.client, queue, sender.flush)
 
 
-async def test_the_worker_publisher_confirms_a_record_queued_before_the_metadata_narrowed(
-    kafka_bootstrap: str,
-) -> None:
+@pytest.fixture
+async def faust_app(kafka_bootstrap: str) -> AsyncIterator[faust.App]:
     app = faust.App(
         unique("publisher"), broker=f"kafka://{kafka_bootstrap}", producer_linger=LINGER_S
     )
     producer = await app.maybe_start_producer()
-    publisher = FaustPublisher(app)
-    publishing: list[asyncio.Future[None]] = []
+    yield app
+    await producer.stop()
 
-    async def queue(topic: str) -> None:
-        publishing.append(asyncio.ensure_future(publisher.publish(topic, None, b"record", [])))
+
+class Publishing:
+    """Records in flight through the app's producer, each confirmed by its own task."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self.publisher = FaustPublisher(app)
+        self.tasks: list[asyncio.Future[object]] = []
+
+    @property
+    def client(self) -> AIOKafkaClient:
+        return self.app.producer._ensure_producer().client  # type: ignore[attr-defined]
+
+    async def through_publisher(self, topic: str, _: str = "") -> None:
+        self.tasks.append(asyncio.ensure_future(self.publisher.publish(topic, None, b"r", [])))
         await asyncio.sleep(0)  # one loop step: publish queues its record, then awaits the ack
 
-    async def confirm() -> None:
-        await asyncio.gather(*publishing)
+    async def through_faust(self, topic: str) -> None:
+        """As a table's changelog write goes: faust's producer, not the publisher."""
+        producer = await self.app.maybe_start_producer()
+        self.tasks.append(await producer.send(topic, None, b"r", None, None, None))
 
-    try:
-        client = producer._ensure_producer().client
-        await _queue_known_then_new(kafka_bootstrap, client, queue, confirm)
-    finally:
-        for task in publishing:
-            task.cancel()
-        await producer.stop()
+    async def confirmed(self) -> None:
+        try:
+            await asyncio.gather(*self.tasks)
+        finally:
+            for task in self.tasks:
+                task.cancel()
+
+
+async def test_the_worker_publisher_confirms_a_record_queued_before_the_metadata_narrowed(
+    kafka_bootstrap: str, faust_app: faust.App
+) -> None:
+    publishing = Publishing(faust_app)
+    await _queue_known_then_new(
+        kafka_bootstrap, publishing.client, publishing.through_publisher, publishing.confirmed
+    )
+
+
+async def test_a_table_changelog_record_is_confirmed_when_the_publisher_narrows_the_metadata(
+    kafka_bootstrap: str, faust_app: faust.App
+) -> None:
+    table = faust_app.Table(unique("seen"), key_type=str, value_type=str)
+    publishing = Publishing(faust_app)
+
+    async def queue(topic: str, which: str) -> None:
+        if which == "known":
+            await publishing.through_faust(topic)
+        else:
+            await publishing.through_publisher(topic)
+
+    changelog = table.changelog_topic.get_topic_name()
+    await _queue_known_then_new(
+        kafka_bootstrap, publishing.client, queue, publishing.confirmed, known=changelog
+    )
