@@ -12,7 +12,9 @@ comes along. In hashgate that was a verdict never confirmed, its upload never ac
 rescan whose status stayed one outcome short.
 
 Tracking a topic before its first record is queued closes the gap: every later fetch includes
-it. ``tests/integration/test_producer_topics.py`` reproduces the sequence on a real broker.
+it. That means every topic the producer writes, including those faust writes itself (table
+changelogs): ``FaustPublisher`` tracks them before the agents get a record.
+``tests/integration/test_producer_topics.py`` reproduces the sequence on a real broker.
 """
 
 from __future__ import annotations

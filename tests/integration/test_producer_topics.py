@@ -9,6 +9,7 @@ defaults, 20 minutes for faust's), which is how a rescan's status stayed one out
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import faust
@@ -27,6 +28,8 @@ pytestmark = pytest.mark.integration
 CONFIRMED_WITHIN_S = 20.0
 #: Keeps the first record queued while the second send changes the producer's metadata.
 LINGER_S = 0.3
+#: A producer's stop waits for its queue; a stranded batch must not hold a failed test for long.
+STOP_WITHIN_S = 10.0
 
 
 async def _learn_all_topics(client: AIOKafkaClient, topic: str) -> None:
@@ -59,12 +62,19 @@ async def _queue_known_then_new(
         await confirm()
 
 
+async def _stop(stopping: Awaitable[None]) -> None:
+    """A producer's stop flushes; after a failed test a stranded batch would hold it for long."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(STOP_WITHIN_S):
+            await stopping
+
+
 @pytest.fixture
 async def aiokafka_producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=LINGER_S * 1000)
     await producer.start()
     yield producer
-    await producer.stop()
+    await _stop(producer.stop())
 
 
 async def test_the_cli_sender_confirms_a_record_queued_before_the_metadata_narrowed(
@@ -85,7 +95,7 @@ async def faust_app(kafka_bootstrap: str) -> AsyncIterator[faust.App]:
     )
     producer = await app.maybe_start_producer()
     yield app
-    await producer.stop()
+    await _stop(producer.stop())
 
 
 class Publishing:
