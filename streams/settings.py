@@ -7,6 +7,9 @@ frozen: a worker reads them once at start, so a bad value fails there, not mid-s
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -258,8 +261,31 @@ def env_var_name(loc: tuple[int | str, ...]) -> str:
     return ENV_PREFIX + ENV_NESTED_DELIMITER.join(parts).upper()
 
 
+def unknown_groups(environ: Mapping[str, str]) -> list[str]:
+    """``HASHGATE_<GROUP>__<NAME>`` variables whose group does not exist, with a suggestion.
+
+    pydantic-settings ignores them, so a typo in a group name (``HASHGATE_SCANN__...``) would
+    otherwise leave the setting at its default without a word. Names without ``__`` are left
+    alone: other tools share the prefix (the simulator's ``HASHGATE_SIMULATOR_KEYS``).
+    """
+    groups = sorted(Settings.model_fields)
+    problems = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or ENV_NESTED_DELIMITER not in upper:
+            continue
+        group = upper.removeprefix(ENV_PREFIX).split(ENV_NESTED_DELIMITER, 1)[0].lower()
+        if group not in groups:
+            close = difflib.get_close_matches(group, groups, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"groups: {', '.join(groups)}"
+            problems.append(f"{name}: no settings group {group!r} ({hint})")
+    return problems
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment; a bad value raises ConfigurationError naming it."""
+    if problems := unknown_groups(os.environ):
+        raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(problems))
     try:
         return Settings(**overrides)
     except SettingsError as exc:  # a JSON-typed variable (list or whole group) is not JSON

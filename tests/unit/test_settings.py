@@ -220,3 +220,24 @@ def test_a_real_ca_file_is_accepted(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     cafile.write_text("placeholder; only existence is checked here\n")
     monkeypatch.setenv("HASHGATE_KAFKA__SSL_CAFILE", str(cafile))
     assert load_settings().kafka.ssl_cafile == cafile
+
+
+def test_a_misspelt_group_fails_naming_the_variable_and_the_group_meant(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message = _config_error(monkeypatch, HASHGATE_SCANN__MAX_IN_FLIGHT="4")
+    assert "HASHGATE_SCANN__MAX_IN_FLIGHT: no settings group 'scann' (did you mean 'scan'?)" in (
+        message
+    )
+
+
+def test_an_unknown_group_lists_the_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = _config_error(monkeypatch, HASHGATE_ZZZ__X="1")
+    assert "HASHGATE_ZZZ__X: no settings group 'zzz' (groups: kafka, log_level, media" in message
+
+
+def test_other_tools_variables_with_the_prefix_are_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HASHGATE_SIMULATOR_KEYS", "a,b")
+    assert load_settings().scan.max_in_flight == 64
