@@ -13,6 +13,7 @@ from typing import Any
 import faust
 
 import streams.events  # noqa: F401 - registers the event codecs with faust
+from streams.buffering import TopicWideBufferingConsumer
 from streams.kafka_config import faust_broker_urls, faust_credentials
 from streams.settings import Settings
 
@@ -46,9 +47,9 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         # would also wait for buffered events the agent never took, and has no deadline.
         "stream_wait_empty": False,
         # faust hands fetched records to each agent's queue and *waits* when one is full, which
-        # holds every other topic back: a rescan backlog would delay live uploads by seconds.
-        # A queue stops fetching at 80% of stream_buffer_maxsize (4096) and then has room for
-        # about 800 more, so a poll of at most 500 records never fills it.
+        # holds every other topic back: a rescan backlog would delay live uploads. A queue past
+        # 80% of stream_buffer_maxsize (4096) stops its whole topic (streams/buffering.py) and
+        # then has room for about 800 more, so one poll of at most 500 records never fills it.
         "broker_max_poll_records": 500,
         "producer_acks": -1,
         "broker_commit_interval": 1.0,
@@ -56,4 +57,7 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         "broker_heartbeat_interval": settings.kafka.session_timeout_s / 4,
     }
     options.update(overrides)
-    return faust.App(settings.kafka.consumer_group, **options)
+    app = faust.App(settings.kafka.consumer_group, **options)
+    # The transport resolves its event loop lazily, so reaching it here binds nothing early.
+    app.transport.Consumer = TopicWideBufferingConsumer  # type: ignore[misc]
+    return app

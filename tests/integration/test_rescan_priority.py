@@ -23,7 +23,13 @@ from streams.simulator import RunningSimulator
 from tests.fixtures.simulator_support import start_simulator
 from tests.integration.kafkautil import Record, create_topics, produce
 from tests.integration.rescan_support import settings_for, wait_status
-from tests.integration.worker_harness import ScanSetup, read_outcomes, records_of, upload
+from tests.integration.worker_harness import (
+    ScanSetup,
+    WorkerProcess,
+    read_outcomes,
+    records_of,
+    upload,
+)
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
 pytestmark = pytest.mark.integration
@@ -72,14 +78,37 @@ async def test_live_verdicts_stay_within_the_bound_while_a_large_rescan_runs(
             scan.bootstrap, scan.topics.name("uploads"), [Record(event.key, event.encode())]
         )
         await asyncio.sleep(LIVE_EVERY_S)
-    out = await read_outcomes(scan.bootstrap, scan.topics, until_events={e.event_id for e in live})
+    try:
+        out = await read_outcomes(
+            scan.bootstrap, scan.topics, until_events={e.event_id for e in live}
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{await _quota_state(scan, worker)}") from None
     during = await wait_status(settings, "rs-big", lambda s: s.done > started.done)
 
     waits = sorted(v.timings.quota_ms for v in out.verdicts if v.scan.kind is ScanKind.LIVE)
     assert len(waits) == LIVE_UPLOADS and out.errors == []
     p99 = waits[int(0.99 * (len(waits) - 1))]
     measured = f"median {statistics.median(waits):.1f} ms, p99 {p99:.1f} ms"
-    assert p99 <= BOUND_MS, f"live quota wait {measured}, bound {BOUND_MS} ms"
+    assert p99 <= BOUND_MS, (
+        f"live quota wait {measured}, bound {BOUND_MS} ms; {await _quota_state(scan, worker)}"
+    )
     assert not during.complete  # 10,000 at 20/s: far from done, yet
     assert during.done - started.done >= FLOOR * LIVE_UPLOADS * LIVE_EVERY_S  # it kept its floor
     assert (await scan.admin.stats())["http_429"] == 0
+
+
+async def _quota_state(scan: ScanSetup, worker: WorkerProcess) -> str:
+    """What a failed run needs to tell a slow quota from a starved lane."""
+    stats = await scan.admin.stats()
+    rate = await worker.metric("hashgate_rate_limit_rps")
+    throttled = await worker.metric("hashgate_photodna_throttled_total")
+    lanes = [
+        line
+        for line in (await worker.get("/metrics")).text.splitlines()
+        if line.startswith(("hashgate_events_in_total", "hashgate_in_flight", "hashgate_unacked"))
+    ]
+    return (
+        f"simulator answers {stats}; worker rate {rate:g}/s after {throttled:g} 429s; "
+        + "; ".join(lanes)
+    )

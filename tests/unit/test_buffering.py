@@ -1,0 +1,43 @@
+"""A topic whose agent falls behind stops being fetched as a whole, and resumes as a whole."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from faust.types import TP
+
+from streams.app import create_app
+from streams.buffering import TopicWideBufferingConsumer
+from streams.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+RESCANS = {TP("rescans", p) for p in range(4)}
+UPLOADS = {TP("uploads", p) for p in range(4)}
+
+
+@pytest.fixture
+async def consumer(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TopicWideBufferingConsumer]:
+    app = create_app(Settings())  # inside the test's loop: the consumer binds to it
+    consumer = app.consumer
+    assert isinstance(consumer, TopicWideBufferingConsumer)
+    monkeypatch.setattr(consumer, "assignment", lambda: RESCANS | UPLOADS)
+    consumer.resume_partitions(RESCANS | UPLOADS)  # as faust does once recovery is done
+    yield consumer
+    consumer._thread.thread_loop.close()  # made for the consumer's thread, which never started
+
+
+async def test_one_partition_under_pressure_stops_fetching_its_whole_topic(
+    consumer: TopicWideBufferingConsumer,
+) -> None:
+    consumer.on_buffer_full(TP("rescans", 2))
+    assert consumer._buffered_partitions == RESCANS
+    assert consumer._get_active_partitions() == UPLOADS  # live uploads keep flowing
+
+
+async def test_the_topic_resumes_as_a_whole(consumer: TopicWideBufferingConsumer) -> None:
+    consumer.on_buffer_full(TP("rescans", 0))
+    consumer.on_buffer_drop(TP("rescans", 3))
+    assert consumer._buffered_partitions == set()
+    assert consumer._get_active_partitions() == RESCANS | UPLOADS
