@@ -20,7 +20,6 @@ from aiokafka.client import AIOKafkaClient
 from streams.rescan.kafka_io import ConfirmedSender
 from streams.scan.service import FaustPublisher
 from tests.integration.kafkautil import create_topics, unique
-from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -33,14 +32,15 @@ STOP_WITHIN_S = 10.0
 
 
 async def _learn_all_topics(client: AIOKafkaClient, topic: str) -> None:
-    """An all-topics metadata fetch that includes ``topic``, as faust runs after creating one."""
-    await client.force_metadata_update()
-    await eventually(
-        lambda: client.cluster.partitions_for_topic(topic) is not None,
-        within=30,
-        poll=0.2,
-        what=f"{topic} in the producer's metadata",
-    )
+    """An all-topics metadata fetch that includes ``topic``, as faust runs after creating one
+    (repeated until the new topic's metadata has reached the broker's answers)."""
+    try:
+        async with asyncio.timeout(30):
+            while client.cluster.partitions_for_topic(topic) is None:
+                await client.force_metadata_update()
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise AssertionError(f"{topic} not in the producer's metadata within 30 s") from None
 
 
 async def _queue_known_then_new(
