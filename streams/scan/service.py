@@ -26,7 +26,7 @@ from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, Lane, PhotoDNAMatcher
 from streams.producer_topics import TrackedTopics
 from streams.rescan.latest import ChangeFilter, LatestVerdicts
-from streams.rescan.records import progress_topic
+from streams.rescan.records import rescan_topics
 from streams.scan.outputs import LANE_HEADER, OutcomeWriter
 from streams.scan.pipeline import DrainReport, ScanPipeline
 from streams.scan.record import NOT_BEFORE_HEADER, SourceRecord
@@ -38,6 +38,7 @@ from streams.scan.scanner import (
     VerdictOutcome,
 )
 from streams.settings import Settings
+from streams.topics import worker_topics
 
 log = logging.getLogger(__name__)
 
@@ -129,17 +130,8 @@ class ScanService:
         self.settings = settings
         self.matcher = matcher
         self.metrics = metrics
-        topics = settings.topics
         self.publisher = publisher or FaustPublisher(
-            app,
-            writes=[
-                topics.verdicts_match,
-                topics.verdicts_clear,
-                topics.verdicts_latest,
-                topics.scan_errors,
-                topics.retries,
-                progress_topic(topics),
-            ],
+            app, writes=[*worker_topics(settings), *rescan_topics(settings)]
         )
         self.fatal: BaseException | None = None
         self.assigned = False
