@@ -12,12 +12,12 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Self
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from bench.procs import Process, Usage
+from streams.closing import AsyncClosing
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Progress:
         return (last.usage.cpu_s - started.usage.cpu_s) / max(last.outputs - started.outputs, 1)
 
 
-class OutputWatch:
+class OutputWatch(AsyncClosing):
     """A group-less consumer assigned to every partition of the output topics."""
 
     def __init__(self, bootstrap: str, topics: list[str]) -> None:
@@ -63,12 +63,7 @@ class OutputWatch:
         self._consumer.assign(self._partitions)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
         await self._consumer.stop()
 
     async def _wait_for_metadata(self, topic: str) -> set[int]:
