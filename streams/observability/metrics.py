@@ -60,7 +60,7 @@ class _RateLimitCollector(Collector):
 
 class PhotoDNAView(Protocol):
     @property
-    def answers(self) -> Mapping[str, int]: ...
+    def answers(self) -> Mapping[tuple[str, str], int]: ...
 
     @property
     def probe_calls(self) -> int: ...
@@ -75,11 +75,12 @@ class _PhotoDNACollector(Collector):
     def collect(self) -> Iterator[CounterMetricFamily]:
         answers = CounterMetricFamily(
             "hashgate_photodna_answers",
-            "PhotoDNA answers by Status code (http_<code> or unreadable when there is none).",
-            labels=["status"],
+            "PhotoDNA answers by caller (event or probe) and Status code (http_<code> or "
+            "unreadable when there is none).",
+            labels=["caller", "status"],
         )
-        for status, count in sorted(self._client.answers.items()):
-            answers.add_metric([status], count)
+        for (caller, status), count in sorted(self._client.answers.items()):
+            answers.add_metric([caller, status], count)
         yield answers
         yield CounterMetricFamily(
             "hashgate_photodna_probe_calls",

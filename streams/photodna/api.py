@@ -11,8 +11,9 @@ lets a worker pause through an outage instead of draining into the DLQ. Pass ``f
 to get CircuitOpenError at once instead. ``probe()`` is the breaker's own health probe (the
 canary): it never waits on the breaker nor reports to it, but takes rate-limiter tokens.
 
-``answers`` counts every answer by its Status code (``http_<code>`` or ``unreadable`` when it
-has none) and ``probe_calls`` the probe's HTTP calls, for the worker's metrics.
+``answers`` counts every answer by caller (``event`` or ``probe``) and Status code
+(``http_<code>`` or ``unreadable`` when it has none), and ``probe_calls`` the probe's HTTP calls
+(answered or not), for the worker's metrics.
 
 The subscription key and the NCMEC password travel only in request headers: they are not in the
 client's repr, and every error leaving the client is scrubbed of them (and of the image URL,
@@ -136,7 +137,7 @@ class PhotoDNAClient(AsyncClosing):
             for enhance in (False, True)
         }
         self._report_url = httpx.URL(f"{self._endpoint}/Report")
-        self.answers: Counter[str] = Counter()
+        self.answers: Counter[tuple[str, str]] = Counter()
         self.probe_calls = 0
 
     @classmethod
@@ -323,7 +324,8 @@ class PhotoDNAClient(AsyncClosing):
                         and response.status_code not in _THROTTLE_OR_ERROR
                     ):
                         self.rate_limiter.on_success()
-                    return self._read(read, response), _Cost(attempts, elapsed, quota)
+                    answer = self._read(read, response, "event" if guarded else "probe")
+                    return answer, _Cost(attempts, elapsed, quota)
             except HashgateError as exc:
                 scrubber.scrub(exc)
                 if isinstance(exc, RateLimitedError) and self.rate_limiter is not None:
@@ -343,14 +345,16 @@ class PhotoDNAClient(AsyncClosing):
                 )
                 await retry.sleep(delay)
 
-    def _read(self, read: Callable[[httpx.Response], T], response: httpx.Response) -> T:
+    def _read(
+        self, read: Callable[[httpx.Response], T], response: httpx.Response, caller: str
+    ) -> T:
         """``read(response)``, counting the answer by its Status code either way."""
         try:
             answer = read(response)
         except HashgateError:
-            self.answers[status_label(response)] += 1
+            self.answers[caller, status_label(response)] += 1
             raise
-        self.answers[str(STATUS_OK)] += 1
+        self.answers[caller, str(STATUS_OK)] += 1
         return answer
 
     async def _acquire(self, lane: Lane) -> float | None:

@@ -369,7 +369,12 @@ async def test_answers_are_counted_by_status_code() -> None:
     )
     async with make_client(server, max_attempts=4) as client:
         await client.match(ImageUrl(IMAGE_URL))
-    assert client.answers == {"3999": 1, "http_500": 1, "unreadable": 1, "3000": 1}
+    assert client.answers == {
+        ("event", "3999"): 1,
+        ("event", "http_500"): 1,
+        ("event", "unreadable"): 1,
+        ("event", "3000"): 1,
+    }
 
 
 @pytest.mark.parametrize("http_status", [401, 403])
@@ -630,6 +635,7 @@ async def test_probe_ignores_the_open_breaker_and_is_counted_apart() -> None:
             await client.probe(ImageBytes(b"png", "image/png"), attempts=1)
     assert not result.is_match and result.attempts == 2
     assert client.probe_calls == 3 and server.calls == 3
+    assert client.answers == {("probe", "http_503"): 2, ("probe", "3000"): 1}
     assert breaker.state is BreakerState.OPEN, "probe calls do not report to the breaker"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import gc
+import hashlib
 import json
 import logging
 import re
@@ -420,6 +421,87 @@ async def test_timeout_fault_hangs_then_drops_without_an_answer(
     await simulator_admin.set_faults(timeout_rate=1.0, timeout_s=0.2)
     with pytest.raises(httpx.RemoteProtocolError):
         await post_match(http, simulator, image=sample_images.read(sample_images.known[0]))
+    assert (await simulator_admin.stats())["timeout"] == 1
+
+
+async def test_image_faults_hit_one_image_by_url_or_by_hash_and_spare_the_others(
+    http: httpx.AsyncClient,
+    simulator: RunningSimulator,
+    simulator_admin: SimulatorAdmin,
+    sample_images: SampleImages,
+    image_server: ImageServer,
+) -> None:
+    bad = sample_images.read(sample_images.unknown[0])
+    bad_url = image_server.url(sample_images.unknown[1]) + "?bad=1"
+    await simulator_admin.set_faults(
+        image_faults={
+            "sha256:" + hashlib.sha256(bad).hexdigest(): "unknown_status",
+            bad_url: "no_status",
+        },
+    )
+    assert status_code(await post_match(http, simulator, image=bad)) == 3999
+    assert status_code(await post_match(http, simulator, document=inline(bad))) == 3999
+    by_url = await post_match(
+        http, simulator, document={"DataRepresentation": "URL", "Value": bad_url}
+    )
+    assert by_url.status_code == 200 and "Status" not in by_url.json()
+    same_image_other_url = image_server.url(sample_images.unknown[1])
+    assert (
+        status_code(
+            await post_match(
+                http,
+                simulator,
+                document={"DataRepresentation": "URL", "Value": same_image_other_url},
+            )
+        )
+        == 3000
+    )
+    good = sample_images.read(sample_images.unknown[2])
+    assert status_code(await post_match(http, simulator, image=good)) == 3000
+    stats = await simulator_admin.stats()
+    assert (stats["status_unknown"], stats["malformed"], stats["ok_clear"]) == (2, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("fault", "http_status", "content_type"),
+    [
+        ("status_3004", 200, "application/json"),
+        ("http_500", 500, "application/octet-stream"),
+        ("html", 200, "text/html"),
+    ],
+)
+async def test_image_fault_answers(
+    http: httpx.AsyncClient,
+    simulator: RunningSimulator,
+    simulator_admin: SimulatorAdmin,
+    sample_images: SampleImages,
+    fault: str,
+    http_status: int,
+    content_type: str,
+) -> None:
+    image = sample_images.read(sample_images.known[0])
+    key = "sha256:" + hashlib.sha256(image).hexdigest()
+    await simulator_admin.set_faults(image_faults={key: fault})
+    response = await post_match(http, simulator, image=image)
+    assert response.status_code == http_status
+    assert response.headers.get("Content-Type", "application/octet-stream").startswith(content_type)
+    if fault == "status_3004":
+        assert status_code(response) == 3004
+    if fault == "http_500":
+        assert response.content == b""
+
+
+async def test_image_timeout_fault_hangs_then_drops(
+    http: httpx.AsyncClient,
+    simulator: RunningSimulator,
+    simulator_admin: SimulatorAdmin,
+    sample_images: SampleImages,
+) -> None:
+    image = sample_images.read(sample_images.known[0])
+    key = "sha256:" + hashlib.sha256(image).hexdigest()
+    await simulator_admin.set_faults(image_faults={key: "timeout"}, timeout_s=0.2)
+    with pytest.raises(httpx.RemoteProtocolError):
+        await post_match(http, simulator, image=image)
     assert (await simulator_admin.stats())["timeout"] == 1
 
 
