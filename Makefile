@@ -11,18 +11,18 @@ $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hashgate needs Python 3.11+")'
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,simulator]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 # Resolves Apache Kafka's jars from Maven Central into ~/.m2 (tests do this on demand too).
 kafka-jars: install
-	$(BIN)/python -c 'from devtools.localkafka import resolve_classpath; resolve_classpath()'
+	$(BIN)/python -c 'from hashgate_tools.localkafka import resolve_classpath; resolve_classpath()'
 
 check: install
-	$(BIN)/ruff check streams devtools tests bench
-	$(BIN)/ruff format --check streams devtools tests bench
+	$(BIN)/ruff check streams hashgate_tools tests bench
+	$(BIN)/ruff format --check streams hashgate_tools tests bench
 	$(BIN)/mypy
 
 test: check kafka-jars
@@ -35,7 +35,7 @@ test-integration: kafka-jars
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
 demo: kafka-jars
-	$(BIN)/python -m devtools.demo
+	$(BIN)/python -m hashgate_tools.demo
 
 bench: kafka-jars
 	$(BIN)/python -m bench

@@ -15,7 +15,7 @@ from bench.report import RESULTS_DIR, document, table, write
 from bench.report import markdown as render_markdown
 from bench.run import profile_worker, run_bench
 from bench.scenarios import FULL, SCENARIOS, SMOKE, Result
-from devtools.localkafka import local_kafka
+from hashgate_tools.localkafka import local_kafka
 
 
 @click.command()

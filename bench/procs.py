@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from streams.simulator import SimulatorAdmin
+from hashgate_tools.simulator import SimulatorAdmin
 from tests.integration.worker_harness import free_port
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

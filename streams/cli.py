@@ -28,7 +28,6 @@ def _attach_commands() -> None:
     from streams.events.schemas import schemas_command
     from streams.rescan.cli import dlq_command, rescan_command
     from streams.settings_doc import settings_command
-    from streams.simulator.cli import simulator_command
     from streams.worker import worker_command
 
     cli.add_command(dlq_command)
@@ -36,12 +35,32 @@ def _attach_commands() -> None:
     schemas_command.add_command(schemas_doc_command)
     cli.add_command(schemas_command)
     cli.add_command(settings_command)
-    cli.add_command(simulator_command)
+    cli.add_command(_simulator_command())
     cli.add_command(worker_command)
     cli.add_command(moderation_command)
     cli.add_command(reporting_command)
     cli.add_command(reports_command)
     cli.add_command(stats_command)
+
+
+def _simulator_command() -> click.Command:
+    """The simulator is a tool, not the runtime: it needs the ``simulator`` extra (pdqhash)."""
+    try:
+        from hashgate_tools.simulator.cli import simulator_command
+    except ModuleNotFoundError as exc:
+        missing = exc.name
+
+        @click.command("simulator", context_settings={"ignore_unknown_options": True})
+        @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+        def simulator_unavailable(args: tuple[str, ...]) -> None:
+            """The PhotoDNA simulator (needs: pip install 'hashgate[simulator]')."""
+            raise ConfigurationError(
+                f"the simulator needs {missing!r}, which this install lacks:"
+                " pip install 'hashgate[simulator]'"
+            )
+
+        return simulator_unavailable
+    return simulator_command
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""A real Kafka broker for the whole integration session (see devtools/localkafka.py)."""
+"""A real Kafka broker for the whole integration session (see hashgate_tools/localkafka.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.localkafka import local_kafka
+from hashgate_tools.localkafka import local_kafka
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.simulator import RunningSimulator, SimulatorAdmin
+from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
 from tests.fixtures.simulator_support import SIMULATOR_KEY, ImageServer, start_simulator
 from tests.integration.worker_harness import (
     ScanSetup,

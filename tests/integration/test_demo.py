@@ -1,6 +1,6 @@
 """``make demo`` accounts for every record it publishes and leaves no process behind.
 
-The demo runs as the user runs it, a subprocess (``python -m devtools.demo``), against the
+The demo runs as the user runs it, a subprocess (``python -m hashgate_tools.demo``), against the
 session's broker (``KAFKA_BOOTSTRAP``). Every process it starts inherits a marker variable, so
 a leftover simulator or worker is found in /proc whatever its PID or parent.
 """
@@ -46,7 +46,7 @@ async def start_demo(kafka_bootstrap: str, mark: str, *args: str) -> asyncio.sub
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "devtools.demo",
+        "hashgate_tools.demo",
         "--no-live",
         *args,
         cwd=REPO,

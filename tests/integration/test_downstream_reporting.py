@@ -10,8 +10,8 @@ import sys
 
 import httpx
 
+from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
 from streams.events import ReportOutcome, ReportStatus, ReviewRequest, ScanInfo, ScanKind
-from streams.simulator import RunningSimulator, SimulatorAdmin
 from tests.fixtures.simulator_support import SIMULATOR_KEY, ImageServer
 from tests.integration.downstream_harness import AgentProcess, DownstreamSetup, match_verdict
 

@@ -13,9 +13,9 @@ import random
 import statistics
 from datetime import UTC, datetime
 
+from hashgate_tools.simulator import ImageFault
 from streams.errors import ReasonCode
 from streams.events import UploadEvent, Verdict
-from streams.simulator import ImageFault
 from tests.integration.kafkautil import committed_offsets, end_offsets, produce
 from tests.integration.worker_harness import (
     OutcomeCollector,

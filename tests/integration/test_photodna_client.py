@@ -18,6 +18,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from hashgate_tools.simulator import FaultConfig, RunningSimulator, SimulatorAdmin
 from streams.errors import (
     AuthenticationError,
     CircuitOpenError,
@@ -46,7 +47,6 @@ from streams.photodna import (
 )
 from streams.photodna.canary import CANARY_ATTEMPTS, Canary
 from streams.settings import DeliveryMode, MediaSettings
-from streams.simulator import FaultConfig, RunningSimulator, SimulatorAdmin
 from tests.fixtures.simulator_support import (
     SIMULATOR_KEY,
     ImageServer,

@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from hashgate_tools.simulator import RunningSimulator
 from streams.events import ScanKind
 from streams.rescan.selection import Selection
 from streams.rescan.start import RescanPlan, start_rescan
-from streams.simulator import RunningSimulator
 from tests.fixtures.simulator_support import start_simulator
 from tests.integration.kafkautil import Record, create_topics, produce
 from tests.integration.rescan_support import settings_for, wait_status

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
 from streams.events import ScanError, UploadEvent, Verdict
-from streams.simulator import RunningSimulator, SimulatorAdmin
 from tests.fixtures.simulator_support import ImageServer
 from tests.integration.kafkautil import Record, create_topics, unique
 from tests.waiting import eventually

@@ -7,6 +7,9 @@ import io
 import pytest
 from PIL import Image
 
+from hashgate_tools.simulator.config import SimulatorConfig
+from hashgate_tools.simulator.database import HashDatabase
+from hashgate_tools.simulator.images import ImageLimits, PdqHash, check_and_hash
 from streams.errors import (
     AuthenticationError,
     HashgateError,
@@ -16,9 +19,6 @@ from streams.errors import (
 )
 from streams.photodna.canary import CANARY_ATTEMPTS, Canary, canary_image
 from streams.photodna.models import ImageInput, MatchResult
-from streams.simulator.config import SimulatorConfig
-from streams.simulator.database import HashDatabase
-from streams.simulator.images import ImageLimits, PdqHash, check_and_hash
 from tests.fixtures.simulator_support import SIMULATOR_KEY
 
 pytestmark = pytest.mark.unit

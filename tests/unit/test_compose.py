@@ -35,6 +35,7 @@ SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
 CREATE_TOPICS = ROOT / "deploy" / "create-topics.sh"
 PROMETHEUS_FILE = ROOT / "deploy" / "prometheus.yml"
 HASHGATE_IMAGE = "hashgate:local"
+SIMULATOR_IMAGE = "hashgate-simulator:local"
 
 
 def _compose() -> dict[str, Any]:
@@ -67,7 +68,7 @@ def _dockerfile_instruction(name: str) -> list[str]:
 def _hashgate_services() -> Iterator[tuple[str, dict[str, Any], list[str]]]:
     """Services running the hashgate image, with the arguments given to ``hashgate``."""
     for name, service in _compose()["services"].items():
-        if service.get("image") == HASHGATE_IMAGE:
+        if service.get("image") in (HASHGATE_IMAGE, SIMULATOR_IMAGE):
             yield name, service, service.get("command") or _dockerfile_instruction("CMD")
 
 
@@ -348,12 +349,35 @@ def test_create_topics_script_stops_at_the_first_failure(tmp_path: Path) -> None
 def test_dockerfile_builds_a_slim_non_root_image_with_a_health_check() -> None:
     text = DOCKERFILE.read_text("utf-8")
     bases = re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE)
-    assert bases and all(base == "python:3.11-slim" for base in bases)
+    external = [base for base in bases if base not in _stages()]  # FROM <earlier stage> aside
+    assert external and all(base == "python:3.11-slim" for base in external)
     users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
     assert users and users[-1].split(":")[0] not in ("root", "0")
     healthcheck = text[text.index("HEALTHCHECK") :]
     assert "/healthz" in healthcheck and "HASHGATE_WEB__PORT" in healthcheck
     assert "[dev]" not in text, "the image must not carry the dev extra"
+
+
+def _stages() -> dict[str, str]:
+    """The Dockerfile's build stages by name, each with its instructions."""
+    parts = re.split(r"^FROM\s+\S+\s+AS\s+(\S+)\s*$", DOCKERFILE.read_text("utf-8"), flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_the_worker_image_is_built_without_a_compiler_or_the_simulator() -> None:
+    stages = _stages()
+    assert list(stages)[-1] == "worker", "a plain `docker build` must make the worker image"
+    source = re.search(r"COPY --from=(\S+) /opt/hashgate", stages["worker"])
+    assert source and source.group(1) == "runtime-build"
+    for name in ("runtime-build", "base", "worker"):
+        assert "build-essential" not in stages[name] and "[simulator]" not in stages[name]
+    assert "'.[simulator]'" in stages["simulator-build"]
+
+
+def test_the_simulator_service_builds_the_simulator_image() -> None:
+    simulator = _service("simulator")
+    assert simulator["build"]["target"] == "simulator"
+    assert simulator["image"] == SIMULATOR_IMAGE
 
 
 def test_dockerignore_lets_in_everything_the_dockerfile_copies() -> None:

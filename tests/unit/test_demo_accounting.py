@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from devtools.demo.tally import Tally, percentile
-from devtools.demo.workload import SampleFolder, plan_records
+from hashgate_tools.demo.tally import Tally, percentile
+from hashgate_tools.demo.workload import SampleFolder, plan_records
 from streams.errors import EventDecodeError, ReasonCode
 from streams.events import ScanError, UploadEvent, Verdict, VerdictKind
 from streams.events.verdict import MatchDetail, ScanInfo, Timings

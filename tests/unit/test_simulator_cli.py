@@ -15,9 +15,9 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from hashgate_tools.simulator import FixedLatency, HashDatabase, LogNormalLatency, UniformLatency
+from hashgate_tools.simulator.cli import parse_latency
 from streams.cli import _attach_commands, cli
-from streams.simulator import FixedLatency, HashDatabase, LogNormalLatency, UniformLatency
-from streams.simulator.cli import parse_latency
 
 pytestmark = pytest.mark.unit
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.simulator import HashDatabase, generate, packaged_db_path
-from streams.simulator.database import FIRST_MATCH_ID
-from streams.simulator.images import PdqHash
+from hashgate_tools.simulator import HashDatabase, generate, packaged_db_path
+from hashgate_tools.simulator.database import FIRST_MATCH_ID
+from hashgate_tools.simulator.images import PdqHash
 
 pytestmark = pytest.mark.unit
 
@@ -90,8 +90,8 @@ def test_database_file_holds_only_hashes_and_labels(tmp_path: Path) -> None:
 
 def test_packaged_database_is_what_the_generator_makes() -> None:
     """The shipped hashes and the generator must not drift apart (regenerate with
-    ``hashgate simulator generate-samples --out streams/simulator/data/known
-    --db streams/simulator/data/known_hashes.json``)."""
+    ``hashgate simulator generate-samples --out hashgate_tools/simulator/data/known
+    --db hashgate_tools/simulator/data/known_hashes.json``)."""
     shipped = HashDatabase.load(packaged_db_path()).entries
     generated = generate()
     assert [e.label for e in shipped] == [s.label for s in generated]

@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 from pydantic import ValidationError
 
-from streams.simulator import FaultConfig, FixedLatency, LogNormalLatency, UniformLatency
-from streams.simulator.faults import SERVER_ERRORS, Fault, FaultInjector
+from hashgate_tools.simulator import FaultConfig, FixedLatency, LogNormalLatency, UniformLatency
+from hashgate_tools.simulator.faults import SERVER_ERRORS, Fault, FaultInjector
 
 pytestmark = pytest.mark.unit
 

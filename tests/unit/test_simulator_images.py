@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from streams.simulator import HashDatabase, degrade, generate, packaged_db_path, png_bytes
-from streams.simulator.images import (
+from hashgate_tools.simulator import HashDatabase, degrade, generate, packaged_db_path, png_bytes
+from hashgate_tools.simulator.images import (
     HashCache,
     ImageFormat,
     ImageLimits,
@@ -18,7 +18,7 @@ from streams.simulator.images import (
     check_and_hash,
     sniff,
 )
-from streams.simulator.protocol import Refusal, StatusCode
+from hashgate_tools.simulator.protocol import Refusal, StatusCode
 
 pytestmark = pytest.mark.unit
 

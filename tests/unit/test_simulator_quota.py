@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.simulator.quota import KeyQuotas, TokenBucket, retry_after_header
+from hashgate_tools.simulator.quota import KeyQuotas, TokenBucket, retry_after_header
 
 pytestmark = pytest.mark.unit
 

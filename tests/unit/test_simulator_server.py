@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.simulator import (
+from hashgate_tools.simulator import (
     FaultConfig,
     RunningSimulator,
     SimulatorAdmin,

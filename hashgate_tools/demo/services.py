@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 from aiohttp import web
 
-from devtools.demo.children import Child, Children
-from devtools.localkafka import _free_port
+from hashgate_tools.demo.children import Child, Children
+from hashgate_tools.localkafka import _free_port
 from streams.settings import TopicSettings
 
 #: The simulator's per-key quota and the worker's matching client-side rate.

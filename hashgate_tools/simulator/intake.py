@@ -19,7 +19,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from streams.simulator.protocol import Refusal, StatusCode
+from hashgate_tools.simulator.protocol import Refusal, StatusCode
 
 IMAGE_CONTENT_TYPES = frozenset({"image/gif", "image/jpeg", "image/png", "image/bmp", "image/tiff"})
 

@@ -13,11 +13,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from devtools.demo.children import Child
-from devtools.demo.display import Console
-from devtools.demo.services import DemoError
-from devtools.demo.tally import Row, Tally
-from devtools.demo.workload import PlannedRecord
+from hashgate_tools.demo.children import Child
+from hashgate_tools.demo.display import Console
+from hashgate_tools.demo.services import DemoError
+from hashgate_tools.demo.tally import Row, Tally
+from hashgate_tools.demo.workload import PlannedRecord
 from streams.events import ScanError, Verdict
 from streams.settings import TopicSettings
 

@@ -9,9 +9,7 @@ from pathlib import Path
 import click
 from pydantic import SecretStr, ValidationError
 
-from streams.errors import ConfigurationError
-from streams.observability.logging import configure_logging
-from streams.simulator.config import (
+from hashgate_tools.simulator.config import (
     FaultConfig,
     FixedLatency,
     LogNormalLatency,
@@ -19,10 +17,12 @@ from streams.simulator.config import (
     UniformLatency,
     packaged_db_path,
 )
-from streams.simulator.database import HashDatabase
-from streams.simulator.images import ImageLimits, PdqHash, check_and_hash
-from streams.simulator.runner import RunningSimulator, serve_until_signalled
-from streams.simulator.samples import KNOWN_SEED, generate, png_bytes
+from hashgate_tools.simulator.database import HashDatabase
+from hashgate_tools.simulator.images import ImageLimits, PdqHash, check_and_hash
+from hashgate_tools.simulator.runner import RunningSimulator, serve_until_signalled
+from hashgate_tools.simulator.samples import KNOWN_SEED, generate, png_bytes
+from streams.errors import ConfigurationError
+from streams.observability.logging import configure_logging
 
 DB_ENV = "HASHGATE_SIMULATOR_DB"
 KEYS_ENV = "HASHGATE_SIMULATOR_KEYS"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from streams.simulator.config import (
+from hashgate_tools.simulator.config import (
     SHA256_PREFIX,
     FaultConfig,
     FixedLatency,

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from hashgate_tools.simulator import degrade, generate, packaged_db_path, png_bytes
 from streams.errors import ReasonCode
 from streams.events import UploadEvent, VerdictKind
-from streams.simulator import degrade, generate, packaged_db_path, png_bytes
 
 TENANTS = ("picshare", "chatly", "forumhub")
 #: Share of uploads that show one of the simulator's benign "known" images.

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from streams.simulator.images import PDQ_BITS, PdqHash
+from hashgate_tools.simulator.images import PDQ_BITS, PdqHash
 
 #: Match ids are numbers in the service's answers; ours count up from here.
 FIRST_MATCH_ID = 100001

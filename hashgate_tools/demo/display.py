@@ -14,7 +14,7 @@ import time
 from collections import deque
 from typing import Protocol, TextIO
 
-from devtools.demo.tally import DLQ, Row, Summary, Tally
+from hashgate_tools.demo.tally import DLQ, Row, Summary, Tally
 
 #: (title, width) of each column; the last one is as wide as the row needs.
 COLUMNS = (("CONTENT", 16), ("TENANT", 10), ("IMAGE", 18), ("VERDICT", 8), ("LATENCY", 11))

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from aiohttp import web
 from yarl import URL
 
-from streams.simulator.config import SimulatorConfig
-from streams.simulator.server import ADMIN_PREFIX, API_PREFIX, Simulator
+from hashgate_tools.simulator.config import SimulatorConfig
+from hashgate_tools.simulator.server import ADMIN_PREFIX, API_PREFIX, Simulator
 
 #: In-flight requests get this long to finish at stop; injected hangs end at once anyway.
 SHUTDOWN_TIMEOUT_S = 5.0

@@ -4,8 +4,8 @@ Tests, the demo and the benchmarks talk to it through the real client, so what w
 what the service would do, including its refusals, its quota and its bad days.
 """
 
-from streams.simulator.admin import SimulatorAdmin, SimulatorAdminError
-from streams.simulator.config import (
+from hashgate_tools.simulator.admin import SimulatorAdmin, SimulatorAdminError
+from hashgate_tools.simulator.config import (
     FaultConfig,
     FixedLatency,
     ImageFault,
@@ -15,11 +15,11 @@ from streams.simulator.config import (
     UniformLatency,
     packaged_db_path,
 )
-from streams.simulator.database import DbEntry, HashDatabase
-from streams.simulator.images import PdqHash, sniff
-from streams.simulator.runner import RunningSimulator, run_simulator
-from streams.simulator.samples import Sample, degrade, generate, png_bytes
-from streams.simulator.stats import Answer, ReceivedReport, StatsSnapshot, key_fingerprint
+from hashgate_tools.simulator.database import DbEntry, HashDatabase
+from hashgate_tools.simulator.images import PdqHash, sniff
+from hashgate_tools.simulator.runner import RunningSimulator, run_simulator
+from hashgate_tools.simulator.samples import Sample, degrade, generate, png_bytes
+from hashgate_tools.simulator.stats import Answer, ReceivedReport, StatsSnapshot, key_fingerprint
 
 __all__ = [
     "Answer",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from streams.simulator.images import PdqHash, pdq_of_pixels
+from hashgate_tools.simulator.images import PdqHash, pdq_of_pixels
 
 KNOWN_SEED = 0
 DEFAULT_COUNT = 6

@@ -1,4 +1,4 @@
-"""``python -m devtools.demo``: start everything, stream uploads, show outcomes, stop everything.
+"""``python -m hashgate_tools.demo``: start everything, stream uploads, show outcomes, stop all.
 
 Exit codes: 0 when every record got its expected outcome, 1 when one did not or a part failed
 to start, 130 after Ctrl-C. Whatever happens, every process the demo started is stopped by PID
@@ -21,9 +21,9 @@ from types import FrameType
 
 import click
 
-from devtools.demo.children import Child, Children
-from devtools.demo.display import Console, make_console, render_summary
-from devtools.demo.services import (
+from hashgate_tools.demo.children import Child, Children
+from hashgate_tools.demo.display import Console, make_console, render_summary
+from hashgate_tools.demo.services import (
     LATENCY,
     QUOTA_RPS,
     DemoError,
@@ -32,10 +32,10 @@ from devtools.demo.services import (
     start_simulator,
     start_worker,
 )
-from devtools.demo.tally import Tally
-from devtools.demo.traffic import OutcomeReader, delete_topics, publish
-from devtools.demo.workload import TENANTS, PlannedRecord, plan_records, write_samples
-from devtools.localkafka import LocalKafkaError, local_kafka
+from hashgate_tools.demo.tally import Tally
+from hashgate_tools.demo.traffic import OutcomeReader, delete_topics, publish
+from hashgate_tools.demo.workload import TENANTS, PlannedRecord, plan_records, write_samples
+from hashgate_tools.localkafka import LocalKafkaError, local_kafka
 from streams.settings import TopicSettings
 
 #: How long to wait for outcomes after the last record was sent.
@@ -230,4 +230,4 @@ def main() -> None:
     # Also when started in the background, where SIGINT arrives ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
-    demo_command.main(prog_name="python -m devtools.demo")
+    demo_command.main(prog_name="python -m hashgate_tools.demo")

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from streams.simulator.protocol import Refusal, StatusCode
+from hashgate_tools.simulator.protocol import Refusal, StatusCode
 
 REQUIRED_FIELDS = (
     "OrgName",

@@ -22,11 +22,11 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from streams.simulator.config import FaultConfig, ImageFault, OutageMode, SimulatorConfig
-from streams.simulator.database import HashDatabase
-from streams.simulator.faults import Fault, FaultInjector
-from streams.simulator.images import HashCache, ImageLimits, PdqHash, check_and_hash
-from streams.simulator.intake import (
+from hashgate_tools.simulator.config import FaultConfig, ImageFault, OutageMode, SimulatorConfig
+from hashgate_tools.simulator.database import HashDatabase
+from hashgate_tools.simulator.faults import Fault, FaultInjector
+from hashgate_tools.simulator.images import HashCache, ImageLimits, PdqHash, check_and_hash
+from hashgate_tools.simulator.intake import (
     IntakeLimits,
     UrlFetcher,
     image_from_request,
@@ -34,7 +34,7 @@ from streams.simulator.intake import (
     read_body,
     requested_url,
 )
-from streams.simulator.protocol import (
+from hashgate_tools.simulator.protocol import (
     MISSING_KEY_MESSAGE,
     MatchFlag,
     Refusal,
@@ -49,9 +49,9 @@ from streams.simulator.protocol import (
     report_refusal_body,
     unknown_status_body,
 )
-from streams.simulator.quota import KeyQuotas, retry_after_header
-from streams.simulator.reports import review_report
-from streams.simulator.stats import Answer, ReceivedReport, ReportLog, Stats, key_fingerprint
+from hashgate_tools.simulator.quota import KeyQuotas, retry_after_header
+from hashgate_tools.simulator.reports import review_report
+from hashgate_tools.simulator.stats import Answer, ReceivedReport, ReportLog, Stats, key_fingerprint
 
 logger = logging.getLogger(__name__)
 

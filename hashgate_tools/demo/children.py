@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from devtools.localkafka import _die_with_parent
+from hashgate_tools.localkafka import _die_with_parent
 
 
 class Child:

@@ -20,7 +20,7 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
-from streams.simulator.protocol import Refusal, StatusCode
+from hashgate_tools.simulator.protocol import Refusal, StatusCode
 
 HASH_SIDE = 128
 PDQ_BITS = 256

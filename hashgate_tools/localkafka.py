@@ -4,7 +4,7 @@ Chosen in this order:
 1. ``KAFKA_BOOTSTRAP`` is set: that cluster is used as it is (nothing is started).
 2. A Docker engine answers: testcontainers' Kafka module.
 3. Otherwise Kafka's own jars, resolved by Maven from Maven Central through
-   ``devtools/kafka/pom.xml`` (cached in ~/.m2), run with ``java`` as one KRaft node
+   ``hashgate_tools/kafka/pom.xml`` (cached in ~/.m2), run with ``java`` as one KRaft node
    (broker + controller) on free 127.0.0.1 ports with its data in a temporary folder.
 
 Never a mock broker: if none of these works, ``LocalKafkaError`` says why.
@@ -293,7 +293,7 @@ def local_kafka() -> Iterator[str]:
 
 
 def main() -> None:
-    """``python -m devtools.localkafka``: run a broker in the foreground until Ctrl-C."""
+    """``python -m hashgate_tools.localkafka``: run a broker in the foreground until Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     with local_kafka() as bootstrap:
         print(f"KAFKA_BOOTSTRAP={bootstrap}", flush=True)

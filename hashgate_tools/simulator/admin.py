@@ -7,11 +7,11 @@ from typing import Any
 
 import httpx
 
+from hashgate_tools.simulator.config import FaultConfig
+from hashgate_tools.simulator.database import DbEntry
+from hashgate_tools.simulator.server import ADMIN_PREFIX, API_PREFIX
+from hashgate_tools.simulator.stats import ReceivedReport, StatsSnapshot
 from streams.closing import AsyncClosing
-from streams.simulator.config import FaultConfig
-from streams.simulator.database import DbEntry
-from streams.simulator.server import ADMIN_PREFIX, API_PREFIX
-from streams.simulator.stats import ReceivedReport, StatsSnapshot
 
 
 class SimulatorAdminError(RuntimeError):

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from devtools.demo.workload import Expected, PlannedRecord
+from hashgate_tools.demo.workload import Expected, PlannedRecord
 from streams.events import ScanError, Verdict
 
 DLQ = "DLQ"

@@ -1,3 +1,0 @@
-from devtools.demo.main import main
-
-main()

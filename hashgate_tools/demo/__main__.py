@@ -1,0 +1,3 @@
+from hashgate_tools.demo.main import main
+
+main()
