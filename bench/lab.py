@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.observe import OutputWatch, Progress
-from bench.procs import (
-    ImageServer,
+from bench.workload import ImagePool, preload, uploads, write_images
+from hashgate_tools.harness.processes import (
+    ImageServerProcess,
     Process,
     Simulator,
     http_ok,
@@ -21,14 +22,13 @@ from bench.procs import (
     start_image_server,
     start_simulator,
 )
-from bench.workload import ImagePool, preload, uploads, write_images
-from streams.events import Verdict
-from tests.integration.worker_harness import (
+from hashgate_tools.harness.worker import (
     ScanTopics,
     create_scan_topics,
     free_port,
     worker_env,
 )
+from streams.events import Verdict
 
 BENCH_KEY = "bench-key-7c1e0a9d44"
 PARTITIONS = 8
@@ -62,7 +62,7 @@ class BacklogRun:
 class Lab:
     bootstrap: str
     log_dir: Path
-    images: ImageServer
+    images: ImageServerProcess
     pool: ImagePool
 
     def env(self, sim: Simulator, topics: ScanTopics, **extra: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import faust
 
 from bench.baseline_scan import client_for, scan_upload
-from streams.app import create_app
+from streams.kafka.app import create_app
 from streams.observability.logging import logging_config
 from streams.settings import Settings, load_settings
 

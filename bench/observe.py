@@ -16,7 +16,7 @@ from typing import Self
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from bench.procs import Process, Usage
+from hashgate_tools.harness.processes import Process, Usage
 from streams.closing import AsyncClosing
 
 
@@ -104,7 +104,7 @@ class OutputWatch(AsyncClosing):
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"{process.name}: {sample.outputs} of {expected} outputs after {within:.0f}s:"
-                    f"\n{process.tail()}"
+                    f"\n{process.log_tail()}"
                 )
             await asyncio.sleep(poll_s)
 

@@ -14,7 +14,7 @@ import signal
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.baseline_scan import client_for, scan_upload
-from streams.kafka_config import aiokafka_options
+from streams.kafka.config import aiokafka_options
 from streams.settings import Settings, load_settings
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from tests.fixtures.simulator_support import SampleImages, write_sample_images
-from tests.integration.worker_harness import upload
+from hashgate_tools.harness.images import SampleImages, write_sample_images
+from hashgate_tools.harness.worker import upload
 
 KNOWN_SHARE = 0.05
 

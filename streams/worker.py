@@ -14,8 +14,9 @@ from typing import Any
 import click
 import faust
 
-from streams.app import create_app
 from streams.errors import ConfigurationError
+from streams.kafka.app import create_app
+from streams.kafka.topics import ensure_topics, worker_topics
 from streams.observability.logging import configure_logging
 from streams.observability.metrics import ScanMetrics
 from streams.observability.web import install_pages
@@ -24,7 +25,6 @@ from streams.process import run_worker, worker_options
 from streams.scan.agents import install_scan_agents
 from streams.scan.service import ScanService
 from streams.settings import Settings, load_settings
-from streams.topics import ensure_topics, worker_topics
 
 
 class HashgateWorker(faust.Worker):

@@ -1,78 +1,27 @@
 """The demo's child processes, stopped by PID in reverse start order, whatever happens.
 
-Each child runs in its own session, so a Ctrl-C in the terminal reaches only the demo, which
-then stops the worker first (it drains against a still-running simulator) and the simulator
-after it. Should the demo itself be killed, the kernel sends each child SIGKILL
-(PR_SET_PDEATHSIG), so nothing is ever left running.
+A Ctrl-C in the terminal reaches only the demo (each child has its own session), which then
+stops the worker first (it drains against a still-running simulator) and the simulator after it.
 """
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from hashgate_tools.localkafka import _die_with_parent
-
-
-class Child:
-    """One subprocess with its output in a log file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.name = name
-        self.log_path = cwd / f"{name}.log"
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def exit_code(self) -> int | None:
-        return self.proc.poll()
-
-    def log_tail(self, lines: int = 25) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self, timeout_s: float) -> int:
-        """SIGTERM, then SIGKILL if it has not exited within ``timeout_s``; the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        return self.proc.wait()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+from hashgate_tools.harness.processes import Process
 
 
 class Children:
     """Every child the demo started, with how long each may take to stop."""
 
     def __init__(self) -> None:
-        self._started: list[tuple[Child, float]] = []
+        self._started: list[tuple[Process, float]] = []
 
     def start(
         self, name: str, argv: list[str], env: dict[str, str], cwd: Path, stop_timeout_s: float
-    ) -> Child:
-        child = Child(name, argv, env, cwd)
+    ) -> Process:
+        child = Process(name, argv, env, log_dir=cwd, cwd=cwd).start()
         self._started.append((child, stop_timeout_s))
         return child
 

@@ -21,20 +21,21 @@ from types import FrameType
 
 import click
 
-from hashgate_tools.demo.children import Child, Children
+from hashgate_tools.demo.children import Children
 from hashgate_tools.demo.display import Console, make_console, render_summary
 from hashgate_tools.demo.services import (
     LATENCY,
     QUOTA_RPS,
     DemoError,
     demo_topics,
-    serve_folder,
     start_simulator,
     start_worker,
 )
 from hashgate_tools.demo.tally import Tally
 from hashgate_tools.demo.traffic import OutcomeReader, delete_topics, publish
 from hashgate_tools.demo.workload import TENANTS, PlannedRecord, plan_records, write_samples
+from hashgate_tools.harness.images import serve_folder
+from hashgate_tools.harness.processes import Process
 from hashgate_tools.localkafka import LocalKafkaError, local_kafka
 from streams.settings import TopicSettings
 
@@ -105,7 +106,7 @@ async def _publish_and_collect(
     bootstrap: str,
     records: list[PlannedRecord],
     reader: OutcomeReader,
-    worker: Child,
+    worker: Process,
 ) -> None:
     """Both at once; the first failure (the worker died, Kafka went away) ends both."""
     tasks = [

@@ -7,20 +7,14 @@ them: command-line flags and ``HASHGATE_*`` variables.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-from aiohttp import web
-
-from hashgate_tools.demo.children import Child, Children
-from hashgate_tools.localkafka import _free_port
+from hashgate_tools.demo.children import Children
+from hashgate_tools.harness.host import free_port
+from hashgate_tools.harness.processes import Process, http_ok
 from streams.settings import TopicSettings
 
 #: The simulator's per-key quota and the worker's matching client-side rate.
@@ -39,7 +33,7 @@ class DemoError(RuntimeError):
 
 @dataclass(frozen=True)
 class Simulator:
-    child: Child
+    child: Process
     root_url: str
 
     @property
@@ -65,42 +59,16 @@ def topic_env(topics: TopicSettings) -> dict[str, str]:
     }
 
 
-@asynccontextmanager
-async def serve_folder(folder: Path) -> AsyncIterator[str]:
-    """Serve ``folder`` under /images on 127.0.0.1; yields the base URL."""
-    app = web.Application()
-    app.router.add_static("/images", folder)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
-
-
-async def _wait_until_ok(child: Child, url: str, timeout_s: float) -> None:
+async def _wait_until_ok(child: Process, url: str, timeout_s: float) -> None:
     """Poll ``url`` until it answers 200; fail early if the process died."""
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(timeout=2) as client:
-        while time.monotonic() < deadline:
-            if child.exit_code is not None:
-                raise DemoError(
-                    f"the {child.name} exited with code {child.exit_code}:\n{child.log_tail()}"
-                )
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass  # not listening yet
-            await asyncio.sleep(0.25)
-    raise DemoError(f"the {child.name} was not ready within {timeout_s:.0f}s:\n{child.log_tail()}")
+    try:
+        await child.wait_until(lambda: http_ok(url), within=timeout_s, what=f"answer from {url}")
+    except RuntimeError as exc:
+        raise DemoError(str(exc)) from None
 
 
 async def start_simulator(children: Children, run_dir: Path, key: str) -> Simulator:
-    port = _free_port()
+    port = free_port()
     argv = [
         sys.executable,
         "-m",
@@ -131,9 +99,9 @@ async def start_worker(
     key: str,
     topics: TopicSettings,
     group: str,
-) -> Child:
+) -> Process:
     """Start ``hashgate worker`` and wait until /readyz says it consumes."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         **topic_env(topics),

@@ -13,11 +13,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from hashgate_tools.demo.children import Child
 from hashgate_tools.demo.display import Console
 from hashgate_tools.demo.services import DemoError
 from hashgate_tools.demo.tally import Row, Tally
 from hashgate_tools.demo.workload import PlannedRecord
+from hashgate_tools.harness.processes import Process
 from streams.events import ScanError, Verdict
 from streams.settings import TopicSettings
 
@@ -64,7 +64,7 @@ class OutcomeReader:
         await self._consumer.stop()
 
     async def collect(
-        self, tally: Tally, console: Console, *, worker: Child, settle_s: float
+        self, tally: Tally, console: Console, *, worker: Process, settle_s: float
     ) -> None:
         """Until every planned record has an outcome, or ``settle_s`` after the last was sent."""
         while not tally.finished(time.monotonic(), settle_s):

@@ -19,19 +19,19 @@ import faust
 from faust.exceptions import ConsumerNotStarted
 from faust.types import StreamT
 
-from streams.app import create_app
 from streams.downstream.base import DownstreamLoop, Sink
 from streams.downstream.emitter import Emitter
 from streams.downstream.metrics import DownstreamMetrics
 from streams.downstream.store import SeenStore
 from streams.events import Event
+from streams.kafka.app import create_app
+from streams.kafka.topics import ensure_topics
 from streams.observability.logging import configure_logging
 from streams.observability.web import install_pages
 from streams.process import run_worker, worker_options
 from streams.scan.agents import raw_topic
 from streams.scan.service import FaustPublisher
 from streams.settings import Settings
-from streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from streams.events import (
     ReviewDecision,
     ReviewRequest,
 )
-from streams.kafka_config import aiokafka_options
+from streams.kafka.config import aiokafka_options
 from streams.settings import KafkaSettings, TopicSettings
 
 E = TypeVar("E", ReviewRequest, ReviewDecision, ReportOutcome)

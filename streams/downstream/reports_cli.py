@@ -18,7 +18,7 @@ from streams.downstream.decisions import make_decision
 from streams.downstream.report_log import PAST_TENSE, ReportView, read_views
 from streams.downstream.review_pages import review_summary
 from streams.events import ReviewChoice, ReviewDecision
-from streams.kafka_config import aiokafka_options
+from streams.kafka.config import aiokafka_options
 from streams.settings import Settings, load_settings
 
 

@@ -19,9 +19,9 @@ from enum import StrEnum
 
 from streams.errors import EventDecodeError, ReasonCode
 from streams.events import ScanError, ScanKind
-from streams.rescan.kafka_io import Headers, partitions_of, plan_spans, read_spans
-from streams.rescan.kafka_io import reader as kafka_reader
-from streams.rescan.kafka_io import sender as kafka_sender
+from streams.kafka.spans import Headers, partitions_of, plan_spans, read_spans
+from streams.kafka.spans import reader as kafka_reader
+from streams.kafka.spans import sender as kafka_sender
 from streams.scan.record import ATTEMPTS_HEADER, FIRST_SEEN_HEADER, REPLAYS_HEADER
 from streams.settings import Settings, TopicSettings
 

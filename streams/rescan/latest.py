@@ -25,8 +25,8 @@ from aiokafka.partitioner import murmur2
 
 from streams.errors import ConfigurationError, EventDecodeError
 from streams.events import Verdict, VerdictKind
-from streams.kafka_config import aiokafka_options
-from streams.rescan.kafka_io import partitions_of
+from streams.kafka.config import aiokafka_options
+from streams.kafka.spans import partitions_of
 from streams.scan.scanner import Outcome, UnchangedOutcome, VerdictOutcome
 from streams.settings import Settings
 

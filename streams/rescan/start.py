@@ -17,13 +17,13 @@ from aiokafka import AIOKafkaConsumer
 
 from streams.events import RescanRequest
 from streams.events.rescan import RescanManifest, RunState, SelectionInfo
-from streams.rescan.kafka_io import ConfirmedSender, partitions_of, plan_spans, read_spans
-from streams.rescan.kafka_io import reader as kafka_reader
-from streams.rescan.kafka_io import sender as kafka_sender
+from streams.kafka.spans import ConfirmedSender, partitions_of, plan_spans, read_spans
+from streams.kafka.spans import reader as kafka_reader
+from streams.kafka.spans import sender as kafka_sender
+from streams.kafka.topics import ensure_topics
 from streams.rescan.records import progress_topic, rescan_topics, status_topic
 from streams.rescan.selection import Selection, SelectionCounts, Selector
 from streams.settings import Settings
-from streams.topics import ensure_topics
 
 
 def new_rescan_id(now: datetime | None = None) -> str:

@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaConsumer
 
 from streams.errors import EventDecodeError
 from streams.events.rescan import RescanManifest, RescanOutcome, Result, RunState
-from streams.rescan.kafka_io import Span, partitions_of, plan_spans, read_spans
-from streams.rescan.kafka_io import reader as kafka_reader
+from streams.kafka.spans import Span, partitions_of, plan_spans, read_spans
+from streams.kafka.spans import reader as kafka_reader
 from streams.rescan.records import progress_topic, status_topic
 from streams.settings import Settings
 

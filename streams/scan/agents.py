@@ -7,11 +7,11 @@ from typing import Any
 import faust
 from faust.types import TP, StreamT
 
+from streams.kafka.topics import ensure_topics
 from streams.photodna import Lane
 from streams.rescan.records import rescan_topics
 from streams.scan.service import ScanService
 from streams.settings import Settings
-from streams.topics import ensure_topics
 
 
 def raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:

@@ -22,9 +22,10 @@ from faust.transport.drivers.aiokafka import Producer as FaustKafkaProducer
 from faust.types import TP, EventT, Message, StreamT
 
 from streams.errors import ConfigurationError
+from streams.kafka.producer_topics import TrackedTopics
+from streams.kafka.topics import worker_topics
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, Lane, PhotoDNAMatcher
-from streams.producer_topics import TrackedTopics
 from streams.rescan.latest import ChangeFilter, LatestVerdicts
 from streams.rescan.records import rescan_topics
 from streams.scan.outputs import LANE_HEADER, OutcomeWriter
@@ -38,7 +39,6 @@ from streams.scan.scanner import (
     VerdictOutcome,
 )
 from streams.settings import Settings
-from streams.topics import worker_topics
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class FaustPublisher:
 
     ``writes`` (read when partitions are first assigned, so it may still grow until then) and
     the app's table changelogs are tracked in the producer's metadata before the agents get a
-    record: see streams/producer_topics.py for the aiokafka gap this closes.
+    record: see streams/kafka/producer_topics.py for the aiokafka gap this closes.
     """
 
     def __init__(self, app: faust.App, writes: Collection[str] = ()) -> None:

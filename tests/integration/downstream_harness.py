@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from hashgate_tools.harness.kafka import Record, committed_offsets, create_topics, produce, unique
+from hashgate_tools.harness.worker import WorkerProcess
 from streams.downstream.report_log import read_to_end
 from streams.events import (
     Event,
@@ -28,8 +30,6 @@ from streams.events import (
     Verdict,
 )
 from streams.settings import KafkaSettings
-from tests.integration.kafkautil import Record, committed_offsets, create_topics, produce, unique
-from tests.integration.worker_harness import WorkerProcess
 
 E = TypeVar("E", bound=Event)
 

@@ -10,13 +10,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hashgate_tools.harness.worker import TOPIC_SETTINGS, ScanTopics
 from streams.events import Verdict
 from streams.events.rescan import RescanOutcome
-from streams.rescan.kafka_io import partitions_of, plan_spans, read_spans, reader
+from streams.kafka.spans import partitions_of, plan_spans, read_spans, reader
 from streams.rescan.records import progress_topic
 from streams.rescan.status import RescanStatus, tracker
 from streams.settings import KafkaSettings, Settings, TopicSettings
-from tests.integration.worker_harness import TOPIC_SETTINGS, ScanTopics
 
 
 def env_for(bootstrap: str, topics: ScanTopics) -> dict[str, str]:

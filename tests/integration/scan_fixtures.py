@@ -1,6 +1,6 @@
 """Fixtures (a pytest plugin) for scan-worker tests: topics, a fast simulator, workers.
 
-Import types from tests.integration.worker_harness, never from this module: pytest must be
+Import types from hashgate_tools.harness.worker, never from this module: pytest must be
 the first to import a plugin.
 """
 
@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
-from tests.fixtures.simulator_support import SIMULATOR_KEY, ImageServer, start_simulator
-from tests.integration.worker_harness import (
+from hashgate_tools.harness.images import SIMULATOR_KEY, ImageServer, start_simulator
+from hashgate_tools.harness.worker import (
     ScanSetup,
     ScanTopics,
     WorkerProcess,
     create_scan_topics,
     worker_env,
 )
+from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
 
 
 @pytest.fixture

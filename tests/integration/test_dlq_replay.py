@@ -10,26 +10,26 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from hashgate_tools.harness.kafka import consume, produce
+from hashgate_tools.harness.worker import (
+    ScanSetup,
+    free_port,
+    read_outcomes,
+    records_of,
+    upload,
+)
 from streams.errors import ReasonCode
 from streams.events import VerdictKind
 from streams.events.rescan import Result
 from streams.rescan.selection import Selection
 from streams.rescan.start import RescanPlan, start_rescan
 from streams.scan.record import ATTEMPTS_HEADER, REPLAYS_HEADER
-from tests.integration.kafkautil import consume, produce
 from tests.integration.rescan_support import (
     run_cli,
     settings_for,
     verdicts_of,
     wait_status,
     wait_verdicts,
-)
-from tests.integration.worker_harness import (
-    ScanSetup,
-    free_port,
-    read_outcomes,
-    records_of,
-    upload,
 )
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]

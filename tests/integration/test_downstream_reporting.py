@@ -10,9 +10,9 @@ import sys
 
 import httpx
 
+from hashgate_tools.harness.images import SIMULATOR_KEY, ImageServer
 from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
 from streams.events import ReportOutcome, ReportStatus, ReviewRequest, ScanInfo, ScanKind
-from tests.fixtures.simulator_support import SIMULATOR_KEY, ImageServer
 from tests.integration.downstream_harness import AgentProcess, DownstreamSetup, match_verdict
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.downstream_fixtures"]

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import faust
 
-from streams.app import create_app
+from hashgate_tools.harness.kafka import Record, consume, create_topics, produce, unique
 from streams.events import UploadEvent, codec_name
 from streams.events.codec import PydanticCodec
+from streams.kafka.app import create_app
 from streams.settings import Settings
-from tests.integration.kafkautil import Record, consume, create_topics, produce, unique
 
 
 def _upload(n: int) -> UploadEvent:

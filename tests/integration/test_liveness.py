@@ -13,18 +13,18 @@ import random
 import statistics
 from datetime import UTC, datetime
 
-from hashgate_tools.simulator import ImageFault
-from streams.errors import ReasonCode
-from streams.events import UploadEvent, Verdict
-from tests.integration.kafkautil import committed_offsets, end_offsets, produce
-from tests.integration.worker_harness import (
+from hashgate_tools.harness.kafka import committed_offsets, end_offsets, produce
+from hashgate_tools.harness.waiting import eventually
+from hashgate_tools.harness.worker import (
     OutcomeCollector,
     ScanSetup,
     WorkerProcess,
     records_of,
     upload,
 )
-from tests.waiting import eventually
+from hashgate_tools.simulator import ImageFault
+from streams.errors import ReasonCode
+from streams.events import UploadEvent, Verdict
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
 

@@ -18,6 +18,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from hashgate_tools.harness.images import (
+    SIMULATOR_KEY,
+    ImageServer,
+    SampleImages,
+    start_simulator,
+)
+from hashgate_tools.harness.waiting import eventually
 from hashgate_tools.simulator import FaultConfig, RunningSimulator, SimulatorAdmin
 from streams.errors import (
     AuthenticationError,
@@ -47,13 +54,6 @@ from streams.photodna import (
 )
 from streams.photodna.canary import CANARY_ATTEMPTS, Canary
 from streams.settings import DeliveryMode, MediaSettings
-from tests.fixtures.simulator_support import (
-    SIMULATOR_KEY,
-    ImageServer,
-    SampleImages,
-    start_simulator,
-)
-from tests.waiting import eventually
 
 pytest_plugins = ["tests.fixtures.simulator"]
 pytestmark = pytest.mark.integration

@@ -1,5 +1,5 @@
 """A record for a topic the producer learnt from an all-topics metadata fetch is confirmed even
-when a send to a newer topic narrows the producer's metadata (see streams/producer_topics.py).
+when a send to a newer topic narrows the producer's metadata (see streams/kafka/producer_topics.py).
 
 Without tracking, the first record below waits for a partition leader its producer no longer
 knows: on the real broker it stays unconfirmed until its batch expires (40 s for aiokafka's
@@ -17,9 +17,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.client import AIOKafkaClient
 
-from streams.rescan.kafka_io import ConfirmedSender
+from hashgate_tools.harness.kafka import create_topics, unique
+from streams.kafka.spans import ConfirmedSender
 from streams.scan.service import FaustPublisher
-from tests.integration.kafkautil import create_topics, unique
 
 pytestmark = pytest.mark.integration
 

@@ -10,26 +10,26 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.events import RescanRequest, ScanInfo, ScanKind, VerdictKind, verdict_id_for
-from streams.events.rescan import Result
-from streams.rescan.selection import Selection
-from streams.rescan.start import RescanPlan, start_rescan
-from streams.rescan.status import rescan_status
-from tests.integration.kafkautil import consume, produce
-from tests.integration.rescan_support import (
-    env_for,
-    run_cli,
-    settings_for,
-    verdicts_of,
-    wait_status,
-)
-from tests.integration.worker_harness import (
+from hashgate_tools.harness.kafka import consume, produce
+from hashgate_tools.harness.worker import (
     ScanSetup,
     ScanTopics,
     create_scan_topics,
     read_outcomes,
     records_of,
     upload,
+)
+from streams.events import RescanRequest, ScanInfo, ScanKind, VerdictKind, verdict_id_for
+from streams.events.rescan import Result
+from streams.rescan.selection import Selection
+from streams.rescan.start import RescanPlan, start_rescan
+from streams.rescan.status import rescan_status
+from tests.integration.rescan_support import (
+    env_for,
+    run_cli,
+    settings_for,
+    verdicts_of,
+    wait_status,
 )
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]

@@ -16,20 +16,20 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from hashgate_tools.simulator import RunningSimulator
-from streams.events import ScanKind
-from streams.rescan.selection import Selection
-from streams.rescan.start import RescanPlan, start_rescan
-from tests.fixtures.simulator_support import start_simulator
-from tests.integration.kafkautil import Record, create_topics, produce
-from tests.integration.rescan_support import settings_for, wait_status
-from tests.integration.worker_harness import (
+from hashgate_tools.harness.images import start_simulator
+from hashgate_tools.harness.kafka import Record, create_topics, produce
+from hashgate_tools.harness.worker import (
     ScanSetup,
     WorkerProcess,
     read_outcomes,
     records_of,
     upload,
 )
+from hashgate_tools.simulator import RunningSimulator
+from streams.events import ScanKind
+from streams.rescan.selection import Selection
+from streams.rescan.start import RescanPlan, start_rescan
+from tests.integration.rescan_support import settings_for, wait_status
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
 pytestmark = pytest.mark.integration

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from tests.integration.kafkautil import produce
-from tests.integration.worker_harness import ScanSetup, read_outcomes, records_of, upload
+from hashgate_tools.harness.kafka import produce
+from hashgate_tools.harness.worker import ScanSetup, read_outcomes, records_of, upload
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
 

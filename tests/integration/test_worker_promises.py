@@ -12,10 +12,9 @@ import random
 import signal
 from collections import defaultdict
 
-from streams.errors import ReasonCode
-from streams.events import UploadEvent, Verdict, VerdictKind
-from tests.integration.kafkautil import Record, committed_offsets, end_offsets, produce
-from tests.integration.worker_harness import (
+from hashgate_tools.harness.kafka import Record, committed_offsets, end_offsets, produce
+from hashgate_tools.harness.waiting import eventually
+from hashgate_tools.harness.worker import (
     OutcomeCollector,
     Outcomes,
     ScanSetup,
@@ -23,7 +22,8 @@ from tests.integration.worker_harness import (
     records_of,
     upload,
 )
-from tests.waiting import eventually
+from streams.errors import ReasonCode
+from streams.events import UploadEvent, Verdict, VerdictKind
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from hashgate_tools.harness.waiting import eventually
 from streams.photodna.breaker import BreakerState, CircuitBreaker
-from tests.waiting import eventually
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from faust.types import TP
 
-from streams.app import create_app
-from streams.buffering import TopicWideBufferingConsumer
+from streams.kafka.app import create_app
+from streams.kafka.buffering import TopicWideBufferingConsumer
 from streams.settings import Settings
 
 pytestmark = pytest.mark.unit

@@ -7,6 +7,7 @@ import io
 import pytest
 from PIL import Image
 
+from hashgate_tools.harness.images import SIMULATOR_KEY
 from hashgate_tools.simulator.config import SimulatorConfig
 from hashgate_tools.simulator.database import HashDatabase
 from hashgate_tools.simulator.images import ImageLimits, PdqHash, check_and_hash
@@ -19,7 +20,6 @@ from streams.errors import (
 )
 from streams.photodna.canary import CANARY_ATTEMPTS, Canary, canary_image
 from streams.photodna.models import ImageInput, MatchResult
-from tests.fixtures.simulator_support import SIMULATOR_KEY
 
 pytestmark = pytest.mark.unit
 

@@ -22,9 +22,9 @@ import yaml
 from click.testing import CliRunner
 
 from streams.cli import _attach_commands, cli
+from streams.kafka.topics import COMPACTED
 from streams.settings import Settings, load_settings
 from streams.settings_doc import settings_docs
-from streams.topics import COMPACTED
 
 pytestmark = pytest.mark.unit
 

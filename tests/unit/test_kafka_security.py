@@ -17,9 +17,9 @@ from typing import Any
 import faust
 import pytest
 
-from streams.app import create_app
 from streams.errors import ConfigurationError
-from streams.kafka_config import (
+from streams.kafka.app import create_app
+from streams.kafka.config import (
     aiokafka_options,
     faust_broker_urls,
     faust_credentials,

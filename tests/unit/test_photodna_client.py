@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
+from hashgate_tools.harness.waiting import eventually
 from streams.errors import (
     AuthenticationError,
     CircuitOpenError,
@@ -43,7 +44,6 @@ from streams.photodna import (
     parse_retry_after,
 )
 from streams.settings import PhotoDNASettings
-from tests.waiting import eventually
 
 pytestmark = pytest.mark.unit
 

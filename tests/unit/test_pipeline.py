@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from hashgate_tools.harness.waiting import eventually
 from streams.scan.pipeline import FatalScanError, ScanPipeline
 from streams.scan.record import SourceRecord
-from tests.waiting import eventually
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from hashgate_tools.harness.waiting import eventually
 from streams.errors import ReasonCode
 from streams.events import (
     ScanError,
@@ -27,7 +28,6 @@ from streams.scan.scanner import (
     VerdictOutcome,
 )
 from streams.settings import TopicSettings
-from tests.waiting import eventually
 
 pytestmark = pytest.mark.unit
 

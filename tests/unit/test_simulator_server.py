@@ -19,18 +19,18 @@ from typing import Any
 import httpx
 import pytest
 
+from hashgate_tools.harness.images import (
+    SIMULATOR_KEY,
+    ImageServer,
+    SampleImages,
+    start_simulator,
+)
 from hashgate_tools.simulator import (
     FaultConfig,
     RunningSimulator,
     SimulatorAdmin,
     SimulatorAdminError,
     key_fingerprint,
-)
-from tests.fixtures.simulator_support import (
-    SIMULATOR_KEY,
-    ImageServer,
-    SampleImages,
-    start_simulator,
 )
 
 pytest_plugins = ["tests.fixtures.simulator"]

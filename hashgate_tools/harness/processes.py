@@ -1,7 +1,10 @@
-"""The bench's subprocesses: simulator, image server, worker and baselines, each measurable.
+"""Child processes of the bench and the demo: simulator, image server, worker and baselines.
 
 Everything that competes for the CPU runs in its own process, so the bench can read each one's
 CPU time and resident memory from /proc and a slow orchestrator cannot slow the thing measured.
+Each child runs in its own session, so a Ctrl-C in the terminal reaches only the orchestrator,
+which stops the children in its own order; should the orchestrator be killed, the kernel sends
+each child SIGKILL (PR_SET_PDEATHSIG), so nothing is ever left running.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from hashgate_tools.harness.host import die_with_parent, free_port
 from hashgate_tools.simulator import SimulatorAdmin
-from tests.integration.worker_harness import free_port
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -34,17 +37,32 @@ class Usage:
 class Process:
     """One child process with its own log file; stopped with SIGTERM, then SIGKILL."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        log_dir: Path,
+        cwd: Path | None = None,
+    ) -> None:
         self.name = name
         self.argv = argv
         self.env = {**os.environ, **env}
+        self.cwd = cwd
         self.log_path = log_dir / f"{name}.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Process:
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
-                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         return self
 
@@ -56,9 +74,14 @@ class Process:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """None while it runs (or before it started)."""
+        return None if self._proc is None else self._proc.poll()
+
     def check_running(self) -> None:
         if not self.running():
-            raise RuntimeError(f"{self.name} exited early; log {self.log_path}:\n{self.tail()}")
+            raise RuntimeError(f"{self.name} exited early; log {self.log_path}:\n{self.log_tail()}")
 
     def usage(self) -> Usage:
         """From /proc/PID/stat (utime, stime) and /proc/PID/status (VmRSS)."""
@@ -70,7 +93,7 @@ class Process:
         rss_kib = int(rss.split()[1])
         return Usage(cpu_ticks / _CLOCK_TICKS, rss_kib)
 
-    def tail(self, lines: int = 30) -> str:
+    def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
@@ -85,6 +108,11 @@ class Process:
             proc.kill()
             return proc.wait(timeout=30)
 
+    def kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
     async def wait_until(
         self, ready: Callable[[], Awaitable[bool]], *, within: float, what: str
     ) -> None:
@@ -97,7 +125,7 @@ class Process:
                         return
                     await asyncio.sleep(0.2)
         except TimeoutError:
-            raise RuntimeError(f"{self.name}: no {what} in {within}s:\n{self.tail()}") from None
+            raise RuntimeError(f"{self.name}: no {what} in {within}s:\n{self.log_tail()}") from None
 
 
 def python(*args: str) -> list[str]:
@@ -142,7 +170,7 @@ async def start_simulator(
 
 
 @dataclass
-class ImageServer:
+class ImageServerProcess:
     process: Process
     port: int
 
@@ -150,10 +178,10 @@ class ImageServer:
         return f"http://127.0.0.1:{self.port}/images/{name}"
 
 
-async def start_image_server(log_dir: Path, folder: Path, probe: str) -> ImageServer:
+async def start_image_server(log_dir: Path, folder: Path, probe: str) -> ImageServerProcess:
     port = free_port()
-    argv = python("-m", "bench.image_server", str(folder), str(port))
-    server = ImageServer(Process("images", argv, {}, log_dir).start(), port)
+    argv = python("-m", "hashgate_tools.harness.images", str(folder), str(port))
+    server = ImageServerProcess(Process("images", argv, {}, log_dir).start(), port)
     await server.process.wait_until(
         lambda: http_ok(server.url(probe)), within=60, what="image server up"
     )

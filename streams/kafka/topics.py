@@ -10,7 +10,7 @@ import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.kafka_config import aiokafka_options
+from streams.kafka.config import aiokafka_options
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -22,11 +21,12 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from hashgate_tools.harness.host import free_port
+from hashgate_tools.harness.images import ImageServer
+from hashgate_tools.harness.kafka import Record, create_topics, unique
+from hashgate_tools.harness.waiting import eventually
 from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
 from streams.events import ScanError, UploadEvent, Verdict
-from tests.fixtures.simulator_support import ImageServer
-from tests.integration.kafkautil import Record, create_topics, unique
-from tests.waiting import eventually
 
 TOPIC_SETTINGS = {
     "uploads": "UPLOADS",
@@ -37,12 +37,6 @@ TOPIC_SETTINGS = {
     "verdicts_latest": "VERDICTS_LATEST",
     "scan_errors": "SCAN_ERRORS",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

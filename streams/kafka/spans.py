@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.errors import ConfigurationError
-from streams.kafka_config import aiokafka_options
-from streams.producer_topics import TrackedTopics
+from streams.kafka.config import aiokafka_options
+from streams.kafka.producer_topics import TrackedTopics
 from streams.settings import Settings
 
 Headers = list[tuple[str, bytes]]

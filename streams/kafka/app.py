@@ -13,8 +13,8 @@ from typing import Any
 import faust
 
 import streams.events  # noqa: F401 - registers the event codecs with faust
-from streams.buffering import TopicWideBufferingConsumer
-from streams.kafka_config import faust_broker_urls, faust_credentials
+from streams.kafka.buffering import TopicWideBufferingConsumer
+from streams.kafka.config import faust_broker_urls, faust_credentials
 from streams.settings import Settings
 
 
@@ -48,7 +48,7 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         "stream_wait_empty": False,
         # faust hands fetched records to each agent's queue and *waits* when one is full, which
         # holds every other topic back: a rescan backlog would delay live uploads. A queue past
-        # 80% of stream_buffer_maxsize (4096) stops its whole topic (streams/buffering.py) and
+        # 80% of stream_buffer_maxsize (4096) stops its whole topic (streams/kafka/buffering.py) and
         # then has room for about 800 more, so one poll of at most 500 records never fills it.
         "broker_max_poll_records": 500,
         "producer_acks": -1,
