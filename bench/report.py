@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.scenarios import Result, Sizes
+from hashgate_tools.localkafka import POM
 
 RESULTS_DIR = Path(__file__).parent / "results"
-POM = Path(__file__).parent.parent / "devtools" / "kafka" / "pom.xml"
 
 
 def _proc_field(path: str, label: str) -> str:
