@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from streams.errors import ConfigurationError
+from streams.errors import EX_CONFIG, ConfigurationError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,4 +50,4 @@ def main() -> None:
         cli.main(standalone_mode=True)
     except ConfigurationError as exc:
         click.echo(f"hashgate: configuration error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(EX_CONFIG)

@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar, cast
 
-import faust
 from faust.exceptions import ConsumerNotStarted
 from faust.types import StreamT
 
@@ -27,7 +26,8 @@ from streams.downstream.store import SeenStore
 from streams.events import Event
 from streams.observability.logging import configure_logging
 from streams.observability.web import install_pages
-from streams.process import run_worker, worker_options
+from streams.ports import check_port_free
+from streams.process import HashgateWorker, run_worker
 from streams.scan.agents import raw_topic
 from streams.scan.service import FaustPublisher
 from streams.settings import Settings
@@ -53,7 +53,7 @@ class DownstreamApp:
     def __init__(self, settings: Settings, role: str, **faust_overrides: Any) -> None:
         self.role = role
         self.settings = agent_settings(settings, role)
-        self.app = create_app(self.settings, **faust_overrides)
+        self.app = create_app(self.settings, role, **faust_overrides)
         self.metrics = DownstreamMetrics()
         self.loops: list[DownstreamLoop[Any]] = []
         self.fatal: BaseException | None = None
@@ -134,9 +134,12 @@ class DownstreamApp:
         Exit codes as the scan worker's: 78 on a configuration error, 70 on another fatal one.
         """
         configure_logging(self.settings.log_level, self.settings.secrets())
-        asyncio.run(ensure_topics(self.settings, self.topics))
+        web = self.settings.web
+        check_port_free(web.host, web.port_of(self.role), "HASHGATE_WEB__PORT")
+        asyncio.run(
+            ensure_topics(self.settings, self.topics, group=self.settings.kafka.consumer_group)
+        )
         install_pages(
             self.app, self.metrics.registry, self.readiness, alive=lambda: self.fatal is None
         )
-        worker = faust.Worker(self.app, **worker_options(self.settings))
-        run_worker(worker, lambda: self.fatal, self.role)
+        run_worker(HashgateWorker(self.app, self.settings), lambda: self.fatal, self.role)

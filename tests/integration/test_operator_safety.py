@@ -1,0 +1,166 @@
+"""The runbook's own steps against a real broker: a first start, a task dump, bad set-ups.
+
+Each test starts ``hashgate worker`` as a real subprocess, as an operator following the README
+would, and checks what the operator sees: topics with their declared settings, no ERROR line on
+a clean start, a task dump that neither crashes nor leaks, and exit 78 with one clear line for a
+set-up the cluster or the host refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from streams.errors import EX_CONFIG
+from streams.rescan.records import PROGRESS_RETENTION_MS
+from streams.simulator import FixedLatency
+from tests.fixtures.simulator_support import SIMULATOR_KEY
+from tests.integration.kafkautil import Record, produce
+from tests.integration.worker_harness import ScanSetup, ScanTopics, upload
+from tests.waiting import eventually
+
+pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
+
+PARTITIONS = 6  # not the test broker's num.partitions (4), so an auto-created topic shows
+
+
+def log_levels(path: Path) -> list[tuple[str, str]]:
+    """(level, message) of every JSON log line the process wrote."""
+    lines = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            lines.append((entry.get("level", ""), entry.get("msg", "")))
+    return lines
+
+
+async def describe(bootstrap: str, names: list[str]) -> dict[str, tuple[int, dict[str, str]]]:
+    """Partitions and the topic-level config overrides of each topic."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topics = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(names)}
+        resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+        configs: dict[str, dict[str, str]] = {}
+        for response in await admin.describe_configs(resources):
+            for _code, _msg, _type, name, entries in response.resources:
+                # (name, value, read_only, config_source, is_sensitive, synonyms); 1 = topic
+                configs[name] = {e[0]: e[1] for e in entries if e[3] == 1}
+        return {name: (topics[name], configs.get(name, {})) for name in names}
+    finally:
+        await admin.close()
+
+
+async def test_a_first_start_creates_every_topic_with_its_settings_and_logs_no_error(
+    scan: ScanSetup, kafka_bootstrap: str, fast_simulator: object
+) -> None:
+    # Topics of their own that nobody created: the broker auto-creates on any metadata request.
+    fresh = ScanTopics()
+    rescans = fresh.name("renamed-rescans")
+    env = {
+        **scan.topics.env(),
+        **fresh.env(),
+        "HASHGATE_TOPICS__RESCANS": rescans,
+        "HASHGATE_TOPICS__PARTITIONS": str(PARTITIONS),
+    }
+    worker = scan.start_worker(**env)
+    await worker.wait_ready()
+    # One upload through, so every producer path (verdict, latest) has run once.
+    event = upload(1, scan.images.url(scan.images.images.unknown[0]))
+    await produce(kafka_bootstrap, fresh.name("uploads"), [Record(event.key, event.encode())])
+    await worker.wait_metric("hashgate_verdicts_total{", 1)
+
+    compact = {"cleanup.policy": "compact"}
+    expected = {
+        fresh.name("uploads"): {},
+        fresh.name("retries"): {},
+        fresh.name("verdicts_match"): {},
+        fresh.name("verdicts_clear"): {},
+        fresh.name("verdicts_latest"): compact,
+        fresh.name("scan_errors"): {},
+        rescans: {},
+        f"{rescans}.status": compact,
+        f"{rescans}.progress": {"retention.ms": str(PROGRESS_RETENTION_MS)},
+    }
+    found = await describe(kafka_bootstrap, list(expected))
+    for name, config in expected.items():
+        partitions, overrides = found[name]
+        assert partitions == PARTITIONS, f"{name}: {partitions} partitions (auto-created?)"
+        assert overrides == config, f"{name}: topic configs {overrides}, declared {config}"
+
+    errors = [msg for level, msg in log_levels(worker.log_path) if level in ("error", "critical")]
+    assert errors == [], errors
+
+
+async def test_a_replication_factor_the_cluster_cannot_meet_exits_78_naming_topic_and_setting(
+    scan: ScanSetup,
+) -> None:
+    fresh = ScanTopics()
+    worker = scan.start_worker(**fresh.env(), HASHGATE_TOPICS__REPLICATION_FACTOR="3")
+    assert await worker.wait_exit(within=60) == EX_CONFIG
+    output = worker.log_path.read_text(errors="replace")
+    assert "HASHGATE_TOPICS__REPLICATION_FACTOR" in output
+    assert fresh.name("uploads") in output
+    assert "created topics" not in output
+    assert "Traceback" not in output
+
+
+async def test_a_web_port_in_use_exits_78_with_one_line(scan: ScanSetup) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = scan.start_worker(HASHGATE_WEB__PORT=str(port))
+        assert await busy.wait_exit(within=60) == EX_CONFIG
+    lines = busy.log_path.read_text(errors="replace").strip().splitlines()
+    assert lines[-1] == (
+        f"hashgate: configuration error: 127.0.0.1:{port} is in use: set HASHGATE_WEB__PORT "
+        "to a free port (each hashgate process needs its own)"
+    )
+    assert "Traceback" not in "\n".join(lines)
+
+
+async def test_a_task_dump_with_calls_in_flight_neither_crashes_nor_leaks(
+    scan: ScanSetup, kafka_bootstrap: str
+) -> None:
+    signature = "5e1f0c9a7b3d2e4f6a8b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f"
+    await scan.admin.set_faults(latency=FixedLatency(ms=20_000))  # calls stay in flight
+    worker = scan.start_worker()
+    await worker.wait_ready()
+    events = [
+        upload(
+            n,
+            scan.images.url(scan.images.images.unknown[0])
+            + f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature={signature}",
+        )
+        for n in range(4)
+    ]
+    await produce(
+        kafka_bootstrap, scan.topics.name("uploads"), [Record(e.key, e.encode()) for e in events]
+    )
+    await worker.wait_metric("hashgate_in_flight{", 1, within=30)
+    for dumps in (1, 2):
+        worker.signal(signal.SIGUSR1)
+        await eventually(
+            lambda n=dumps: (
+                worker.log_path.read_text(errors="replace").count("end of task dump") >= n
+            ),
+            within=30,
+            poll=0.1,
+            what=f"task dump {dumps}",
+        )
+    output = worker.log_path.read_text(errors="replace")
+    assert "ASYNCIO TASKS" in output and "THREAD" in output
+    assert SIMULATOR_KEY not in output
+    assert signature not in output
+    assert "X-Amz-Signature" not in output
+    assert worker.proc is not None and worker.proc.poll() is None, worker.log_tail()
+    assert (await worker.get("/healthz")).status_code == 200
+    worker.signal(signal.SIGTERM)
+    await scan.admin.set_faults()  # answer the held calls, so the drain ends quickly
+    assert await worker.wait_exit(within=60) == 0

@@ -1,0 +1,43 @@
+"""Default ports per process, and the one-line refusal of a port in use."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from streams.errors import ConfigurationError
+from streams.ports import DEFAULT_PORTS, check_port_free
+from streams.settings import WebSettings
+
+
+def test_every_process_has_its_own_default_port() -> None:
+    assert len(set(DEFAULT_PORTS.values())) == len(DEFAULT_PORTS)
+    web = WebSettings()
+    assert [web.port_of(p) for p in ("worker", "moderation", "reporting", "stats")] == [
+        6066,
+        6067,
+        6068,
+        6069,
+    ]
+    assert WebSettings(port=9100).port_of("stats") == 9100
+
+
+def test_a_port_in_use_is_refused_naming_the_setting() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigurationError) as caught:
+            check_port_free("127.0.0.1", port, "HASHGATE_WEB__PORT")
+    assert str(caught.value) == (
+        f"127.0.0.1:{port} is in use: set HASHGATE_WEB__PORT to a free port "
+        "(each hashgate process needs its own)"
+    )
+
+
+def test_a_free_port_passes() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    check_port_free("127.0.0.1", port, "HASHGATE_WEB__PORT")
