@@ -29,6 +29,7 @@ def _attach_commands() -> None:
     from streams.rescan.cli import dlq_command, rescan_command
     from streams.settings_doc import settings_command
     from streams.simulator.cli import simulator_command
+    from streams.uploads_cli import uploads_command
     from streams.worker import worker_command
 
     cli.add_command(dlq_command)
@@ -37,6 +38,7 @@ def _attach_commands() -> None:
     cli.add_command(schemas_command)
     cli.add_command(settings_command)
     cli.add_command(simulator_command)
+    cli.add_command(uploads_command)
     cli.add_command(worker_command)
     cli.add_command(moderation_command)
     cli.add_command(reporting_command)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 
 from faust.exceptions import ConsumerNotStarted
 from faust.types import StreamT
+from mode.utils.times import want_seconds
 
 from streams.app import create_app
 from streams.downstream.base import DownstreamLoop, Sink
@@ -118,6 +119,25 @@ class DownstreamApp:
         for close in self._closers:
             await close()
 
+    def changelog_topics(self) -> dict[str, dict[str, str]]:
+        """The tables' changelog topics with the configs faust would give them (its aiokafka
+        driver's ``_topic_config``), so they exist before faust's clients ask for them."""
+        topics = {}
+        for table in self.app.tables.values():
+            changelog = table.changelog_topic
+            policy = [
+                flag
+                for flag, on in (("compact", changelog.compacting), ("delete", changelog.deleting))
+                if on
+            ]
+            config = {str(k): str(v) for k, v in (changelog.config or {}).items()}
+            if policy:
+                config["cleanup.policy"] = ",".join(policy)
+            if changelog.retention:
+                config["retention.ms"] = str(int(want_seconds(changelog.retention) * 1000))
+            topics[changelog.get_topic_name()] = config
+        return topics
+
     def readiness(self) -> tuple[bool, str]:
         if self.fatal is not None:
             return False, "stopped on a fatal error"
@@ -137,7 +157,11 @@ class DownstreamApp:
         web = self.settings.web
         check_port_free(web.host, web.port_of(self.role), "HASHGATE_WEB__PORT")
         asyncio.run(
-            ensure_topics(self.settings, self.topics, group=self.settings.kafka.consumer_group)
+            ensure_topics(
+                self.settings,
+                self.topics | self.changelog_topics(),
+                group=self.settings.kafka.consumer_group,
+            )
         )
         install_pages(
             self.app, self.metrics.registry, self.readiness, alive=lambda: self.fatal is None
