@@ -9,6 +9,7 @@ set-up the cluster or the host refuses.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 from pathlib import Path
@@ -22,6 +23,7 @@ from streams.simulator import FixedLatency
 from tests.fixtures.simulator_support import SIMULATOR_KEY
 from tests.integration.kafkautil import Record, produce
 from tests.integration.worker_harness import ScanSetup, ScanTopics, upload
+from tests.runbook import quoted_metrics
 from tests.waiting import eventually
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
@@ -95,6 +97,12 @@ async def test_a_first_start_creates_every_topic_with_its_settings_and_logs_no_e
 
     errors = [msg for level, msg in log_levels(worker.log_path) if level in ("error", "critical")]
     assert errors == [], errors
+    # Every metric the runbook tells an operator to watch is on the worker's /metrics (a
+    # labelled one with no sample yet shows as its HELP line).
+    served = set(
+        re.findall(r"^(?:# HELP )?(hashgate_[a-z_]+)", (await worker.get("/metrics")).text, re.M)
+    )
+    assert quoted_metrics() - served == set()
 
 
 async def test_a_replication_factor_the_cluster_cannot_meet_exits_78_naming_topic_and_setting(
@@ -164,3 +172,21 @@ async def test_a_task_dump_with_calls_in_flight_neither_crashes_nor_leaks(
     worker.signal(signal.SIGTERM)
     await scan.admin.set_faults()  # answer the held calls, so the drain ends quickly
     assert await worker.wait_exit(within=60) == 0
+
+
+async def test_a_wrong_photodna_endpoint_exits_78(scan: ScanSetup, kafka_bootstrap: str) -> None:
+    wrong = scan.simulator.base_url.replace("/photodna/v1.0", "/photodna/v9.9")
+    worker = scan.start_worker(HASHGATE_PHOTODNA__ENDPOINT=wrong)
+    await worker.wait_ready()
+    event = upload(1, scan.images.url(scan.images.images.unknown[0]))
+    await produce(kafka_bootstrap, scan.topics.name("uploads"), [Record(event.key, event.encode())])
+    assert await worker.wait_exit(within=60) == EX_CONFIG
+    assert "HASHGATE_PHOTODNA__ENDPOINT" in worker.log_path.read_text(errors="replace")
+
+
+async def test_an_invalid_setting_exits_78_naming_the_variable(scan: ScanSetup) -> None:
+    worker = scan.start_worker(HASHGATE_SCAN__MAX_IN_FLIGHT="0")
+    assert await worker.wait_exit(within=60) == EX_CONFIG
+    lines = worker.log_path.read_text(errors="replace").strip().splitlines()
+    assert lines[0] == "hashgate: configuration error: invalid configuration:"
+    assert lines[1].startswith("  HASHGATE_SCAN__MAX_IN_FLIGHT: Input should be greater")

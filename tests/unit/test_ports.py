@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
 from streams.errors import ConfigurationError
 from streams.ports import DEFAULT_PORTS, check_port_free
+from streams.readme_blocks import ReadmeBlock
 from streams.settings import WebSettings
 
 
@@ -41,3 +43,14 @@ def test_a_free_port_passes() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     check_port_free("127.0.0.1", port, "HASHGATE_WEB__PORT")
+
+
+def test_the_readmes_web_ports_table_lists_every_default() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = ReadmeBlock("ports", "edit README.md").read(readme)
+    commands = {"simulator": "hashgate simulator serve"}
+    rows = {
+        f"| `{commands.get(process, f'hashgate {process}')}` | {port} |"
+        for process, port in DEFAULT_PORTS.items()
+    }
+    assert set(table.splitlines()[2:]) == rows
