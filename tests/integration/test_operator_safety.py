@@ -21,12 +21,17 @@ from streams.errors import EX_CONFIG
 from streams.rescan.records import PROGRESS_RETENTION_MS
 from streams.simulator import FixedLatency
 from tests.fixtures.simulator_support import SIMULATOR_KEY
+from tests.integration.downstream_harness import DownstreamSetup
 from tests.integration.kafkautil import Record, produce
 from tests.integration.worker_harness import ScanSetup, ScanTopics, upload
 from tests.runbook import quoted_metrics
 from tests.waiting import eventually
 
-pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
+pytest_plugins = [
+    "tests.fixtures.simulator",
+    "tests.integration.scan_fixtures",
+    "tests.integration.downstream_fixtures",
+]
 
 PARTITIONS = 6  # not the test broker's num.partitions (4), so an auto-created topic shows
 
@@ -190,3 +195,25 @@ async def test_an_invalid_setting_exits_78_naming_the_variable(scan: ScanSetup) 
     lines = worker.log_path.read_text(errors="replace").strip().splitlines()
     assert lines[0] == "hashgate: configuration error: invalid configuration:"
     assert lines[1].startswith("  HASHGATE_SCAN__MAX_IN_FLIGHT: Input should be greater")
+
+
+async def test_a_stats_agents_first_start_creates_its_own_topics_and_logs_no_error(
+    downstream: DownstreamSetup, kafka_bootstrap: str
+) -> None:
+    agent = downstream.start_agent("stats")
+    await agent.wait_ready()
+    group = downstream.topics.group("stats")
+    windowed = ("matches-by-tenant-day", "matches-by-source-day")
+    found = await describe(
+        kafka_bootstrap,
+        [f"{group}-seen-changelog", f"{group}-matches-by-tenant"]
+        + [f"{group}-{table}-changelog" for table in windowed],
+    )
+    assert found[f"{group}-seen-changelog"][1] == {"cleanup.policy": "compact"}
+    assert found[f"{group}-matches-by-tenant"][1] == {}
+    for table in windowed:
+        config = found[f"{group}-{table}-changelog"][1]
+        assert config["cleanup.policy"] == "compact,delete"
+        assert int(config["retention.ms"]) == 400 * 24 * 3600 * 1000  # the days counts are kept
+    errors = [msg for level, msg in log_levels(agent.log_path) if level in ("error", "critical")]
+    assert errors == [], errors

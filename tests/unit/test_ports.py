@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from streams.errors import ConfigurationError
+from streams.errors import EX_CONFIG, ConfigurationError
 from streams.ports import DEFAULT_PORTS, check_port_free
 from streams.readme_blocks import ReadmeBlock
 from streams.settings import WebSettings
@@ -54,3 +57,24 @@ def test_the_readmes_web_ports_table_lists_every_default() -> None:
         for process, port in DEFAULT_PORTS.items()
     }
     assert set(table.splitlines()[2:]) == rows
+
+
+def test_a_simulator_on_a_busy_port_exits_78_with_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "streams", "simulator", "serve", "--port", str(port)],
+            env={**os.environ, "HASHGATE_SIMULATOR_KEYS": "dev-key"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == EX_CONFIG
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"hashgate: configuration error: 127.0.0.1:{port} is in use: set --port to a free port "
+        "(each hashgate process needs its own)"
+    )
+    assert "Traceback" not in done.stderr
