@@ -8,6 +8,7 @@ rejected subscription key, a wrong endpoint); 70 (EX_SOFTWARE) on any other fata
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,9 @@ import faust
 from streams.errors import EX_CONFIG, EX_SOFTWARE, ConfigurationError
 from streams.observability.logging import logging_config
 from streams.observability.task_dump import dump_tasks
+from streams.ports import check_port_free
 from streams.settings import Settings
+from streams.topics import ensure_topics
 
 
 class HashgateWorker(faust.Worker):
@@ -43,6 +46,15 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "logging_config": logging_config(level, settings.secrets()),
         "quiet": True,
     }
+
+
+def prepare_kafka_and_port(
+    settings: Settings, process: str, topics: dict[str, dict[str, str]]
+) -> None:
+    """What a faust process needs before faust starts: its web port free, its topics created
+    with their settings, its group's coordinator up. Raises ConfigurationError (exit 78)."""
+    check_port_free(settings.web.host, settings.web.port_of(process), "HASHGATE_WEB__PORT")
+    asyncio.run(ensure_topics(settings, topics, group=settings.kafka.consumer_group))
 
 
 def run_worker(worker: faust.Worker, fatal: Callable[[], BaseException | None], name: str) -> None:

@@ -7,7 +7,6 @@ every in-flight PhotoDNA call into a wasted, repeated one. Exit codes: see strea
 
 from __future__ import annotations
 
-import asyncio
 import signal
 
 import click
@@ -19,12 +18,11 @@ from streams.observability.logging import configure_logging
 from streams.observability.metrics import ScanMetrics
 from streams.observability.web import install_pages
 from streams.photodna import PhotoDNAMatcher
-from streams.ports import check_port_free
-from streams.process import HashgateWorker, run_worker
+from streams.process import HashgateWorker, prepare_kafka_and_port, run_worker
 from streams.scan.agents import install_scan_agents
 from streams.scan.service import ScanService
 from streams.settings import Settings, load_settings
-from streams.topics import ensure_topics, worker_topics
+from streams.topics import worker_topics
 
 
 class ScanWorker(HashgateWorker):
@@ -58,9 +56,6 @@ def worker_command() -> None:
     """Run the scan worker (consumes uploads and rescans, emits verdicts)."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.secrets())
-    check_port_free(settings.web.host, settings.web.port_of("worker"), "HASHGATE_WEB__PORT")
     app, service = build_worker(settings)
-    asyncio.run(
-        ensure_topics(settings, worker_topics(settings), group=settings.kafka.consumer_group)
-    )
+    prepare_kafka_and_port(settings, "worker", worker_topics(settings))
     run_worker(ScanWorker(app, service, settings), lambda: service.fatal, "worker")

@@ -27,12 +27,10 @@ from streams.downstream.store import SeenStore
 from streams.events import Event
 from streams.observability.logging import configure_logging
 from streams.observability.web import install_pages
-from streams.ports import check_port_free
-from streams.process import HashgateWorker, run_worker
+from streams.process import HashgateWorker, prepare_kafka_and_port, run_worker
 from streams.scan.agents import raw_topic
 from streams.scan.service import FaustPublisher
 from streams.settings import Settings
-from streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -154,15 +152,7 @@ class DownstreamApp:
         Exit codes as the scan worker's: 78 on a configuration error, 70 on another fatal one.
         """
         configure_logging(self.settings.log_level, self.settings.secrets())
-        web = self.settings.web
-        check_port_free(web.host, web.port_of(self.role), "HASHGATE_WEB__PORT")
-        asyncio.run(
-            ensure_topics(
-                self.settings,
-                self.topics | self.changelog_topics(),
-                group=self.settings.kafka.consumer_group,
-            )
-        )
+        prepare_kafka_and_port(self.settings, self.role, self.topics | self.changelog_topics())
         install_pages(
             self.app, self.metrics.registry, self.readiness, alive=lambda: self.fatal is None
         )
