@@ -46,7 +46,12 @@ async def test_a_reporting_agent_with_a_refused_key_exits_78_and_files_after_rot
     rotated = downstream.start_agent(
         "reporting", **reporting, HASHGATE_PHOTODNA__SUBSCRIPTION_KEY=SIMULATOR_KEY
     )
-    await downstream.wait_consumed("reporting", downstream.topics.name("reports_decisions"), 1)
+    try:
+        await downstream.wait_consumed(
+            "reporting", downstream.topics.name("reports_decisions"), 1, within=120
+        )
+    except AssertionError as exc:  # say what the agent was doing (one slow run in a full suite)
+        raise AssertionError(f"{exc}\n{rotated.log_tail(60)}") from None
     (outcome,) = await downstream.read("reports_outcomes", ReportOutcome)
     assert outcome.status is ReportStatus.FILED, outcome.detail
     assert rotated.proc is not None and rotated.proc.poll() is None
