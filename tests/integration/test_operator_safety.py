@@ -12,18 +12,22 @@ import json
 import re
 import signal
 import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from devtools.localkafka import JavaKafka, resolve_classpath
 from streams.errors import EX_CONFIG
 from streams.rescan.records import PROGRESS_RETENTION_MS
-from streams.simulator import FixedLatency
-from tests.fixtures.simulator_support import SIMULATOR_KEY
+from streams.simulator import FixedLatency, RunningSimulator
+from tests.fixtures.simulator_support import SIMULATOR_KEY, ImageServer
 from tests.integration.downstream_harness import DownstreamSetup
 from tests.integration.kafkautil import Record, produce
-from tests.integration.worker_harness import ScanSetup, ScanTopics, upload
+from tests.integration.worker_harness import ScanSetup, ScanTopics, WorkerProcess, upload
 from tests.runbook import quoted_metrics
 from tests.waiting import eventually
 
@@ -33,7 +37,18 @@ pytest_plugins = [
     "tests.integration.downstream_fixtures",
 ]
 
-PARTITIONS = 6  # not the test broker's num.partitions (4), so an auto-created topic shows
+STOCK_RETENTION_MS = 7 * 24 * 3600 * 1000  # Kafka's default log.retention.hours=168
+
+
+@pytest.fixture
+def empty_broker() -> Iterator[str]:
+    """A new, empty broker as a newcomer has one: auto-creation on, stock retention."""
+    broker = JavaKafka(resolve_classpath(), stock_retention=True)
+    broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
 
 
 def log_levels(path: Path) -> list[tuple[str, str]]:
@@ -46,67 +61,80 @@ def log_levels(path: Path) -> list[tuple[str, str]]:
     return lines
 
 
-async def describe(bootstrap: str, names: list[str]) -> dict[str, tuple[int, dict[str, str]]]:
-    """Partitions and the topic-level config overrides of each topic."""
+@dataclass(frozen=True)
+class TopicConfig:
+    partitions: int
+    overrides: dict[str, str]  # set on the topic itself
+    effective: dict[str, str]  # what applies, broker defaults included
+
+
+async def describe(bootstrap: str, names: list[str]) -> dict[str, TopicConfig]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         topics = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(names)}
         resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
-        configs: dict[str, dict[str, str]] = {}
+        found = {}
         for response in await admin.describe_configs(resources):
             for _code, _msg, _type, name, entries in response.resources:
                 # (name, value, read_only, config_source, is_sensitive, synonyms); 1 = topic
-                configs[name] = {e[0]: e[1] for e in entries if e[3] == 1}
-        return {name: (topics[name], configs.get(name, {})) for name in names}
+                found[name] = TopicConfig(
+                    topics[name],
+                    {e[0]: e[1] for e in entries if e[3] == 1},
+                    {e[0]: e[1] for e in entries},
+                )
+        return found
     finally:
         await admin.close()
 
 
-async def test_a_first_start_creates_every_topic_with_its_settings_and_logs_no_error(
-    scan: ScanSetup, kafka_bootstrap: str, fast_simulator: object
+async def test_a_first_start_on_an_empty_broker_creates_every_topic_as_declared_without_error(
+    empty_broker: str,
+    fast_simulator: RunningSimulator,
+    image_server: ImageServer,
+    worker_factory: Callable[..., WorkerProcess],
 ) -> None:
-    # Topics of their own that nobody created: the broker auto-creates on any metadata request.
-    fresh = ScanTopics()
-    rescans = fresh.name("renamed-rescans")
-    env = {
-        **scan.topics.env(),
-        **fresh.env(),
-        "HASHGATE_TOPICS__RESCANS": rescans,
-        "HASHGATE_TOPICS__PARTITIONS": str(PARTITIONS),
-    }
-    worker = scan.start_worker(**env)
+    # The README's settings on a new cluster: default topic names and partitions (8).
+    worker = worker_factory(
+        {
+            "HASHGATE_KAFKA__BOOTSTRAP_SERVERS": empty_broker,
+            "HASHGATE_PHOTODNA__ENDPOINT": fast_simulator.base_url,
+            "HASHGATE_PHOTODNA__SUBSCRIPTION_KEY": SIMULATOR_KEY,
+            "HASHGATE_PHOTODNA__RATE_LIMIT_RPS": "1000",
+            "HASHGATE_KAFKA__SESSION_TIMEOUT_S": "6",
+        }
+    )
     await worker.wait_ready()
-    # One upload through, so every producer path (verdict, latest) has run once.
-    event = upload(1, scan.images.url(scan.images.images.unknown[0]))
-    await produce(kafka_bootstrap, fresh.name("uploads"), [Record(event.key, event.encode())])
+    # One upload through, so every producer path (verdict, latest, progress tracking) has run.
+    event = upload(1, image_server.url(image_server.images.unknown[0]))
+    await produce(empty_broker, "content.uploads", [Record(event.key, event.encode())])
     await worker.wait_metric("hashgate_verdicts_total{", 1)
 
-    compact = {"cleanup.policy": "compact"}
-    expected = {
-        fresh.name("uploads"): {},
-        fresh.name("retries"): {},
-        fresh.name("verdicts_match"): {},
-        fresh.name("verdicts_clear"): {},
-        fresh.name("verdicts_latest"): compact,
-        fresh.name("scan_errors"): {},
-        rescans: {},
-        f"{rescans}.status": compact,
-        f"{rescans}.progress": {"retention.ms": str(PROGRESS_RETENTION_MS)},
+    compact, delete = "compact", "delete"
+    declared = {  # topic: (cleanup.policy, retention.ms)
+        "content.uploads": (delete, STOCK_RETENTION_MS),
+        "content.scan.retries": (delete, STOCK_RETENTION_MS),
+        "content.verdicts.match": (delete, STOCK_RETENTION_MS),
+        "content.verdicts.clear": (delete, STOCK_RETENTION_MS),
+        "content.verdicts.latest": (compact, STOCK_RETENTION_MS),
+        "content.scan.errors": (delete, STOCK_RETENTION_MS),
+        "content.rescans": (delete, STOCK_RETENTION_MS),
+        "content.rescans.status": (compact, STOCK_RETENTION_MS),
+        "content.rescans.progress": (delete, PROGRESS_RETENTION_MS),
     }
-    found = await describe(kafka_bootstrap, list(expected))
-    for name, config in expected.items():
-        partitions, overrides = found[name]
-        assert partitions == PARTITIONS, f"{name}: {partitions} partitions (auto-created?)"
-        assert overrides == config, f"{name}: topic configs {overrides}, declared {config}"
+    found = await describe(empty_broker, list(declared))
+    for name, (policy, retention) in declared.items():
+        topic = found[name]
+        assert topic.partitions == 8, f"{name}: {topic.partitions} partitions (auto-created?)"
+        assert topic.effective["cleanup.policy"] == policy, f"{name}: {topic.effective}"
+        assert int(topic.effective["retention.ms"]) == retention, f"{name}: {topic.effective}"
 
     errors = [msg for level, msg in log_levels(worker.log_path) if level in ("error", "critical")]
     assert errors == [], errors
     # Every metric the runbook tells an operator to watch is on the worker's /metrics (a
     # labelled one with no sample yet shows as its HELP line).
-    served = set(
-        re.findall(r"^(?:# HELP )?(hashgate_[a-z_]+)", (await worker.get("/metrics")).text, re.M)
-    )
+    page = (await worker.get("/metrics")).text
+    served = set(re.findall(r"^(?:# HELP )?(hashgate_[a-z_]+)", page, re.MULTILINE))
     assert quoted_metrics() - served == set()
 
 
@@ -157,22 +185,23 @@ async def test_a_task_dump_with_calls_in_flight_neither_crashes_nor_leaks(
         kafka_bootstrap, scan.topics.name("uploads"), [Record(e.key, e.encode()) for e in events]
     )
     await worker.wait_metric("hashgate_in_flight{", 1, within=30)
+    assert worker.proc is not None
+
+    def dumped(count: int) -> bool:
+        """``count`` dumps written (their thread headers), or the process died trying."""
+        log = worker.log_path.read_text(errors="replace")
+        return log.count("THREAD MainThread") >= count or worker.proc.poll() is not None
+
     for dumps in (1, 2):
         worker.signal(signal.SIGUSR1)
-        await eventually(
-            lambda n=dumps: (
-                worker.log_path.read_text(errors="replace").count("end of task dump") >= n
-            ),
-            within=30,
-            poll=0.1,
-            what=f"task dump {dumps}",
-        )
+        await eventually(lambda n=dumps: dumped(n), within=30, poll=0.1, what=f"dump {dumps}")
     output = worker.log_path.read_text(errors="replace")
-    assert "ASYNCIO TASKS" in output and "THREAD" in output
+    assert worker.proc.poll() is None, worker.log_tail()
     assert SIMULATOR_KEY not in output
     assert signature not in output
     assert "X-Amz-Signature" not in output
-    assert worker.proc is not None and worker.proc.poll() is None, worker.log_tail()
+    await eventually(lambda: output.count("end of task dump") == 2, what="two whole dumps")
+    assert "ASYNCIO TASKS" in output
     assert (await worker.get("/healthz")).status_code == 200
     worker.signal(signal.SIGTERM)
     await scan.admin.set_faults()  # answer the held calls, so the drain ends quickly
@@ -209,10 +238,10 @@ async def test_a_stats_agents_first_start_creates_its_own_topics_and_logs_no_err
         [f"{group}-seen-changelog", f"{group}-matches-by-tenant"]
         + [f"{group}-{table}-changelog" for table in windowed],
     )
-    assert found[f"{group}-seen-changelog"][1] == {"cleanup.policy": "compact"}
-    assert found[f"{group}-matches-by-tenant"][1] == {}
+    assert found[f"{group}-seen-changelog"].overrides == {"cleanup.policy": "compact"}
+    assert found[f"{group}-matches-by-tenant"].overrides == {}
     for table in windowed:
-        config = found[f"{group}-{table}-changelog"][1]
+        config = found[f"{group}-{table}-changelog"].overrides
         assert config["cleanup.policy"] == "compact,delete"
         assert int(config["retention.ms"]) == 400 * 24 * 3600 * 1000  # the days counts are kept
     errors = [msg for level, msg in log_levels(agent.log_path) if level in ("error", "critical")]
