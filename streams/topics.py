@@ -66,7 +66,7 @@ def worker_topics(settings: Settings) -> dict[str, dict[str, str]]:
     return own | rescan_topics(settings)
 
 
-def _refusals(response: object, wanted: dict[str, dict[str, str]], settings: Settings) -> list[str]:
+def refusals(response: object, wanted: dict[str, dict[str, str]], settings: Settings) -> list[str]:
     """One line per topic the cluster refused, naming the topic and what to change."""
     problems = []
     for topic, code, *message in getattr(response, "topic_errors", []):
@@ -142,7 +142,7 @@ async def _create_missing(
             for name in missing
         ]
     )
-    if problems := _refusals(response, wanted, settings):
+    if problems := refusals(response, wanted, settings):
         raise ConfigurationError("Kafka refused to create topics:\n  " + "\n  ".join(problems))
     log.info("created topics: %s", ", ".join(missing))
     return missing
