@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from streams.errors import ConfigurationError
+from streams.ports import DEFAULT_PORTS
 
 ENV_PREFIX = "HASHGATE_"
 ENV_NESTED_DELIMITER = "__"
@@ -225,7 +226,16 @@ class StatsSettings(_Group):
 
 class WebSettings(_Group):
     host: str = Field("127.0.0.1", description="Bind address of metrics and health pages.")
-    port: int = Field(6066, ge=0, le=65535, description="Port of /metrics, /healthz, /readyz.")
+    port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of its HTTP pages (unset: the process's own, see Web ports).",
+    )
+
+    def port_of(self, process: str) -> int:
+        """The port ``process`` listens on: the setting, else its default in ``DEFAULT_PORTS``."""
+        return DEFAULT_PORTS[process] if self.port is None else self.port
 
 
 class Settings(BaseSettings):

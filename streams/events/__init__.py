@@ -13,7 +13,7 @@ from streams.events.reporting import (
     report_id_for,
 )
 from streams.events.rescan import RescanManifest, RescanOutcome, RescanRequest
-from streams.events.scan_error import ScanError
+from streams.events.scan_error import DlqReplayMark, ScanError
 from streams.events.stats import MatchCount
 from streams.events.upload import Uploader, UploadEvent
 from streams.events.verdict import (
@@ -31,6 +31,7 @@ EVENT_MODELS: tuple[type[Event], ...] = (
     UploadEvent,
     Verdict,
     ScanError,
+    DlqReplayMark,
     RescanRequest,
     RescanManifest,
     RescanOutcome,
@@ -46,6 +47,7 @@ register_codecs(EVENT_MODELS)
 __all__ = [
     "EVENT_MODELS",
     "ActionKind",
+    "DlqReplayMark",
     "Event",
     "MatchCount",
     "MatchDetail",

@@ -7,9 +7,7 @@ from typing import Any
 import faust
 from faust.types import TP, StreamT
 
-from streams.kafka.topics import ensure_topics
 from streams.photodna import Lane
-from streams.rescan.records import rescan_topics
 from streams.scan.service import ScanService
 from streams.settings import Settings
 
@@ -48,7 +46,6 @@ def install_scan_agents(app: faust.App, settings: Settings, service: ScanService
     async def declare_outputs() -> None:
         for name in outputs:
             await raw_topic(app, name, settings).maybe_declare()
-        await ensure_topics(settings, rescan_topics(settings))  # with their own retention
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:

@@ -27,7 +27,6 @@ from streams.kafka.topics import worker_topics
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, Lane, PhotoDNAMatcher
 from streams.rescan.latest import ChangeFilter, LatestVerdicts
-from streams.rescan.records import rescan_topics
 from streams.scan.outputs import LANE_HEADER, OutcomeWriter
 from streams.scan.pipeline import DrainReport, ScanPipeline
 from streams.scan.record import NOT_BEFORE_HEADER, SourceRecord
@@ -130,9 +129,7 @@ class ScanService:
         self.settings = settings
         self.matcher = matcher
         self.metrics = metrics
-        self.publisher = publisher or FaustPublisher(
-            app, writes=[*worker_topics(settings), *rescan_topics(settings)]
-        )
+        self.publisher = publisher or FaustPublisher(app, writes=worker_topics(settings))
         self.fatal: BaseException | None = None
         self.assigned = False
         self._crash: asyncio.Task[None] | None = None
@@ -219,7 +216,6 @@ class ScanService:
                 case VerdictOutcome(verdict=verdict):
                     m.verdicts.labels(verdict.verdict.value, name).inc()
                     m.api_latency.labels(name).observe(verdict.timings.api_ms / 1000)
-                    m.api_retries.labels(name).inc(verdict.attempts - 1)
                 case RetryOutcome():
                     m.event_retries.labels(name).inc()
                 case DeadLetterOutcome(error=error):
