@@ -19,10 +19,11 @@ from pydantic import ValidationError
 
 from streams.errors import EventDecodeError
 from streams.events import ScanError, Uploader, UploadEvent, Verdict
+from streams.events.topics import SCAN_WORKER, topics_of
 from streams.kafka.spans import partitions_of
 from streams.kafka.spans import reader as kafka_reader
 from streams.kafka.spans import sender as kafka_sender
-from streams.kafka.topics import ensure_topics, worker_topics
+from streams.kafka.topics import ensure_topics
 from streams.observability.logging import configure_logging
 from streams.settings import Settings, load_settings
 
@@ -98,7 +99,7 @@ async def publish_upload(
 ) -> Outcome | None:
     """Publish ``event`` (creating the worker's topics first if missing); with ``wait_s``,
     return its outcome, read from the output topics' ends as they were before publishing."""
-    await ensure_topics(settings, worker_topics(settings))
+    await ensure_topics(settings, topics_of(settings.topics, SCAN_WORKER))
     async with kafka_reader(settings) as consumer:
         ends = await _ends(consumer, settings) if wait_s is not None else {}
         async with kafka_sender(settings) as sender:

@@ -13,8 +13,8 @@ import click
 import faust
 
 from streams.errors import ConfigurationError
+from streams.events.topics import SCAN_WORKER, topics_of
 from streams.kafka.app import create_app
-from streams.kafka.topics import worker_topics
 from streams.observability.logging import configure_logging
 from streams.observability.metrics import ScanMetrics
 from streams.observability.web import install_pages
@@ -58,5 +58,5 @@ def worker_command() -> None:
     settings = load_settings()
     configure_logging(settings.log_level, settings.secrets())
     app, service = build_worker(settings)
-    prepare_kafka_and_port(settings, "worker", worker_topics(settings))
+    prepare_kafka_and_port(settings, "worker", topics_of(settings.topics, SCAN_WORKER))
     run_worker(ScanWorker(app, service, settings), lambda: service.fatal, "worker")

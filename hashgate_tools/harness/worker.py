@@ -27,16 +27,10 @@ from hashgate_tools.harness.kafka import Record, create_topics, unique
 from hashgate_tools.harness.waiting import eventually
 from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
 from streams.events import ScanError, UploadEvent, Verdict
+from streams.events.topics import SCAN_WORKER, settings_of
 
-TOPIC_SETTINGS = {
-    "uploads": "UPLOADS",
-    "rescans": "RESCANS",
-    "retries": "RETRIES",
-    "verdicts_match": "VERDICTS_MATCH",
-    "verdicts_clear": "VERDICTS_CLEAR",
-    "verdicts_latest": "VERDICTS_LATEST",
-    "scan_errors": "SCAN_ERRORS",
-}
+#: The settings of the topics a worker reads or writes; each test names them after itself.
+TOPIC_SETTINGS = settings_of(SCAN_WORKER)
 
 
 @dataclass
@@ -53,7 +47,7 @@ class ScanTopics:
         return f"{self.prefix}-workers"
 
     def env(self) -> dict[str, str]:
-        env = {f"HASHGATE_TOPICS__{var}": self.name(s) for s, var in TOPIC_SETTINGS.items()}
+        env = {f"HASHGATE_TOPICS__{s.upper()}": self.name(s) for s in TOPIC_SETTINGS}
         env["HASHGATE_KAFKA__CONSUMER_GROUP"] = self.group
         return env
 

@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=Event)
 
-COMPACT = {"cleanup.policy": "compact"}
-
 
 def agent_settings(settings: Settings, role: str) -> Settings:
     """``settings`` with the agent's own consumer group."""

@@ -27,10 +27,11 @@ from faust.exceptions import ConsumerNotStarted
 from faust.tables.wrappers import WindowWrapper
 from faust.web import Request, Response, View
 
-from streams.downstream.app import COMPACT, DownstreamApp
+from streams.downstream.app import DownstreamApp
 from streams.downstream.base import VerdictSink
 from streams.downstream.emitter import Emitter
 from streams.events import MatchCount, Verdict
+from streams.events.topics import BY_SETTING
 from streams.settings import Settings, load_settings
 
 ROLE = "stats"
@@ -167,7 +168,7 @@ def build_stats(settings: Settings, **faust_overrides: object) -> DownstreamApp:
     downstream = DownstreamApp(settings, ROLE, **faust_overrides)
     topics = downstream.settings.topics
     by_tenant_topic = f"{downstream.settings.kafka.consumer_group}-matches-by-tenant"
-    downstream.writes(topics.stats, COMPACT)
+    downstream.writes(topics.stats, BY_SETTING["stats"].configs())
     downstream.writes(by_tenant_topic)
     expires = DAY * settings.stats.retention_days
 

@@ -7,185 +7,22 @@ fails on any drift. Regenerate with ``hashgate schemas export``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 import yaml
 
-from streams.events import (
-    EVENT_MODELS,
-    DlqReplayMark,
-    Event,
-    MatchCount,
-    ModerationAction,
-    ReportOutcome,
-    RescanManifest,
-    RescanOutcome,
-    RescanRequest,
-    ReviewDecision,
-    ReviewRequest,
-    ScanError,
-    UploadEvent,
-    Verdict,
-)
-from streams.rescan.records import progress_topic, replay_marks_topic, status_topic
+from streams.events import EVENT_MODELS, Event
+from streams.events.topics import REGISTRY, SCAN_WORKER, Topic
 from streams.settings import TopicSettings
 
 ASYNCAPI_FILE = "asyncapi.yaml"
 DEFAULT_DIR = Path("schemas")
 
 
-@dataclass(frozen=True)
-class Channel:
-    """One topic: which setting names it, what it carries, who writes and who reads it."""
-
-    setting: str
-    model: type[Event]
-    key: str
-    description: str
-    producers: tuple[str, ...]
-    consumers: tuple[str, ...]
-    #: For topics named after another one (the rescan status topics), not a setting of their own.
-    address_of: Callable[[TopicSettings], str] | None = None
-
-    def address(self, topics: TopicSettings) -> str:
-        return self.address_of(topics) if self.address_of else str(getattr(topics, self.setting))
-
-
-PLATFORMS = "platforms (upload services)"
-SCAN_WORKER = "hashgate worker (scan agent)"
-MODERATION = "hashgate moderation agent"
-REPORTING = "hashgate reporting agent"
-STATS = "hashgate stats agent"
-
-CHANNELS: list[Channel] = [
-    Channel(
-        "uploads",
-        UploadEvent,
-        "content_id",
-        "One event per uploaded image.",
-        (PLATFORMS, "hashgate dlq replay"),
-        (SCAN_WORKER,),
-    ),
-    Channel(
-        "rescans",
-        RescanRequest,
-        "content_id",
-        "Past uploads to scan again (own lane).",
-        ("hashgate rescan",),
-        (SCAN_WORKER,),
-    ),
-    Channel(
-        "rescans_status",
-        RescanManifest,
-        "rescan_id",
-        "Compacted: the manifest of each rescan run (selection, total, where outcomes start).",
-        ("hashgate rescan start",),
-        ("hashgate rescan status",),
-        address_of=status_topic,
-    ),
-    Channel(
-        "rescans_progress",
-        RescanOutcome,
-        "rescan_id",
-        "One outcome per finished rescan request: match, clear, unchanged or error.",
-        (SCAN_WORKER,),
-        ("hashgate rescan status",),
-        address_of=progress_topic,
-    ),
-    Channel(
-        "verdicts_match",
-        Verdict,
-        "content_id",
-        "Uploads that matched known images.",
-        (SCAN_WORKER,),
-        (MODERATION, REPORTING, STATS, "NCMEC-reporting services"),
-    ),
-    Channel(
-        "verdicts_clear",
-        Verdict,
-        "content_id",
-        "Uploads PhotoDNA answered as clear.",
-        (SCAN_WORKER,),
-        ("platforms (publish pipeline)",),
-    ),
-    Channel(
-        "verdicts_latest",
-        Verdict,
-        "content_id",
-        "Compacted: the last verdict per content id (for --only-changed rescans).",
-        (SCAN_WORKER,),
-        (SCAN_WORKER,),
-    ),
-    Channel(
-        "scan_errors",
-        ScanError,
-        "original record key",
-        "The DLQ: refused inputs, byte for byte, with a reason code.",
-        (SCAN_WORKER,),
-        ("operators", "hashgate dlq replay"),
-    ),
-    Channel(
-        "scan_errors_replayed",
-        DlqReplayMark,
-        "DLQ partition/offset",
-        "Compacted: the DLQ records already replayed, so no run replays one twice.",
-        ("hashgate dlq replay",),
-        ("hashgate dlq replay",),
-        address_of=replay_marks_topic,
-    ),
-    Channel(
-        "moderation_actions",
-        ModerationAction,
-        "content_id",
-        "One event per action the moderation policy asks for; de-duplicate on action_id.",
-        (MODERATION,),
-        ("platforms (moderation tooling)",),
-    ),
-    Channel(
-        "reports_review",
-        ReviewRequest,
-        "content_id",
-        "NCMEC reports waiting for a human approve or reject.",
-        (REPORTING,),
-        ("operators (hashgate reports pending)",),
-    ),
-    Channel(
-        "reports_decisions",
-        ReviewDecision,
-        "content_id",
-        "Operators' review decisions.",
-        ("hashgate reports approve|reject", "the reporting agent's HTTP endpoint"),
-        (REPORTING,),
-    ),
-    Channel(
-        "reports_outcomes",
-        ReportOutcome,
-        "content_id",
-        "Every outcome of a report: filed, rejected or failed.",
-        (REPORTING,),
-        ("operators", "compliance records", "hashgate reports pending"),
-    ),
-    Channel(
-        "stats",
-        MatchCount,
-        "tenant/day or tenant/day/source",
-        "Compacted: daily match counts per tenant and per tenant and source.",
-        (STATS,),
-        ("operators (aggregate usage reports)",),
-    ),
-    Channel(
-        "downstream_errors",
-        ScanError,
-        "original record key",
-        "DLQ of the downstream agents: refused records, byte for byte, with a reason code.",
-        (MODERATION, REPORTING, STATS),
-        ("operators",),
-    ),
-]
+#: The topics other systems integrate with: the registry without hashgate's own plumbing.
+CHANNELS: tuple[Topic, ...] = tuple(topic for topic in REGISTRY if not topic.internal)
 
 
 def schema_file(model: type[Event]) -> str:

@@ -6,6 +6,8 @@ creates it with the broker's defaults: a producer tracking the rescan status top
 ``delete`` instead of compacted, with the broker's partition count and retention. So each
 process creates every topic it reads or writes before its Kafka clients start, and a topic the
 cluster refuses to create stops it with a message naming the topic and the setting to fix.
+Which topics a process creates, and with which configs, comes from the topic registry
+(``streams.events.topics.topics_of``).
 """
 
 from __future__ import annotations
@@ -27,16 +29,12 @@ from aiokafka.errors import (
 
 from streams.errors import ConfigurationError
 from streams.kafka.config import aiokafka_options
-from streams.rescan.records import rescan_topics
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
 #: How long a start waits for a new cluster's group coordinator.
 COORDINATOR_WAIT_S = 30.0
-
-#: Topic settings whose topics keep only the newest record per key.
-COMPACTED = frozenset({"verdicts_latest", "stats"})
 
 #: What to fix when the cluster refuses a topic, by the broker's error.
 _FIX = {
@@ -46,24 +44,6 @@ _FIX = {
     InvalidConfigurationError: "the topic's name or the broker's topic policy",
     TopicAuthorizationFailedError: "the Kafka user's ACLs (HASHGATE_KAFKA__SASL_USERNAME)",
 }
-
-
-def worker_topics(settings: Settings) -> dict[str, dict[str, str]]:
-    """Every topic the scan worker reads or writes, with its topic configs."""
-    topics = settings.topics
-    names = [
-        "uploads",
-        "retries",
-        "verdicts_match",
-        "verdicts_clear",
-        "verdicts_latest",
-        "scan_errors",
-    ]
-    own = {
-        getattr(topics, name): {"cleanup.policy": "compact"} if name in COMPACTED else {}
-        for name in names
-    }
-    return own | rescan_topics(settings)
 
 
 def refusals(response: object, wanted: dict[str, dict[str, str]], settings: Settings) -> list[str]:

@@ -27,6 +27,9 @@ from aiokafka import AIOKafkaConsumer
 from streams.errors import ConfigurationError, EventDecodeError, ReasonCode
 from streams.events import DlqReplayMark, ScanError, ScanKind
 from streams.events.scan_error import mark_key
+from streams.events.topics import (
+    topic_name,
+)
 from streams.kafka.spans import (
     ConfirmedSender,
     Headers,
@@ -37,7 +40,6 @@ from streams.kafka.spans import (
 from streams.kafka.spans import reader as kafka_reader
 from streams.kafka.spans import sender as kafka_sender
 from streams.kafka.topics import ensure_topics
-from streams.rescan.records import replay_marks_topic
 from streams.scan.record import ATTEMPTS_HEADER, FIRST_SEEN_HEADER, REPLAYS_HEADER
 from streams.settings import Settings, TopicSettings
 
@@ -159,7 +161,7 @@ class ReplayReport:
 
 async def replayed_already(consumer: AIOKafkaConsumer, settings: Settings) -> set[bytes]:
     """Keys (``partition/offset``) of the DLQ records earlier runs re-injected."""
-    topic = replay_marks_topic(settings.topics)
+    topic = topic_name(settings.topics, "scan_errors_replayed")
     try:
         partitions = await partitions_of(settings, topic)
     except ConfigurationError:  # no run has replayed anything yet (a dry run creates nothing)
@@ -186,7 +188,7 @@ async def replay_dlq(
     """Replays every matching DLQ record not replayed before, up to the DLQ's end when the
     call began, and marks each one replayed."""
     topic = settings.topics.scan_errors
-    marks_topic = replay_marks_topic(settings.topics)
+    marks_topic = topic_name(settings.topics, "scan_errors_replayed")
     if not dry_run:
         await ensure_topics(settings, {marks_topic: {"cleanup.policy": "compact"}})
     report = ReplayReport(dry_run=dry_run)

@@ -17,11 +17,15 @@ from aiokafka import AIOKafkaConsumer
 
 from streams.events import RescanRequest
 from streams.events.rescan import RescanManifest, RunState, SelectionInfo
+from streams.events.topics import (
+    RESCAN_START,
+    topic_name,
+    topics_of,
+)
 from streams.kafka.spans import ConfirmedSender, partitions_of, plan_spans, read_spans
 from streams.kafka.spans import reader as kafka_reader
 from streams.kafka.spans import sender as kafka_sender
 from streams.kafka.topics import ensure_topics
-from streams.rescan.records import progress_topic, rescan_topics, status_topic
 from streams.rescan.selection import Selection, SelectionCounts, Selector
 from streams.settings import Settings
 
@@ -63,7 +67,7 @@ async def start_rescan(
     progress = progress or Progress()
     source = plan.source_topic or settings.topics.uploads
     if not dry_run:
-        await ensure_topics(settings, rescan_topics(settings))
+        await ensure_topics(settings, topics_of(settings.topics, RESCAN_START))
     selector = Selector(plan.selection)
     async with kafka_reader(settings) as consumer, kafka_sender(settings) as sender:
         spans = await plan_spans(
@@ -111,7 +115,7 @@ async def start_rescan(
 
 async def _outcomes_start(consumer: AIOKafkaConsumer, settings: Settings) -> dict[int, int]:
     """Where this run's outcomes will start: the progress topic's end offsets, now."""
-    topic = progress_topic(settings.topics)
+    topic = topic_name(settings.topics, "rescans_progress")
     spans = await plan_spans(consumer, topic, await partitions_of(settings, topic))
     return {span.partition: span.end for span in spans}
 
@@ -137,5 +141,7 @@ def _manifest(plan: RescanPlan, source: str, progress_from: dict[int, int]) -> R
 async def _write_manifest(
     sender: ConfirmedSender, settings: Settings, manifest: RescanManifest
 ) -> None:
-    await sender.send(status_topic(settings.topics), manifest.key, manifest.encode(), [])
+    await sender.send(
+        topic_name(settings.topics, "rescans_status"), manifest.key, manifest.encode(), []
+    )
     await sender.flush()

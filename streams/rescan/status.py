@@ -19,9 +19,11 @@ from aiokafka import AIOKafkaConsumer
 
 from streams.errors import EventDecodeError
 from streams.events.rescan import RescanManifest, RescanOutcome, Result, RunState
+from streams.events.topics import (
+    topic_name,
+)
 from streams.kafka.spans import Span, partitions_of, plan_spans, read_spans
 from streams.kafka.spans import reader as kafka_reader
-from streams.rescan.records import progress_topic, status_topic
 from streams.settings import Settings
 
 
@@ -115,7 +117,7 @@ class StatusTracker:
         return self._status
 
     async def _read_manifest(self) -> RescanManifest:
-        topic = status_topic(self._settings.topics)
+        topic = topic_name(self._settings.topics, "rescans_status")
         spans = await plan_spans(self._consumer, topic, await partitions_of(self._settings, topic))
         found: RescanManifest | None = None
         key = self._rescan_id.encode()
@@ -128,7 +130,7 @@ class StatusTracker:
         return found
 
     async def _read_outcomes(self, status: RescanStatus) -> None:
-        topic = progress_topic(self._settings.topics)
+        topic = topic_name(self._settings.topics, "rescans_progress")
         current = await plan_spans(
             self._consumer, topic, await partitions_of(self._settings, topic)
         )

@@ -17,7 +17,9 @@ from aiokafka.errors import KafkaError
 
 from streams.events import VerdictKind
 from streams.events.rescan import RescanOutcome
-from streams.rescan.records import progress_topic
+from streams.events.topics import (
+    topic_name,
+)
 from streams.scan.record import (
     ATTEMPTS_HEADER,
     FIRST_SEEN_HEADER,
@@ -101,7 +103,10 @@ class OutcomeWriter:
                 done = None  # a retry is not an outcome yet
         if done is None:
             return latest
-        return [*latest, (progress_topic(self._topics), done.key, done.encode(), [])]
+        return [
+            *latest,
+            (topic_name(self._topics, "rescans_progress"), done.key, done.encode(), []),
+        ]
 
     def _records(self, outcome: Outcome) -> list[OutRecord]:
         match outcome:

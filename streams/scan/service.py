@@ -22,8 +22,8 @@ from faust.transport.drivers.aiokafka import Producer as FaustKafkaProducer
 from faust.types import TP, EventT, Message, StreamT
 
 from streams.errors import ConfigurationError
+from streams.events.topics import SCAN_WORKER, topics_of
 from streams.kafka.producer_topics import TrackedTopics
-from streams.kafka.topics import worker_topics
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, Lane, PhotoDNAMatcher
 from streams.rescan.latest import ChangeFilter, LatestVerdicts
@@ -129,7 +129,9 @@ class ScanService:
         self.settings = settings
         self.matcher = matcher
         self.metrics = metrics
-        self.publisher = publisher or FaustPublisher(app, writes=worker_topics(settings))
+        self.publisher = publisher or FaustPublisher(
+            app, writes=topics_of(settings.topics, SCAN_WORKER)
+        )
         self.fatal: BaseException | None = None
         self.assigned = False
         self._crash: asyncio.Task[None] | None = None

@@ -29,19 +29,12 @@ from streams.events import (
     UploadEvent,
     Verdict,
 )
+from streams.events.topics import MODERATION, REPORTING, STATS, settings_of
 from streams.settings import KafkaSettings
 
 E = TypeVar("E", bound=Event)
 
-TOPIC_SETTINGS = (
-    "verdicts_match",
-    "moderation_actions",
-    "reports_review",
-    "reports_decisions",
-    "reports_outcomes",
-    "stats",
-    "downstream_errors",
-)
+TOPIC_SETTINGS = settings_of(MODERATION, REPORTING, STATS)
 PARTITIONS = 4
 
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from hashgate_tools.harness.worker import TOPIC_SETTINGS, ScanTopics
 from streams.events import Verdict
 from streams.events.rescan import RescanOutcome
+from streams.events.topics import (
+    topic_name,
+)
 from streams.kafka.spans import partitions_of, plan_spans, read_spans, reader
-from streams.rescan.records import progress_topic
 from streams.rescan.status import RescanStatus, tracker
 from streams.settings import KafkaSettings, Settings, TopicSettings
 
@@ -99,7 +101,7 @@ async def wait_status(
 
 async def outcomes_on_topic(settings: Settings, rescan_id: str) -> list[tuple[int, int, str, str]]:
     """(partition, offset, event id, result) of every outcome of the rescan, read afresh."""
-    topic = progress_topic(settings.topics)
+    topic = topic_name(settings.topics, "rescans_progress")
     found: list[tuple[int, int, str, str]] = []
     async with reader(settings) as consumer:
         spans = await plan_spans(consumer, topic, await partitions_of(settings, topic))

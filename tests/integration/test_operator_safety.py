@@ -27,7 +27,9 @@ from hashgate_tools.harness.worker import ScanSetup, ScanTopics, WorkerProcess, 
 from hashgate_tools.localkafka import JavaKafka, resolve_classpath
 from hashgate_tools.simulator import FixedLatency, RunningSimulator
 from streams.errors import EX_CONFIG
-from streams.rescan.records import PROGRESS_RETENTION_MS
+from streams.events.topics import (
+    PROGRESS_RETENTION_MS,
+)
 from tests.integration.downstream_harness import DownstreamSetup
 from tests.runbook import quoted_metrics
 

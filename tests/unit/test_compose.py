@@ -22,7 +22,7 @@ import yaml
 from click.testing import CliRunner
 
 from streams.cli import _attach_commands, cli
-from streams.kafka.topics import COMPACTED
+from streams.events.topics import REGISTRY
 from streams.settings import Settings, load_settings
 from streams.settings_doc import settings_docs
 
@@ -288,7 +288,8 @@ def test_kafka_init_creates_every_hashgate_topic(env_of: Any) -> None:
     plain, compacted = set(init["TOPICS"].split()), set(init["COMPACTED_TOPICS"].split())
     assert plain.isdisjoint(compacted)
     assert plain | compacted == _topic_names(settings)
-    assert compacted == {getattr(settings.topics, name) for name in COMPACTED}
+    compacted_settings = [t for t in REGISTRY if t.compacted and t.named_after is None]
+    assert compacted == {t.address(settings.topics) for t in compacted_settings}
     assert int(init["PARTITIONS"]) == settings.topics.partitions
     assert int(init["REPLICATION_FACTOR"]) == settings.topics.replication_factor
     assert (

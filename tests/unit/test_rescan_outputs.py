@@ -18,7 +18,9 @@ from streams.events import (
     Verdict,
 )
 from streams.events.rescan import RescanOutcome, Result
-from streams.rescan.records import progress_topic
+from streams.events.topics import (
+    topic_name,
+)
 from streams.scan.outputs import OutcomeWriter
 from streams.scan.record import REPLAYS_HEADER
 from streams.scan.scanner import (
@@ -127,7 +129,7 @@ async def test_a_rescan_verdict_reports_its_outcome_to_the_progress_topic() -> N
     assert publisher.topics() == [
         TOPICS.verdicts_clear,
         TOPICS.verdicts_latest,
-        progress_topic(TOPICS),
+        topic_name(TOPICS, "rescans_progress"),
     ]
     _, key, value, _ = publisher.sent[2]
     outcome = RescanOutcome.decode(value)
@@ -143,7 +145,7 @@ async def test_an_unchanged_rescan_verdict_emits_nothing_but_its_progress() -> N
     publisher = Recorder()
     await writer(publisher).write(UnchangedOutcome(verdict(RESCAN), ScanRequest(UPLOAD, RESCAN)))
 
-    assert publisher.topics() == [progress_topic(TOPICS)]
+    assert publisher.topics() == [topic_name(TOPICS, "rescans_progress")]
     assert RescanOutcome.decode(publisher.sent[0][2]).result is Result.UNCHANGED
 
 
@@ -151,7 +153,7 @@ async def test_a_dead_lettered_rescan_counts_as_an_error_with_its_reason() -> No
     publisher = Recorder()
     await writer(publisher).write(dead_letter(RESCAN))
 
-    assert publisher.topics() == [TOPICS.scan_errors, progress_topic(TOPICS)]
+    assert publisher.topics() == [TOPICS.scan_errors, topic_name(TOPICS, "rescans_progress")]
     outcome = RescanOutcome.decode(publisher.sent[1][2])
     assert (outcome.result, outcome.reason) == (Result.ERROR, ReasonCode.MEDIA_UNREACHABLE)
 

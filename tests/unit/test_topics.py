@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from streams.kafka.topics import refusals, worker_topics
-from streams.rescan.records import PROGRESS_RETENTION_MS
+from streams.events.topics import PROGRESS_RETENTION_MS, SCAN_WORKER, topics_of
+from streams.kafka.topics import refusals
 from streams.settings import Settings
 
 
 def test_the_worker_declares_the_rescan_topics_it_writes_with_their_settings() -> None:
-    topics = worker_topics(Settings(topics={"rescans": "ops.rescans"}))
+    topics = topics_of(Settings(topics={"rescans": "ops.rescans"}).topics, SCAN_WORKER)
     assert topics["ops.rescans.status"] == {"cleanup.policy": "compact"}
     assert topics["ops.rescans.progress"] == {"retention.ms": str(PROGRESS_RETENTION_MS)}
     assert topics["content.verdicts.latest"] == {"cleanup.policy": "compact"}
