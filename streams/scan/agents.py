@@ -7,6 +7,7 @@ from typing import Any
 import faust
 from faust.types import TP, StreamT
 
+from streams.broker_watch import PROBE_INTERVAL_S
 from streams.photodna import Lane
 from streams.rescan.records import rescan_topics
 from streams.scan.service import ScanService
@@ -49,6 +50,8 @@ def install_scan_agents(app: faust.App, settings: Settings, service: ScanService
         for name in outputs:
             await raw_topic(app, name, settings).maybe_declare()
         await ensure_topics(settings, rescan_topics(settings))  # with their own retention
+
+    app.timer(PROBE_INTERVAL_S)(service.kafka_watch.probe)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from streams.events import ScanError, UploadEvent, Verdict
 from streams.simulator import RunningSimulator, SimulatorAdmin
@@ -253,6 +253,28 @@ async def read_outcomes(
             missing = sorted(until_events - collector.out.event_ids())
             raise AssertionError(f"{exc}; {len(missing)} missing: {missing[:20]}") from None
         return collector.out
+
+
+async def events_below(bootstrap: str, topic: str, committed: dict[int, int]) -> set[str]:
+    """Event ids of the upload records below each partition's committed offset."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    ids: set[str] = set()
+    try:
+        for partition, offset in committed.items():
+            if offset <= 0:
+                continue
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            consumer.seek(tp, 0)
+            while (position := await consumer.position(tp)) < offset:
+                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=offset - position)
+                for record in batch.get(tp, []):
+                    if record.offset < offset:
+                        ids.add(UploadEvent.decode(record.value).event_id)
+    finally:
+        await consumer.stop()
+    return ids
 
 
 async def create_scan_topics(bootstrap: str, topics: ScanTopics, partitions: int = 4) -> None:

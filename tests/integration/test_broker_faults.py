@@ -1,0 +1,102 @@
+"""The broker itself fails: killed with -9 mid-run and restarted, or gone when SIGTERM comes.
+
+These tests kill the broker, so they get one of their own (devtools.localkafka.JavaKafka,
+restarted on the same data directory and ports) instead of the session's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from devtools.localkafka import JavaKafka, started_java_kafka
+from tests.integration.kafkautil import committed_offsets, produce
+from tests.integration.test_worker_promises import assert_every_event_once_and_right, uploads
+from tests.integration.worker_harness import (
+    OutcomeCollector,
+    ScanSetup,
+    WorkerProcess,
+    events_below,
+    records_of,
+)
+from tests.waiting import eventually
+
+pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
+
+SHUTDOWN_GRACE_S = 10.0  # worker_env's HASHGATE_SCAN__SHUTDOWN_GRACE_S
+
+
+@pytest.fixture(scope="module")
+def restartable_kafka() -> Iterator[JavaKafka]:
+    with started_java_kafka() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="module")
+def kafka_bootstrap(restartable_kafka: JavaKafka) -> str:
+    """The ``scan`` fixture's broker: this module's own."""
+    return restartable_kafka.bootstrap
+
+
+async def _until_ready(worker: WorkerProcess, ready: bool, within: float) -> None:
+    async def answer() -> bool:
+        try:
+            return (await worker.get("/readyz")).status_code == 200
+        except Exception:  # noqa: BLE001 - a page that does not answer is not "ready"
+            return False
+
+    async with asyncio.timeout(within):
+        while await answer() != ready:  # noqa: ASYNC110 - polling another process's page
+            await asyncio.sleep(0.2)
+
+
+async def test_broker_restart_mid_run_loses_nothing_and_the_worker_resumes(
+    scan: ScanSetup, restartable_kafka: JavaKafka
+) -> None:
+    events, known = uploads(scan, 5000, seed=11)
+    await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
+    await scan.admin.set_faults(latency={"kind": "fixed", "ms": 5})
+    worker = scan.start_worker()
+    await worker.wait_ready()
+    async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
+        await collector.wait_for(1500, within=120)
+        restartable_kafka.kill()
+        await _until_ready(worker, False, within=10)
+        assert collector.settled() < len(events), "the broker must go down mid-run"
+        await asyncio.to_thread(restartable_kafka.restart)
+        await _until_ready(worker, True, within=90)
+        out = await collector.wait_for(len(events), within=240)
+    assert worker.proc is not None and worker.proc.poll() is None, "it resumed by itself"
+    assert_every_event_once_and_right(out, events, known)
+
+
+async def test_sigterm_with_the_broker_gone_exits_within_the_grace_and_commits_nothing_unconfirmed(
+    scan: ScanSetup, restartable_kafka: JavaKafka
+) -> None:
+    events, _ = uploads(scan, 2000, seed=12)
+    await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
+    await scan.admin.set_faults(latency={"kind": "fixed", "ms": 20})
+    worker = scan.start_worker()
+    await worker.wait_ready()
+    async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
+        await collector.wait_for(300, within=120)
+        restartable_kafka.kill()
+        await _until_ready(worker, False, within=10)
+        worker.signal(signal.SIGTERM)
+        started = time.monotonic()
+        await worker.wait_exit(within=SHUTDOWN_GRACE_S + 5)
+        assert time.monotonic() - started <= SHUTDOWN_GRACE_S + 5
+        await asyncio.to_thread(restartable_kafka.restart)
+        uploads_topic = scan.topics.name("uploads")
+        committed = await committed_offsets(scan.bootstrap, scan.topics.group, uploads_topic)
+        covered = await events_below(scan.bootstrap, uploads_topic, committed)
+        await eventually(
+            lambda: covered <= collector.out.event_ids(),
+            within=30,
+            what="an outcome on the broker for every committed event",
+        )
+    assert worker.proc is not None and worker.proc.returncode is not None
