@@ -97,7 +97,11 @@ def _cluster_id() -> str:
 
 
 def _die_with_parent() -> None:
-    """In the child: get SIGKILL when the process that started us dies, even by kill -9."""
+    """In the child: get SIGKILL when the process that started us dies, even by kill -9.
+
+    Linux sends it when the *thread* that started the child ends, so start children from a
+    thread that lives as long as they should (the main thread, not an executor's).
+    """
     pr_set_pdeathsig = 1
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
@@ -282,6 +286,7 @@ class JavaKafka:
         if fmt.returncode != 0:
             raise LocalKafkaError(f"formatting the KRaft log dir failed:\n{fmt.stderr[-2000:]}")
         self._launch()
+        self.wait_until_up()
         match = _VERSION_LINE.search(self.logfile.read_text(errors="replace"))
         self.version = match.group(1) if match else "unknown"
 
@@ -293,9 +298,19 @@ class JavaKafka:
         self.proc = None
 
     def restart(self) -> None:
-        """Start the node again on the same data directory and ports (killing it first if up)."""
+        """Start the node again on the same data directory and ports (killing it first if up).
+
+        Returns at once; ``wait_until_up`` (which may run in another thread) waits for it.
+        """
         self.kill()
         self._launch()
+
+    def wait_until_up(self) -> None:
+        try:
+            wait_for_broker(self.bootstrap, START_TIMEOUT_S, self.proc)
+        except LocalKafkaError:
+            self.stop()
+            raise
 
     def _launch(self) -> None:
         with (self.workdir / "stderr.log").open("ab") as stderr:
@@ -305,11 +320,6 @@ class JavaKafka:
                 stderr=stderr,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
-        try:
-            wait_for_broker(self.bootstrap, START_TIMEOUT_S, self.proc)
-        except LocalKafkaError:
-            self.stop()
-            raise
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
