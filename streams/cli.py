@@ -10,7 +10,8 @@ import sys
 
 import click
 
-from streams.errors import ConfigurationError
+from streams.errors import ConfigurationError, KafkaAccessError
+from streams.process import EX_CONFIG
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,4 +51,4 @@ def main() -> None:
         cli.main(standalone_mode=True)
     except ConfigurationError as exc:
         click.echo(f"hashgate: configuration error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(EX_CONFIG if isinstance(exc, KafkaAccessError) else 2)

@@ -24,6 +24,7 @@ import faust
 
 from streams.app import create_app
 from streams.errors import ConfigurationError
+from streams.kafka_config import check_kafka_access
 from streams.observability.logging import configure_logging
 from streams.observability.metrics import ScanMetrics
 from streams.observability.web import install_pages
@@ -88,6 +89,7 @@ def worker_command() -> None:
     settings = load_settings()
     configure_logging(settings.log_level, settings.secrets())
     app, service = build_worker(settings)
+    asyncio.run(check_kafka_access(settings.kafka))
     asyncio.run(ensure_topics(settings, worker_topics(settings)))
     worker = HashgateWorker(
         app, service, settings.scan.shutdown_grace_s, **worker_options(settings)

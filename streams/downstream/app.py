@@ -25,6 +25,7 @@ from streams.downstream.emitter import Emitter
 from streams.downstream.metrics import DownstreamMetrics
 from streams.downstream.store import SeenStore
 from streams.events import Event
+from streams.kafka_config import check_kafka_access
 from streams.observability.logging import configure_logging
 from streams.observability.web import install_pages
 from streams.process import run_worker, worker_options
@@ -134,6 +135,7 @@ class DownstreamApp:
         Exit codes as the scan worker's: 78 on a configuration error, 70 on another fatal one.
         """
         configure_logging(self.settings.log_level, self.settings.secrets())
+        asyncio.run(check_kafka_access(self.settings.kafka))
         asyncio.run(ensure_topics(self.settings, self.topics))
         install_pages(
             self.app, self.metrics.registry, self.readiness, alive=lambda: self.fatal is None
