@@ -55,7 +55,8 @@ def install_scan_agents(app: faust.App, settings: Settings, service: ScanService
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
-        service.assigned = True
+        assigned: set[TP] = args[0]
+        service.on_partitions_assigned(assigned)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:

@@ -31,6 +31,7 @@ from streams.rescan.latest import ChangeFilter, LatestVerdicts
 from streams.rescan.records import rescan_topics
 from streams.scan.outputs import LANE_HEADER, OutcomeWriter
 from streams.scan.pipeline import DrainReport, ScanPipeline
+from streams.scan.quota_share import upload_share
 from streams.scan.record import NOT_BEFORE_HEADER, SourceRecord
 from streams.scan.scanner import (
     DeadLetterOutcome,
@@ -265,6 +266,23 @@ class ScanService:
         # Crash from a task of its own: this coroutine runs inside a pipeline task, which the
         # shutdown will cancel.
         self._crash = asyncio.get_running_loop().create_task(self.app.crash(exc))
+
+    def on_partitions_assigned(self, assigned: set[TP]) -> None:
+        """Take this worker's share of the key's quota: see streams/scan/quota_share.py."""
+        self.assigned = True
+        limiter = self.matcher.rate_limiter
+        if limiter is None:
+            return
+        uploads = self.settings.topics.uploads
+        partitions = self.app.consumer.topic_partitions(uploads) or self.settings.topics.partitions
+        share = upload_share(assigned, uploads, partitions)
+        limiter.set_share(share)
+        log.info(
+            "quota share %.3f of %g calls/s: %.2f calls/s for this worker's upload partitions",
+            share,
+            limiter.key_rate,
+            limiter.configured_rate,
+        )
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         dropped = sum(

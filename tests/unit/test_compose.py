@@ -280,12 +280,12 @@ def test_worker_calls_the_simulator_with_a_key_it_accepts(env_of: Any) -> None:
     assert settings.photodna.subscription_key.get_secret_value() in keys
 
 
-def test_worker_replicas_stay_within_the_simulator_quota(env_of: Any) -> None:
+def test_worker_replicas_share_the_simulator_quota_undivided(env_of: Any) -> None:
     settings = _worker_settings(env_of)
     replicas = _service("worker")["deploy"]["replicas"]
     quota = float(_option(_service("simulator")["command"], "--quota-rps"))
     assert replicas == 2
-    assert replicas * settings.photodna.rate_limit_rps <= quota
+    assert settings.photodna.key_quota_rps == quota, "the key's quota, not divided by replicas"
 
 
 def test_worker_gets_time_to_drain_before_sigkill(env_of: Any) -> None:
