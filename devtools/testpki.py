@@ -42,17 +42,26 @@ def _new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _authority(common_name: str) -> _Authority:
-    key = _new_key()
+def _builder(
+    subject: x509.Name, issuer: x509.Name, key: rsa.RSAPrivateKey
+) -> x509.CertificateBuilder:
+    """A certificate for ``key``, valid from a few minutes ago (clock skew) for VALIDITY."""
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
+    return (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
+        .subject_name(subject)
+        .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + VALIDITY)
+    )
+
+
+def _authority(common_name: str) -> _Authority:
+    key = _new_key()
+    cert = (
+        _builder(_name(common_name), _name(common_name), key)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -74,7 +83,6 @@ def _authority(common_name: str) -> _Authority:
 
 
 def _server_cert(ca: _Authority, key: rsa.RSAPrivateKey, hosts: list[str]) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
     names: list[x509.GeneralName] = []
     for host in hosts:
         try:
@@ -82,13 +90,7 @@ def _server_cert(ca: _Authority, key: rsa.RSAPrivateKey, hosts: list[str]) -> x5
         except ValueError:
             names.append(x509.DNSName(host))
     return (
-        x509.CertificateBuilder()
-        .subject_name(_name(hosts[0]))
-        .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
+        _builder(_name(hosts[0]), ca.cert.subject, key)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(

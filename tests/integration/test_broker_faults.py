@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from devtools.localkafka import JavaKafka, started_java_kafka
+from streams.events import UploadEvent
 from tests.integration.kafkautil import committed_offsets, produce
 from tests.integration.test_worker_promises import assert_every_event_once_and_right, uploads
 from tests.integration.worker_harness import (
@@ -54,18 +55,31 @@ async def _until_ready(worker: WorkerProcess, ready: bool, within: float) -> Non
             await asyncio.sleep(0.2)
 
 
+async def _worker_on_backlog(
+    scan: ScanSetup, events: list[UploadEvent], latency_ms: int
+) -> WorkerProcess:
+    """``events`` published, PhotoDNA answering in ``latency_ms``, and a ready worker on them."""
+    await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
+    await scan.admin.set_faults(latency={"kind": "fixed", "ms": latency_ms})
+    worker = scan.start_worker()
+    await worker.wait_ready()
+    return worker
+
+
+async def _broker_gone(broker: JavaKafka, worker: WorkerProcess) -> None:
+    """kill -9 the broker; the worker must say at once that it is not ready."""
+    broker.kill()
+    await _until_ready(worker, False, within=10)
+
+
 async def test_broker_restart_mid_run_loses_nothing_and_the_worker_resumes(
     scan: ScanSetup, restartable_kafka: JavaKafka
 ) -> None:
     events, known = uploads(scan, 5000, seed=11)
-    await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
-    await scan.admin.set_faults(latency={"kind": "fixed", "ms": 5})
-    worker = scan.start_worker()
-    await worker.wait_ready()
+    worker = await _worker_on_backlog(scan, events, latency_ms=5)
     async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
         await collector.wait_for(1500, within=120)
-        restartable_kafka.kill()
-        await _until_ready(worker, False, within=10)
+        await _broker_gone(restartable_kafka, worker)
         assert collector.settled() < len(events), "the broker must go down mid-run"
         restartable_kafka.restart()
         await asyncio.to_thread(restartable_kafka.wait_until_up)
@@ -79,14 +93,10 @@ async def test_sigterm_with_the_broker_gone_exits_within_the_grace_and_commits_n
     scan: ScanSetup, restartable_kafka: JavaKafka
 ) -> None:
     events, _ = uploads(scan, 2000, seed=12)
-    await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
-    await scan.admin.set_faults(latency={"kind": "fixed", "ms": 20})
-    worker = scan.start_worker()
-    await worker.wait_ready()
+    worker = await _worker_on_backlog(scan, events, latency_ms=20)
     async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
         await collector.wait_for(300, within=120)
-        restartable_kafka.kill()
-        await _until_ready(worker, False, within=10)
+        await _broker_gone(restartable_kafka, worker)
         worker.signal(signal.SIGTERM)
         started = time.monotonic()
         assert await worker.wait_exit(within=SHUTDOWN_GRACE_S + 5) == 0
