@@ -151,10 +151,14 @@ class PhotoDNASettings(_Group):
     backoff_base_s: PositiveFloat = Field(0.2, description="First retry backoff (capped, jitter).")
     backoff_cap_s: PositiveFloat = Field(30.0, description="Longest single retry backoff.")
     breaker_failure_threshold: int = Field(
-        5, ge=1, description="Consecutive transient failures that open the circuit breaker."
+        5,
+        ge=1,
+        description="Consecutive transient failures that make the breaker probe PhotoDNA's health.",
     )
     breaker_reset_s: PositiveFloat = Field(
-        5.0, description="Seconds the breaker stays open before a half-open probe."
+        5.0,
+        description="Seconds the breaker stays open before probing again; also the least time "
+        "between two probes while it is closed.",
     )
     ncmec_username: str | None = Field(None, description="NCMEC CyberTipline user (x-usr).")
     ncmec_password: SecretStr | None = Field(None, description="NCMEC password (x-pwd, secret).")

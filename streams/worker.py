@@ -79,6 +79,7 @@ def build_worker(settings: Settings) -> tuple[faust.App, ScanService]:
     metrics.watch_lag(service.lag)
     if matcher.rate_limiter is not None:
         metrics.watch_rate_limiter(matcher.rate_limiter)
+    metrics.watch_photodna(matcher.client)
     install_pages(app, metrics.registry, service.readiness, alive=lambda: service.fatal is None)
     return app, service
 
