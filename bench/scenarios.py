@@ -279,7 +279,7 @@ async def quota(ctx: Context) -> Result:
             sim,
             ctx.sizes.quota_events,
             expected_eps=QUOTA_RPS,
-            HASHGATE_PHOTODNA__RATE_LIMIT_RPS=str(QUOTA_RPS),
+            HASHGATE_PHOTODNA__KEY_QUOTA_RPS=str(QUOTA_RPS),
         )
         async with sim.admin() as admin:
             stats = await admin.stats()
