@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ctypes
 import hashlib
 import logging
 import os
@@ -39,6 +38,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from hashgate_tools.harness.host import die_with_parent, free_port
 from hashgate_tools.testpki import BrokerPki, make_broker_pki
 
 log = logging.getLogger("hashgate.localkafka")
@@ -53,12 +53,6 @@ _VERSION_LINE = re.compile(r"Kafka version: (\S+)")
 
 class LocalKafkaError(RuntimeError):
     """No real broker could be provided; the message says which step failed and how."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def resolve_classpath() -> str:
@@ -95,17 +89,6 @@ def resolve_classpath() -> str:
 def _cluster_id() -> str:
     """A Kafka cluster id: a UUID in URL-safe base64 without padding."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL when the process that started us dies, even by kill -9.
-
-    Linux sends it when the *thread* that started the child ends, so start children from a
-    thread that lives as long as they should (the main thread, not an executor's).
-    """
-    pr_set_pdeathsig = 1
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def _port_open(bootstrap: str) -> bool:
@@ -179,9 +162,9 @@ class JavaKafka:
 
     classpath: str
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="hashgate-kafka-")))
-    port: int = field(default_factory=_free_port)
-    sasl_port: int = field(default_factory=_free_port)
-    controller_port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
+    sasl_port: int = field(default_factory=free_port)
+    controller_port: int = field(default_factory=free_port)
     scram_user: str = "hashgate"
     scram_password: str = field(default_factory=lambda: secrets.token_hex(12))
     proc: subprocess.Popen[bytes] | None = None
@@ -322,7 +305,7 @@ class JavaKafka:
                 self._java("kafka.Kafka", str(self._config)),
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
 
     def stop(self) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import faust
 from faust.types import TP, StreamT
 
-from streams.broker_watch import PROBE_INTERVAL_S
+from streams.kafka.broker_watch import PROBE_INTERVAL_S
 from streams.photodna import Lane
 from streams.scan.service import ScanService
 from streams.settings import Settings

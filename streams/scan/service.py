@@ -22,9 +22,9 @@ from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import Producer as FaustKafkaProducer
 from faust.types import TP, EventT, Message, StreamT
 
-from streams.broker_watch import BrokerWatch
 from streams.errors import ConfigurationError
 from streams.events.topics import SCAN_WORKER, topics_of
+from streams.kafka.broker_watch import BrokerWatch
 from streams.kafka.producer_topics import TrackedTopics
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, Lane, PhotoDNAMatcher
