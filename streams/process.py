@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
@@ -18,6 +18,7 @@ import faust
 
 from streams.errors import EX_CONFIG, EX_SOFTWARE, ConfigurationError
 from streams.kafka.config import check_kafka_access
+from streams.kafka.internals import SignalHooksWorker
 from streams.kafka.topics import ensure_topics
 from streams.observability.logging import logging_config
 from streams.observability.task_dump import dump_tasks
@@ -25,18 +26,27 @@ from streams.ports import check_port_free
 from streams.settings import Settings
 
 
-class HashgateWorker(faust.Worker):
-    """faust's Worker with a task dump on SIGUSR1 that never crashes and never shows a secret.
+async def _nothing_to_drain() -> None:
+    return None
 
-    mode's own dump (``Worker._on_sigusr1``, pinned by a unit test) prints local variables.
-    """
 
-    def __init__(self, app: faust.App, settings: Settings, **kw: Any) -> None:
-        super().__init__(app, **worker_options(settings), **kw)
-        self._secrets = [s.get_secret_value() for s in settings.secrets() if s is not None]
+class HashgateWorker(SignalHooksWorker):
+    """faust's Worker with a task dump on SIGUSR1 that never crashes and never shows a secret
+    (mode's own prints local variables), and ``before_stop`` run first on SIGTERM/SIGINT."""
 
-    def _on_sigusr1(self) -> None:
-        dump_tasks(sys.stderr, self._secrets)
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        before_stop: Callable[[], Awaitable[None]] = _nothing_to_drain,
+    ) -> None:
+        secrets = [s.get_secret_value() for s in settings.secrets() if s is not None]
+        super().__init__(
+            app,
+            before_stop=before_stop,
+            on_task_dump=lambda: dump_tasks(sys.stderr, secrets),
+            **worker_options(settings),
+        )
 
 
 def worker_options(settings: Settings) -> dict[str, Any]:

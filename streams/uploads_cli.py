@@ -20,9 +20,9 @@ from pydantic import ValidationError
 from streams.errors import EventDecodeError
 from streams.events import ScanError, Uploader, UploadEvent, Verdict
 from streams.events.topics import SCAN_WORKER, topics_of
+from streams.kafka.confirmed import windowed_writer
 from streams.kafka.spans import partitions_of
 from streams.kafka.spans import reader as kafka_reader
-from streams.kafka.spans import sender as kafka_sender
 from streams.kafka.topics import ensure_topics
 from streams.observability.logging import configure_logging
 from streams.settings import Settings, load_settings
@@ -102,8 +102,8 @@ async def publish_upload(
     await ensure_topics(settings, topics_of(settings.topics, SCAN_WORKER))
     async with kafka_reader(settings) as consumer:
         ends = await _ends(consumer, settings) if wait_s is not None else {}
-        async with kafka_sender(settings) as sender:
-            await sender.send(settings.topics.uploads, event.key, event.encode(), [])
+        async with windowed_writer(settings) as sender:
+            await sender.write(settings.topics.uploads, event.key, event.encode(), [])
         if wait_s is None:
             return None
         consumer.assign(list(ends))

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 
 import click
 import faust
@@ -50,19 +50,17 @@ def _end_unfinished_stop(budget_s: float) -> None:
     os._exit(0)  # a requested stop, with nothing committed past what the broker confirmed
 
 
-class ScanWorker(HashgateWorker):
-    def __init__(self, app: faust.App, service: ScanService, settings: Settings) -> None:
-        super().__init__(app, settings)
-        self.service = service
-        self.grace_s = settings.scan.shutdown_grace_s
+def drain_then_stop(service: ScanService, grace_s: float) -> Callable[[], Awaitable[None]]:
+    """On SIGTERM/SIGINT: let in-flight scans finish, with a deadline for the whole stop."""
 
-    async def _stop_on_signal(self, sig: signal.Signals) -> None:
-        budget_s = self.grace_s + STOP_MARGIN_S
+    async def before_stop() -> None:
+        budget_s = grace_s + STOP_MARGIN_S
         deadline = threading.Timer(budget_s, _end_unfinished_stop, args=(budget_s,))
         deadline.daemon = True
         deadline.start()
-        await self.service.drain(self.grace_s)
-        await super()._stop_on_signal(sig)
+        await service.drain(grace_s)
+
+    return before_stop
 
 
 def build_worker(settings: Settings) -> tuple[faust.App, ScanService]:
@@ -88,4 +86,6 @@ def worker_command() -> None:
     configure_logging(settings.log_level, settings.secrets())
     app, service = build_worker(settings)
     prepare_kafka_and_port(settings, "worker", topics_of(settings.topics, SCAN_WORKER))
-    run_worker(ScanWorker(app, service, settings), lambda: service.fatal, "worker")
+    before_stop = drain_then_stop(service, settings.scan.shutdown_grace_s)
+    worker = HashgateWorker(app, settings, before_stop)
+    run_worker(worker, lambda: service.fatal, "worker")

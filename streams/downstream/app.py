@@ -25,11 +25,11 @@ from streams.downstream.metrics import DownstreamMetrics
 from streams.downstream.store import SeenStore
 from streams.events import Event
 from streams.kafka.app import create_app
+from streams.kafka.confirmed import FaustWriter
 from streams.observability.logging import configure_logging
 from streams.observability.web import install_pages
 from streams.process import HashgateWorker, prepare_kafka_and_port, run_worker
 from streams.scan.agents import raw_topic
-from streams.scan.service import FaustPublisher
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class DownstreamApp:
         self.loops: list[DownstreamLoop[Any]] = []
         self.fatal: BaseException | None = None
         self.topics: dict[str, dict[str, str]] = {self.settings.topics.downstream_errors: {}}
-        self.publisher = FaustPublisher(self.app, writes=self.topics.keys())  # a live view
+        self.writer = FaustWriter(self.app, writes=self.topics.keys())  # a live view
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._crash: asyncio.Task[None] | None = None
         self._seen: SeenStore | None = None
@@ -64,7 +64,7 @@ class DownstreamApp:
     # -- building ---------------------------------------------------------------------------
 
     def emitter(self, agent: str) -> Emitter:
-        return Emitter(self.publisher, agent=agent, metrics=self.metrics)
+        return Emitter(self.writer, agent=agent, metrics=self.metrics)
 
     def table(self, name: str) -> MutableMapping[str, str]:
         """A changelogged table of strings (see streams.downstream.store)."""

@@ -45,9 +45,8 @@ from streams.errors import (
     TransientError,
 )
 from streams.events import Event, ScanError, ScanInfo, Verdict, VerdictKind
-from streams.photodna import RetryPolicy
-from streams.scan.record import SourceRecord
-from streams.scan.service import source_record
+from streams.kafka.record import SourceRecord, source_record
+from streams.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 

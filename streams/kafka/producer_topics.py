@@ -13,7 +13,7 @@ rescan whose status stayed one outcome short.
 
 Tracking a topic before its first record is queued closes the gap: every later fetch includes
 it. That means every topic the producer writes, including those faust writes itself (table
-changelogs): ``FaustPublisher`` tracks them before the agents get a record.
+changelogs): ``FaustWriter`` (confirmed.py) tracks them before the agents get a record.
 ``tests/integration/test_producer_topics.py`` reproduces the sequence on a real broker.
 """
 

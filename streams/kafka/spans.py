@@ -1,4 +1,4 @@
-"""Bounded reads and confirmed writes for the operator commands (rescan, status, DLQ replay).
+"""Bounded reads: a fixed span of each partition, read to its end.
 
 Every read is a fixed span per partition: from a start offset (the beginning, or the first
 record at or after a time) to the end offset captured when the command began. A command
@@ -8,26 +8,20 @@ is reading) and always terminates, however busy the topic.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.errors import ConfigurationError
 from streams.kafka.config import aiokafka_options
-from streams.kafka.producer_topics import TrackedTopics
 from streams.settings import Settings
 
-Headers = list[tuple[str, bytes]]
 #: Records per fetch; small enough to keep memory flat, large enough to read fast.
 FETCH_RECORDS = 2000
-#: Sends in flight before the producer waits for the broker's acknowledgements.
-SEND_WINDOW = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,42 +120,3 @@ async def read_spans(
             if await consumer.position(tp) >= open_spans[tp].end:
                 consumer.pause(tp)
                 del open_spans[tp]
-
-
-class ConfirmedSender:
-    """Sends through an idempotent producer and waits for the broker in windows.
-
-    ``flush`` returns only when every record sent so far is acknowledged, so a caller can write
-    "all published" only after it; a failed send raises there, never silently.
-    """
-
-    def __init__(self, producer: AIOKafkaProducer) -> None:
-        self._producer = producer
-        self._tracked = TrackedTopics(producer.client)
-        self._pending: list[asyncio.Future[Any]] = []
-
-    async def send(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> None:
-        self._tracked.track(topic)
-        future = await self._producer.send(topic, key=key, value=value, headers=headers)
-        self._pending.append(future)
-        if len(self._pending) >= SEND_WINDOW:
-            await self.flush()
-
-    async def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for future in pending:
-            await future
-
-
-@asynccontextmanager
-async def sender(settings: Settings) -> AsyncIterator[ConfirmedSender]:
-    producer = AIOKafkaProducer(
-        **aiokafka_options(settings.kafka), acks="all", enable_idempotence=True, linger_ms=20
-    )
-    await producer.start()
-    try:
-        confirmed = ConfirmedSender(producer)
-        yield confirmed
-        await confirmed.flush()
-    finally:
-        await producer.stop()

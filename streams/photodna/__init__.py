@@ -21,7 +21,7 @@ from streams.photodna.models import (
 )
 from streams.photodna.ratelimit import Lane, RateLimiter
 from streams.photodna.responses import PERMANENT_STATUS, parse_retry_after
-from streams.photodna.retry import RetryPolicy
+from streams.retry import RetryPolicy
 
 __all__ = [
     "PERMANENT_STATUS",

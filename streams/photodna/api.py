@@ -57,8 +57,8 @@ from streams.photodna.models import (
 )
 from streams.photodna.ratelimit import Lane, RateLimiter
 from streams.photodna.responses import STATUS_OK, read_match, read_report, status_label
-from streams.photodna.retry import RetryPolicy
 from streams.photodna.transport import AiohttpTransport
+from streams.retry import RetryPolicy
 from streams.settings import PhotoDNASettings
 
 logger = logging.getLogger(__name__)

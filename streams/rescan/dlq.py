@@ -30,17 +30,15 @@ from streams.events.scan_error import mark_key
 from streams.events.topics import (
     topic_name,
 )
+from streams.kafka.confirmed import Headers, WindowedWriter, windowed_writer
+from streams.kafka.record import ATTEMPTS_HEADER, FIRST_SEEN_HEADER, REPLAYS_HEADER
 from streams.kafka.spans import (
-    ConfirmedSender,
-    Headers,
     partitions_of,
     plan_spans,
     read_spans,
 )
 from streams.kafka.spans import reader as kafka_reader
-from streams.kafka.spans import sender as kafka_sender
 from streams.kafka.topics import ensure_topics
-from streams.scan.record import ATTEMPTS_HEADER, FIRST_SEEN_HEADER, REPLAYS_HEADER
 from streams.settings import Settings, TopicSettings
 
 
@@ -170,11 +168,11 @@ async def replayed_already(consumer: AIOKafkaConsumer, settings: Settings) -> se
     return {record.key async for batch in read_spans(consumer, spans) for record in batch}
 
 
-async def _confirm(sender: ConfirmedSender, marks: list[DlqReplayMark], topic: str) -> None:
+async def _confirm(sender: WindowedWriter, marks: list[DlqReplayMark], topic: str) -> None:
     """Marks go out only once the replays they vouch for are acknowledged."""
     await sender.flush()
     for mark in marks:
-        await sender.send(topic, mark.key, mark.encode(), [])
+        await sender.write(topic, mark.key, mark.encode(), [])
     await sender.flush()
     marks.clear()
 
@@ -192,7 +190,7 @@ async def replay_dlq(
     if not dry_run:
         await ensure_topics(settings, {marks_topic: {"cleanup.policy": "compact"}})
     report = ReplayReport(dry_run=dry_run)
-    async with kafka_reader(settings) as consumer, kafka_sender(settings) as sender:
+    async with kafka_reader(settings) as consumer, windowed_writer(settings) as sender:
         done = await replayed_already(consumer, settings)
         spans = await plan_spans(
             consumer,
@@ -220,7 +218,7 @@ async def replay_dlq(
                     report.skipped[planned] += 1
                     continue
                 if not dry_run:
-                    await sender.send(planned.topic, planned.key, planned.value, planned.headers)
+                    await sender.write(planned.topic, planned.key, planned.value, planned.headers)
                     marks.append(
                         DlqReplayMark(
                             dlq_topic=topic,

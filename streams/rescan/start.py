@@ -22,9 +22,9 @@ from streams.events.topics import (
     topic_name,
     topics_of,
 )
-from streams.kafka.spans import ConfirmedSender, partitions_of, plan_spans, read_spans
+from streams.kafka.confirmed import WindowedWriter, windowed_writer
+from streams.kafka.spans import partitions_of, plan_spans, read_spans
 from streams.kafka.spans import reader as kafka_reader
-from streams.kafka.spans import sender as kafka_sender
 from streams.kafka.topics import ensure_topics
 from streams.rescan.selection import Selection, SelectionCounts, Selector
 from streams.settings import Settings
@@ -69,7 +69,7 @@ async def start_rescan(
     if not dry_run:
         await ensure_topics(settings, topics_of(settings.topics, RESCAN_START))
     selector = Selector(plan.selection)
-    async with kafka_reader(settings) as consumer, kafka_sender(settings) as sender:
+    async with kafka_reader(settings) as consumer, windowed_writer(settings) as sender:
         spans = await plan_spans(
             consumer,
             source,
@@ -95,7 +95,7 @@ async def start_rescan(
                         only_changed=plan.only_changed,
                         upload=upload,
                     )
-                    await sender.send(settings.topics.rescans, upload.key, request.encode(), [])
+                    await sender.write(settings.topics.rescans, upload.key, request.encode(), [])
             progress.advance(len(batch), selector.counts)
         if manifest is None:
             return summary
@@ -139,9 +139,9 @@ def _manifest(plan: RescanPlan, source: str, progress_from: dict[int, int]) -> R
 
 
 async def _write_manifest(
-    sender: ConfirmedSender, settings: Settings, manifest: RescanManifest
+    sender: WindowedWriter, settings: Settings, manifest: RescanManifest
 ) -> None:
-    await sender.send(
+    await sender.write(
         topic_name(settings.topics, "rescans_status"), manifest.key, manifest.encode(), []
     )
     await sender.flush()

@@ -1,31 +1,30 @@
-"""Writes each outcome to its topic and returns only once Kafka has confirmed it.
+"""Routes each outcome to its topics and returns only once Kafka has confirmed every record.
 
 The record that produced an outcome is acked after this returns, so "acked" always implies
 "its verdict, retry or DLQ record is durably in Kafka". A failed write is retried with backoff
-for as long as it takes: the record stays unacked meanwhile, which is a delay, not a loss.
+for as long as it takes (streams/kafka/confirmed.py): the record stays unacked meanwhile, which
+is a delay, not a loss.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import Awaitable, Callable
-from typing import Protocol
-
-from aiokafka.errors import KafkaError
+from collections.abc import Callable
 
 from streams.events import VerdictKind
 from streams.events.rescan import RescanOutcome
 from streams.events.topics import (
     topic_name,
 )
-from streams.scan.record import (
+from streams.kafka.confirmed import WRITE_BACKOFF, ConfirmedWriter, Headers, RetryingWriter
+from streams.kafka.record import (
     ATTEMPTS_HEADER,
     FIRST_SEEN_HEADER,
     NOT_BEFORE_HEADER,
     REPLAYS_HEADER,
 )
+from streams.retry import RetryPolicy
 from streams.scan.scanner import (
     DeadLetterOutcome,
     Outcome,
@@ -38,35 +37,27 @@ from streams.settings import TopicSettings
 log = logging.getLogger(__name__)
 
 LANE_HEADER = "hashgate-lane"
-Headers = list[tuple[str, bytes]]
 OutRecord = tuple[str, bytes | None, bytes, Headers]
 
 
-class Publisher(Protocol):
-    """Sends one record and waits for the broker's acknowledgement."""
+class OutcomeRouter:
+    """An outcome's records (verdict, retry or DLQ record, then its follow-ups), written."""
 
-    async def publish(
-        self, topic: str, key: bytes | None, value: bytes, headers: Headers
-    ) -> None: ...
-
-
-class OutcomeWriter:
     def __init__(
         self,
-        publisher: Publisher,
+        writer: ConfirmedWriter,
         topics: TopicSettings,
         *,
         lane: str,
         on_written: Callable[[Outcome], None] = lambda _: None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        backoff: RetryPolicy = WRITE_BACKOFF,
     ) -> None:
-        self._publisher = publisher
+        self._writer = RetryingWriter(writer, backoff)
         self._topics = topics
         self._lane = lane.encode()
         self._on_written = on_written
-        self._sleep = sleep
 
-    async def write(self, outcome: Outcome) -> None:
+    async def route(self, outcome: Outcome) -> None:
         """Writes the outcome's record, then its follow-ups; each is retried until confirmed.
 
         The follow-ups (the content's latest verdict, a rescan's progress) wait for the verdict:
@@ -74,19 +65,8 @@ class OutcomeWriter:
         rescan suppress it for good.
         """
         for stage in (self._records(outcome), self._follow_ups(outcome)):
-            await asyncio.gather(*(self._publish(*record) for record in stage))
+            await asyncio.gather(*(self._writer.write(*record) for record in stage))
         self._on_written(outcome)
-
-    async def _publish(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await self._publisher.publish(topic, key, value, headers)
-                return
-            except (OSError, TimeoutError, KafkaError) as exc:
-                log.warning("writing to %s failed (%r); retrying in ~%.1fs", topic, exc, delay)
-            await self._sleep(delay * random.uniform(0.5, 1.0))  # jitter, not crypto
-            delay = min(delay * 2, 10.0)
 
     def _follow_ups(self, outcome: Outcome) -> list[OutRecord]:
         latest: list[OutRecord] = []

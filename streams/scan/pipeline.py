@@ -13,9 +13,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from streams.kafka.record import SourceRecord
 from streams.scan.ack_tracker import AckTracker, Ticket
 from streams.scan.key_chain import KeyChain
-from streams.scan.record import SourceRecord
 
 log = logging.getLogger(__name__)
 

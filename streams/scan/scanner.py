@@ -29,10 +29,10 @@ from streams.events import (
     UploadEvent,
     Verdict,
 )
+from streams.kafka.record import REPLAYS_HEADER, SourceRecord
 from streams.media.redact import redact_url
 from streams.photodna import CircuitBreaker, Lane, Matcher, MatchResult, MediaRef
 from streams.scan.pipeline import FatalScanError
-from streams.scan.record import REPLAYS_HEADER, SourceRecord
 
 log = logging.getLogger(__name__)
 

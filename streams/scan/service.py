@@ -11,28 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, cast
 
 import faust
-from aiokafka.client import AIOKafkaClient
 from faust.transport.consumer import Consumer
-from faust.transport.drivers.aiokafka import Producer as FaustKafkaProducer
-from faust.types import TP, EventT, Message, StreamT
+from faust.types import TP, StreamT
 
 from streams.errors import ConfigurationError
 from streams.events.topics import SCAN_WORKER, topics_of
 from streams.kafka.broker_watch import BrokerWatch
-from streams.kafka.producer_topics import TrackedTopics
+from streams.kafka.confirmed import FaustWriter
+from streams.kafka.internals import committed_offset
+from streams.kafka.record import NOT_BEFORE_HEADER, SourceRecord, source_record
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, Lane, PhotoDNAMatcher
 from streams.rescan.latest import ChangeFilter, LatestVerdicts
-from streams.scan.outputs import LANE_HEADER, OutcomeWriter
+from streams.scan.outputs import LANE_HEADER, OutcomeRouter
 from streams.scan.pipeline import DrainReport, ScanPipeline
 from streams.scan.quota_share import upload_share
-from streams.scan.record import NOT_BEFORE_HEADER, SourceRecord
 from streams.scan.scanner import (
     DeadLetterOutcome,
     Outcome,
@@ -51,74 +50,6 @@ UNACKED_PER_SLOT = 16
 RECORDS_PER_CALL_SLOT = 2
 
 
-class FaustPublisher:
-    """Publishes through the app's producer and waits for the broker's acknowledgement.
-
-    Straight to the producer, not through ``Topic.send``: the records are bytes already, and
-    faust's per-record message futures, callbacks and sensor calls cost more CPU than the
-    produce itself (seen in the benchmark's profile).
-
-    ``writes`` (read when partitions are first assigned, so it may still grow until then) and
-    the app's table changelogs are tracked in the producer's metadata before the agents get a
-    record: see streams/kafka/producer_topics.py for the aiokafka gap this closes.
-    """
-
-    def __init__(self, app: faust.App, writes: Collection[str] = ()) -> None:
-        self._app = app
-        self._writes = writes
-        self._tracked: TrackedTopics | None = None
-        app.on_partitions_assigned.connect(self._before_first_record)
-
-    async def _before_first_record(self, sender: Any, /, *args: Any, **_: Any) -> None:
-        """faust hands agents no record before it assigned partitions, and sends this first."""
-        await self._track_all()
-
-    async def kafka_client(self) -> AIOKafkaClient:
-        """The aiokafka client under faust's producer, started if need be."""
-        producer = await self._app.maybe_start_producer()
-        # faust has no public accessor for its aiokafka producer (its aiokafka driver's own)
-        return cast(FaustKafkaProducer, producer)._ensure_producer().client
-
-    async def _track_all(self) -> TrackedTopics:
-        if self._tracked is None:
-            self._tracked = TrackedTopics(await self.kafka_client())
-            tables = self._app.tables.values()
-            changelogs = {table.changelog_topic.get_topic_name() for table in tables}
-            for topic in sorted({*self._writes, *changelogs}):
-                self._tracked.track(topic)
-        return self._tracked
-
-    async def publish(
-        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> None:
-        tracked = self._tracked or await self._track_all()
-        tracked.track(topic)  # a topic nobody declared: tracked before its first record
-        producer = await self._app.maybe_start_producer()
-        pending = await producer.send(
-            topic, key, value, partition=None, timestamp=None, headers=headers
-        )
-        await pending
-
-
-def source_record(event: EventT[bytes]) -> SourceRecord:
-    message = event.message
-    return SourceRecord(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        headers=_headers(message),
-        received_at=datetime.now(UTC),
-    )
-
-
-def _headers(message: Message) -> tuple[tuple[str, bytes], ...]:
-    headers = message.headers or ()
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    return tuple((k, v if isinstance(v, bytes) else str(v).encode()) for k, v in pairs)
-
-
 class ScanService:
     """The scan worker's runtime state: one pipeline per lane, sharing one matcher."""
 
@@ -129,18 +60,16 @@ class ScanService:
         matcher: PhotoDNAMatcher,
         metrics: ScanMetrics,
         *,
-        publisher: FaustPublisher | None = None,
+        writer: FaustWriter | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
         self.matcher = matcher
         self.metrics = metrics
-        self.publisher = publisher or FaustPublisher(
-            app, writes=topics_of(settings.topics, SCAN_WORKER)
-        )
+        self.writer = writer or FaustWriter(app, writes=topics_of(settings.topics, SCAN_WORKER))
         self.fatal: BaseException | None = None
         self.assigned = False
-        self.kafka_watch = BrokerWatch(self.publisher.kafka_client)
+        self.kafka_watch = BrokerWatch(self.writer.kafka_client)
         self._crash: asyncio.Task[None] | None = None
         self.consuming = False
         if matcher.breaker is None:
@@ -160,14 +89,14 @@ class ScanService:
                 retry_delay_s=scan.event_retry_delay_s,
                 replay_limit=scan.dlq_replay_limit,
             )
-            writer = OutcomeWriter(
-                self.publisher,
+            router = OutcomeRouter(
+                self.writer,
                 settings.topics,
                 lane=lane.value,
                 on_written=self._count(lane),
             )
             self.pipelines[lane] = ScanPipeline(
-                self._handler(scanner, changes, writer, asyncio.Semaphore(scan.max_in_flight)),
+                self._handler(scanner, changes, router, asyncio.Semaphore(scan.max_in_flight)),
                 max_in_flight=scan.max_in_flight * RECORDS_PER_CALL_SLOT,
                 max_unacked=scan.max_in_flight * UNACKED_PER_SLOT,
                 on_fatal=self._on_fatal,
@@ -208,12 +137,12 @@ class ScanService:
 
     @staticmethod
     def _handler(
-        scanner: Scanner, changes: ChangeFilter, writer: OutcomeWriter, calls: asyncio.Semaphore
+        scanner: Scanner, changes: ChangeFilter, router: OutcomeRouter, calls: asyncio.Semaphore
     ) -> Callable[[SourceRecord], Any]:
         async def handle(record: SourceRecord) -> None:
             async with calls:  # max_in_flight bounds PhotoDNA calls, not Kafka writes
                 outcome = await scanner.scan(record)
-            await writer.write(await changes.screen(outcome))
+            await router.route(await changes.screen(outcome))
 
         return handle
 
@@ -323,7 +252,7 @@ class ScanService:
         lags: dict[tuple[str, int], int] = {}
         for tp in self._source_partitions():
             highwater = consumer.highwater(tp)
-            committed = consumer._committed_offset.get(tp)  # no public accessor
+            committed = committed_offset(consumer, tp)
             if highwater is not None:
                 lags[(tp.topic, tp.partition)] = max(highwater - (committed or 0), 0)
         return lags

@@ -25,9 +25,9 @@ from hashgate_tools.harness.worker import (
 from streams.errors import ReasonCode
 from streams.events import VerdictKind
 from streams.events.rescan import Result
+from streams.kafka.record import ATTEMPTS_HEADER, REPLAYS_HEADER
 from streams.rescan.selection import Selection
 from streams.rescan.start import RescanPlan, start_rescan
-from streams.scan.record import ATTEMPTS_HEADER, REPLAYS_HEADER
 from tests.integration.rescan_support import (
     run_cli,
     settings_for,

@@ -18,8 +18,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.client import AIOKafkaClient
 
 from hashgate_tools.harness.kafka import create_topics, unique
-from streams.kafka.spans import ConfirmedSender
-from streams.scan.service import FaustPublisher
+from streams.kafka.confirmed import FaustWriter, WindowedWriter
 
 pytestmark = pytest.mark.integration
 
@@ -80,19 +79,17 @@ async def aiokafka_producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProdu
 async def test_the_cli_sender_confirms_a_record_queued_before_the_metadata_narrowed(
     kafka_bootstrap: str, aiokafka_producer: AIOKafkaProducer
 ) -> None:
-    sender = ConfirmedSender(aiokafka_producer)
+    sender = WindowedWriter(aiokafka_producer)
 
     async def queue(topic: str, _: str) -> None:
-        await sender.send(topic, None, b"record", [])
+        await sender.write(topic, None, b"record", [])
 
     await _queue_known_then_new(kafka_bootstrap, aiokafka_producer.client, queue, sender.flush)
 
 
 @pytest.fixture
 async def faust_app(kafka_bootstrap: str) -> AsyncIterator[faust.App]:
-    app = faust.App(
-        unique("publisher"), broker=f"kafka://{kafka_bootstrap}", producer_linger=LINGER_S
-    )
+    app = faust.App(unique("writer"), broker=f"kafka://{kafka_bootstrap}", producer_linger=LINGER_S)
     producer = await app.maybe_start_producer()
     yield app
     await _stop(producer.stop())
@@ -103,19 +100,19 @@ class Publishing:
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
-        self.publisher = FaustPublisher(app)
+        self.writer = FaustWriter(app)
         self.tasks: list[asyncio.Future[object]] = []
 
     @property
     def client(self) -> AIOKafkaClient:
         return self.app.producer._ensure_producer().client  # type: ignore[attr-defined]
 
-    async def through_publisher(self, topic: str, _: str = "") -> None:
-        self.tasks.append(asyncio.ensure_future(self.publisher.publish(topic, None, b"r", [])))
+    async def through_writer(self, topic: str, _: str = "") -> None:
+        self.tasks.append(asyncio.ensure_future(self.writer.write(topic, None, b"r", [])))
         await asyncio.sleep(0)  # one loop step: publish queues its record, then awaits the ack
 
     async def through_faust(self, topic: str) -> None:
-        """As a table's changelog write goes: faust's producer, not the publisher."""
+        """As a table's changelog write goes: faust's producer, not the FaustWriter."""
         producer = await self.app.maybe_start_producer()
         self.tasks.append(await producer.send(topic, None, b"r", None, None, None))
 
@@ -127,16 +124,16 @@ class Publishing:
                 task.cancel()
 
 
-async def test_the_worker_publisher_confirms_a_record_queued_before_the_metadata_narrowed(
+async def test_the_workers_writer_confirms_a_record_queued_before_the_metadata_narrowed(
     kafka_bootstrap: str, faust_app: faust.App
 ) -> None:
     publishing = Publishing(faust_app)
     await _queue_known_then_new(
-        kafka_bootstrap, publishing.client, publishing.through_publisher, publishing.confirmed
+        kafka_bootstrap, publishing.client, publishing.through_writer, publishing.confirmed
     )
 
 
-async def test_a_table_changelog_record_is_confirmed_when_the_publisher_narrows_the_metadata(
+async def test_a_table_changelog_record_is_confirmed_when_the_writer_narrows_the_metadata(
     kafka_bootstrap: str, faust_app: faust.App
 ) -> None:
     table = faust_app.Table(unique("seen"), key_type=str, value_type=str)
@@ -146,7 +143,7 @@ async def test_a_table_changelog_record_is_confirmed_when_the_publisher_narrows_
         if which == "known":
             await publishing.through_faust(topic)
         else:
-            await publishing.through_publisher(topic)
+            await publishing.through_writer(topic)
 
     changelog = table.changelog_topic.get_topic_name()
     await _queue_known_then_new(

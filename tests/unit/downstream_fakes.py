@@ -16,8 +16,8 @@ from streams.events import (
     UploadEvent,
     Verdict,
 )
+from streams.kafka.record import SourceRecord
 from streams.photodna import RetryPolicy
-from streams.scan.record import SourceRecord
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
@@ -68,13 +68,13 @@ def record_of(event: Event | bytes, *, key: bytes = b"content-1", offset: int = 
 
 
 @dataclass
-class RecordingPublisher:
-    """Publishes into a list; fails the first ``failures`` calls like a broker hiccup."""
+class RecordingWriter:
+    """Writes into a list; fails the first ``failures`` calls like a broker hiccup."""
 
     failures: int = 0
     sent: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
 
-    async def publish(
+    async def write(
         self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
     ) -> None:
         if self.failures:
@@ -99,7 +99,7 @@ class Sleeps:
         return RetryPolicy(base_s=1.0, cap_s=60.0, sleep=self, random=lambda: 1.0)
 
 
-def emitter(publisher: RecordingPublisher, sleeps: Sleeps | None = None) -> Emitter:
+def emitter(publisher: RecordingWriter, sleeps: Sleeps | None = None) -> Emitter:
     return Emitter(
         publisher,
         agent="test",

@@ -8,8 +8,8 @@ import pytest
 
 from streams.errors import ReasonCode
 from streams.events import ScanError, ScanInfo, ScanKind
+from streams.kafka.record import ATTEMPTS_HEADER, FIRST_SEEN_HEADER, REPLAYS_HEADER
 from streams.rescan.dlq import Replay, ReplayFilter, Skip, plan_replay
-from streams.scan.record import ATTEMPTS_HEADER, FIRST_SEEN_HEADER, REPLAYS_HEADER
 from streams.settings import TopicSettings
 
 pytestmark = pytest.mark.unit

@@ -17,7 +17,7 @@ from streams.errors import (
 from streams.events import ScanError, Verdict
 from tests.unit.downstream_fakes import (
     NOW,
-    RecordingPublisher,
+    RecordingWriter,
     Sleeps,
     emitter,
     match_verdict,
@@ -46,7 +46,7 @@ class ScriptedSink(VerdictSink):
 
 class Harness:
     def __init__(self, sink: ScriptedSink) -> None:
-        self.publisher = RecordingPublisher()
+        self.publisher = RecordingWriter()
         self.sleeps = Sleeps()
         self.seen_table: dict[str, str] = {}
         self.fatal: list[BaseException] = []

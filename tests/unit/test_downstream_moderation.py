@@ -7,7 +7,7 @@ import pytest
 from streams.downstream.moderation import ModerationSink
 from streams.downstream.policy import parse_policy
 from streams.events import ActionKind, ModerationAction, ScanInfo, ScanKind
-from tests.unit.downstream_fakes import NOW, RecordingPublisher, emitter, match_verdict
+from tests.unit.downstream_fakes import NOW, RecordingWriter, emitter, match_verdict
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +29,7 @@ default:
 
 
 async def actions_for(*verdicts: object) -> list[ModerationAction]:
-    publisher = RecordingPublisher()
+    publisher = RecordingWriter()
     sink = ModerationSink(POLICY, emitter(publisher), TOPIC, clock=lambda: NOW)
     for verdict in verdicts:
         await sink.handle(verdict)  # type: ignore[arg-type]

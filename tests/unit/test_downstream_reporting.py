@@ -33,7 +33,7 @@ from streams.events import (
 from streams.media.fetcher import FetchedImage
 from streams.photodna import ReportResult
 from streams.settings import Settings, TopicSettings
-from tests.unit.downstream_fakes import NOW, RecordingPublisher, emitter, match_verdict
+from tests.unit.downstream_fakes import NOW, RecordingWriter, emitter, match_verdict
 
 pytestmark = pytest.mark.unit
 
@@ -58,7 +58,7 @@ class FakeFiler:
 
 class Desk:
     def __init__(self, *errors: BaseException, gate: bool = True) -> None:
-        self.publisher = RecordingPublisher()
+        self.publisher = RecordingWriter()
         self.filer = FakeFiler(list(errors))
         self.table: dict[str, str] = {}
         self.book = ReportBook(

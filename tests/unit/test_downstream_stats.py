@@ -10,7 +10,7 @@ import pytest
 
 from streams.downstream.stats import MatchCounter, daily_report, day_of
 from streams.events import MatchCount
-from tests.unit.downstream_fakes import NOW, RecordingPublisher, emitter, match_verdict
+from tests.unit.downstream_fakes import NOW, RecordingWriter, emitter, match_verdict
 
 pytestmark = pytest.mark.unit
 
@@ -41,7 +41,7 @@ def test_the_day_is_the_utc_date_of_the_moment() -> None:
 
 async def test_counts_split_at_utc_midnight_and_by_source() -> None:
     by_tenant, by_source = DictCounts(), DictCounts()
-    publisher = RecordingPublisher()
+    publisher = RecordingWriter()
     counter = MatchCounter(by_tenant, by_source, emitter(publisher), TOPIC, clock=lambda: NOW)
     before = datetime(2026, 11, 1, 23, 59, tzinfo=UTC)
     after = datetime(2026, 11, 2, 0, 1, tzinfo=UTC)
@@ -60,7 +60,7 @@ async def test_counts_split_at_utc_midnight_and_by_source() -> None:
 
 
 async def test_every_change_is_emitted_as_the_new_figure_under_a_stable_key() -> None:
-    publisher = RecordingPublisher()
+    publisher = RecordingWriter()
     counter = MatchCounter(DictCounts(), DictCounts(), emitter(publisher), TOPIC, clock=lambda: NOW)
 
     await counter.handle(match_verdict(1))

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from hashgate_tools.harness.waiting import eventually
+from streams.kafka.record import SourceRecord
 from streams.scan.pipeline import FatalScanError, ScanPipeline
-from streams.scan.record import SourceRecord
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 

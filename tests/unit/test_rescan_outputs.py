@@ -21,8 +21,9 @@ from streams.events.rescan import RescanOutcome, Result
 from streams.events.topics import (
     topic_name,
 )
-from streams.scan.outputs import OutcomeWriter
-from streams.scan.record import REPLAYS_HEADER
+from streams.kafka.record import REPLAYS_HEADER
+from streams.retry import RetryPolicy
+from streams.scan.outputs import OutcomeRouter
 from streams.scan.scanner import (
     DeadLetterOutcome,
     ScanRequest,
@@ -80,7 +81,7 @@ def dead_letter(scan: ScanInfo, replays: int = 0) -> DeadLetterOutcome:
 
 
 class Recorder:
-    """Publishes instantly, except to ``held`` topics, which wait for ``release``."""
+    """Writes instantly, except to ``held`` topics, which wait for ``release``."""
 
     def __init__(self, held: frozenset[str] = frozenset()) -> None:
         self.sent: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]] = []
@@ -88,7 +89,7 @@ class Recorder:
         self.held = held
         self.release = asyncio.Event()
 
-    async def publish(
+    async def write(
         self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
     ) -> None:
         self.entered.append(topic)
@@ -100,38 +101,38 @@ class Recorder:
         return [topic for topic, *_ in self.sent]
 
 
-def writer(publisher: Recorder) -> OutcomeWriter:
-    return OutcomeWriter(publisher, TOPICS, lane="rescan")
+def router(recorder: Recorder) -> OutcomeRouter:
+    return OutcomeRouter(recorder, TOPICS, lane="rescan")
 
 
 async def test_every_verdict_also_becomes_the_contents_latest_but_only_after_it_is_written() -> (
     None
 ):
-    publisher = Recorder(held=frozenset({TOPICS.verdicts_match}))
+    recorder = Recorder(held=frozenset({TOPICS.verdicts_match}))
     live = verdict(ScanInfo(), is_match=True)
     outcome = VerdictOutcome(live, ScanRequest(UPLOAD, ScanInfo()))
-    writing = asyncio.create_task(writer(publisher).write(outcome))
-    await eventually(lambda: publisher.entered != [])
-    assert publisher.entered == [TOPICS.verdicts_match]  # latest waits for the confirmation
+    writing = asyncio.create_task(router(recorder).route(outcome))
+    await eventually(lambda: recorder.entered != [])
+    assert recorder.entered == [TOPICS.verdicts_match]  # latest waits for the confirmation
 
-    publisher.release.set()
+    recorder.release.set()
     await asyncio.wait_for(writing, 5)
 
-    assert publisher.topics() == [TOPICS.verdicts_match, TOPICS.verdicts_latest]
-    assert publisher.sent[1][1:3] == (b"img-1", live.encode())
+    assert recorder.topics() == [TOPICS.verdicts_match, TOPICS.verdicts_latest]
+    assert recorder.sent[1][1:3] == (b"img-1", live.encode())
 
 
 async def test_a_rescan_verdict_reports_its_outcome_to_the_progress_topic() -> None:
-    publisher = Recorder()
+    recorder = Recorder()
     rescanned = verdict(RESCAN)
-    await writer(publisher).write(VerdictOutcome(rescanned, ScanRequest(UPLOAD, RESCAN)))
+    await router(recorder).route(VerdictOutcome(rescanned, ScanRequest(UPLOAD, RESCAN)))
 
-    assert publisher.topics() == [
+    assert recorder.topics() == [
         TOPICS.verdicts_clear,
         TOPICS.verdicts_latest,
         topic_name(TOPICS, "rescans_progress"),
     ]
-    _, key, value, _ = publisher.sent[2]
+    _, key, value, _ = recorder.sent[2]
     outcome = RescanOutcome.decode(value)
     assert key == b"rs-1"
     assert (outcome.result, outcome.event_id, outcome.verdict_id) == (
@@ -142,59 +143,60 @@ async def test_a_rescan_verdict_reports_its_outcome_to_the_progress_topic() -> N
 
 
 async def test_an_unchanged_rescan_verdict_emits_nothing_but_its_progress() -> None:
-    publisher = Recorder()
-    await writer(publisher).write(UnchangedOutcome(verdict(RESCAN), ScanRequest(UPLOAD, RESCAN)))
+    recorder = Recorder()
+    await router(recorder).route(UnchangedOutcome(verdict(RESCAN), ScanRequest(UPLOAD, RESCAN)))
 
-    assert publisher.topics() == [topic_name(TOPICS, "rescans_progress")]
-    assert RescanOutcome.decode(publisher.sent[0][2]).result is Result.UNCHANGED
+    assert recorder.topics() == [topic_name(TOPICS, "rescans_progress")]
+    assert RescanOutcome.decode(recorder.sent[0][2]).result is Result.UNCHANGED
 
 
 async def test_a_dead_lettered_rescan_counts_as_an_error_with_its_reason() -> None:
-    publisher = Recorder()
-    await writer(publisher).write(dead_letter(RESCAN))
+    recorder = Recorder()
+    await router(recorder).route(dead_letter(RESCAN))
 
-    assert publisher.topics() == [TOPICS.scan_errors, topic_name(TOPICS, "rescans_progress")]
-    outcome = RescanOutcome.decode(publisher.sent[1][2])
+    assert recorder.topics() == [TOPICS.scan_errors, topic_name(TOPICS, "rescans_progress")]
+    outcome = RescanOutcome.decode(recorder.sent[1][2])
     assert (outcome.result, outcome.reason) == (Result.ERROR, ReasonCode.MEDIA_UNREACHABLE)
 
 
 async def test_live_outcomes_write_no_progress() -> None:
-    publisher = Recorder()
-    await writer(publisher).write(dead_letter(ScanInfo()))
+    recorder = Recorder()
+    await router(recorder).route(dead_letter(ScanInfo()))
 
-    assert publisher.topics() == [TOPICS.scan_errors]
+    assert recorder.topics() == [TOPICS.scan_errors]
 
 
 @pytest.mark.parametrize(("replays", "headers"), [(0, []), (2, [(REPLAYS_HEADER, b"2")])])
 async def test_dlq_records_keep_the_replay_count_for_the_next_replay(
     replays: int, headers: list[tuple[str, bytes]]
 ) -> None:
-    publisher = Recorder()
-    await writer(publisher).write(dead_letter(ScanInfo(), replays=replays))
+    recorder = Recorder()
+    await router(recorder).route(dead_letter(ScanInfo(), replays=replays))
 
-    assert publisher.sent[0][3] == headers
+    assert recorder.sent[0][3] == headers
 
 
 async def test_a_failed_write_is_retried_until_it_is_confirmed() -> None:
     class Flaky(Recorder):
         failures = 2
 
-        async def publish(
+        async def write(
             self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
         ) -> None:
             if topic == TOPICS.verdicts_latest and self.failures:
                 self.failures -= 1
                 raise OSError("broker gone")
-            await super().publish(topic, key, value, headers)
+            await super().write(topic, key, value, headers)
 
-    publisher = Flaky()
+    recorder = Flaky()
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    out = OutcomeWriter(publisher, TOPICS, lane="live", sleep=sleep)
-    await out.write(VerdictOutcome(verdict(ScanInfo()), ScanRequest(UPLOAD, ScanInfo())))
+    backoff = RetryPolicy(base_s=0.1, cap_s=10.0, sleep=sleep)
+    out = OutcomeRouter(recorder, TOPICS, lane="live", backoff=backoff)
+    await out.route(VerdictOutcome(verdict(ScanInfo()), ScanRequest(UPLOAD, ScanInfo())))
 
-    assert publisher.topics() == [TOPICS.verdicts_clear, TOPICS.verdicts_latest]
+    assert recorder.topics() == [TOPICS.verdicts_clear, TOPICS.verdicts_latest]
     assert len(slept) == 2

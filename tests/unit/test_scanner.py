@@ -16,9 +16,9 @@ from streams.errors import (
     UnknownStatusError,
 )
 from streams.events import ScanKind, VerdictKind
+from streams.kafka.record import ATTEMPTS_HEADER, REPLAYS_HEADER, SourceRecord
 from streams.photodna import CircuitBreaker, Lane, MatchFlag, MatchResult, MediaRef
 from streams.scan.pipeline import FatalScanError
-from streams.scan.record import ATTEMPTS_HEADER, REPLAYS_HEADER, SourceRecord
 from streams.scan.scanner import DeadLetterOutcome, RetryOutcome, Scanner, VerdictOutcome
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

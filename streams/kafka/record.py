@@ -1,9 +1,16 @@
-"""The scan agent's view of one Kafka record: the raw bytes, where they came from, and headers."""
+"""hashgate's view of one consumed Kafka record: the raw bytes, where they came from, headers.
+
+The scan worker and the downstream agents decode the bytes themselves, so a record that does
+not decode reaches a DLQ unchanged; ``source_record`` takes one off a faust event.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+
+from faust.types import EventT, Message
 
 #: Headers hashgate sets when it re-publishes a record (retry lane, DLQ replay).
 ATTEMPTS_HEADER = "hashgate-attempts"
@@ -52,3 +59,22 @@ class SourceRecord:
     @property
     def first_seen(self) -> datetime:
         return self.time_header(FIRST_SEEN_HEADER) or self.received_at
+
+
+def source_record(event: EventT[bytes]) -> SourceRecord:
+    message = event.message
+    return SourceRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=_headers(message),
+        received_at=datetime.now(UTC),
+    )
+
+
+def _headers(message: Message) -> tuple[tuple[str, bytes], ...]:
+    headers = message.headers or ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return tuple((k, v if isinstance(v, bytes) else str(v).encode()) for k, v in pairs)

@@ -1,0 +1,68 @@
+"""The private parts of faust, mode and aiokafka that hashgate relies on, and nowhere else.
+
+No other module of hashgate reaches behind these libraries' public APIs. Each entry is pinned by
+tests/unit/kafka/test_internals_contract.py, which fails loudly when an upgrade changes it:
+
+- faust's aiokafka driver, ``Producer._ensure_producer()``: the aiokafka producer under faust's,
+  whose client must track every topic hashgate writes (producer_topics.py); faust has no public
+  accessor for it.
+- faust's ``Consumer._committed_offset``: the offset last committed per partition, for the lag
+  metric; faust keeps it but offers no accessor.
+- mode's ``Worker._stop_on_signal(sig)``: runs on SIGTERM/SIGINT before the worker stops; the
+  scan worker drains its in-flight scans there first.
+- mode's ``Worker._on_sigusr1()``: its task dump printed local variables (keys, pre-signed
+  URLs); hashgate's own dump replaces it.
+
+faust's consumer is customised through faust's own extension point instead: a transport
+driver registered for a URL scheme (streams/kafka/transport.py).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import faust
+from aiokafka.client import AIOKafkaClient
+from faust.transport.drivers.aiokafka import Producer as AIOKafkaFaustProducer
+from faust.types import TP, ConsumerT, ProducerT
+
+
+def producer_client(producer: ProducerT) -> AIOKafkaClient:
+    """The aiokafka client under a started faust producer of the aiokafka driver."""
+    client = cast(AIOKafkaFaustProducer, producer)._ensure_producer().client
+    return cast(AIOKafkaClient, client)
+
+
+def committed_offset(consumer: ConsumerT, tp: TP) -> int | None:
+    """The offset faust last committed for ``tp``, or None before its first commit."""
+    offsets = cast(Any, consumer)._committed_offset
+    return cast(int | None, offsets.get(tp))
+
+
+class SignalHooksWorker(faust.Worker):
+    """faust's Worker with two hooks where mode has only private methods.
+
+    ``before_stop`` runs on SIGTERM/SIGINT before faust's own stop; ``on_task_dump`` replaces
+    mode's SIGUSR1 dump.
+    """
+
+    def __init__(
+        self,
+        app: faust.App,
+        *,
+        before_stop: Callable[[], Awaitable[None]],
+        on_task_dump: Callable[[], None],
+        **kw: Any,
+    ) -> None:
+        super().__init__(app, **kw)
+        self._before_stop = before_stop
+        self._on_task_dump = on_task_dump
+
+    async def _stop_on_signal(self, sig: signal.Signals) -> None:
+        await self._before_stop()
+        await super()._stop_on_signal(sig)
+
+    def _on_sigusr1(self) -> None:
+        self._on_task_dump()
