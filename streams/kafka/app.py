@@ -13,7 +13,6 @@ from typing import Any
 import faust
 
 import streams.events  # noqa: F401 - registers the event codecs with faust
-from streams.kafka.buffering import TopicWideBufferingConsumer
 from streams.kafka.config import faust_broker_urls, faust_credentials
 from streams.settings import Settings
 
@@ -59,6 +58,4 @@ def create_app(settings: Settings, process: str = "worker", **overrides: Any) ->
     }
     options.update(overrides)
     app = faust.App(settings.kafka.consumer_group, **options)
-    # The transport resolves its event loop lazily, so reaching it here binds nothing early.
-    app.transport.Consumer = TopicWideBufferingConsumer  # type: ignore[misc]
     return app

@@ -22,6 +22,7 @@ from aiokafka.errors import (
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from streams.errors import ConfigurationError, KafkaAccessError
+from streams.kafka.transport import SCHEME
 from streams.settings import KafkaSettings, SecurityProtocol
 
 
@@ -68,7 +69,8 @@ def aiokafka_options(kafka: KafkaSettings) -> dict[str, Any]:
 
 
 def faust_broker_urls(kafka: KafkaSettings) -> list[str]:
-    return [f"kafka://{server}" for server in kafka.servers]
+    """faust's broker URLs, with the scheme of hashgate's transport driver (transport.py)."""
+    return [f"{SCHEME}://{server}" for server in kafka.servers]
 
 
 #: How long the start-up access check waits for one broker's answer.

@@ -136,7 +136,7 @@ def test_plaintext_needs_no_credentials() -> None:
 
 
 def test_broker_urls_carry_every_server() -> None:
-    assert faust_broker_urls(_kafka()) == ["kafka://b1:9093", "kafka://b2:9093"]
+    assert faust_broker_urls(_kafka()) == ["hashgate-kafka://b1:9093", "hashgate-kafka://b2:9093"]
 
 
 def test_ssl_verifies_brokers_against_the_configured_ca(pki: Pki) -> None:

@@ -1,0 +1,78 @@
+"""Pins every private part of faust, mode and aiokafka hashgate uses (streams/kafka/internals.py).
+
+An upgrade that renames or reshapes one of them fails here, by name, instead of as a worker
+that silently stops draining, tracking topics or reporting lag. Also checks that nothing
+outside the Kafka layer reaches for them, and that faust finds hashgate's transport driver.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import faust
+import mode
+import pytest
+from aiokafka import AIOKafkaProducer
+from faust.transport.consumer import Consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streams.kafka import internals
+from streams.kafka.app import create_app
+from streams.kafka.buffering import TopicWideBufferingConsumer
+from streams.kafka.transport import SCHEME, Transport
+from streams.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+STREAMS = Path(__file__).resolve().parents[2] / "streams"
+PRIVATE = ("_ensure_producer", "_committed_offset", "_stop_on_signal", "_on_sigusr1")
+
+
+def test_faust_producer_still_hands_out_its_aiokafka_producer() -> None:
+    ensure = faust_aiokafka.Producer._ensure_producer
+    assert list(inspect.signature(ensure).parameters) == ["self"]
+    assert "self.client" in inspect.getsource(AIOKafkaProducer.__init__)
+
+
+def test_faust_consumer_still_keeps_committed_offsets_per_partition() -> None:
+    assert "_committed_offset" in Consumer.__annotations__
+    assert "self._committed_offset = " in inspect.getsource(Consumer.__init__)
+
+
+def test_mode_still_stops_on_a_signal_through_stop_on_signal() -> None:
+    stop = mode.Worker._stop_on_signal
+    assert inspect.iscoroutinefunction(stop)
+    assert list(inspect.signature(stop).parameters) == ["self", "signal"]
+    assert "_stop_on_signal" in mode.Worker._schedule_shutdown.__code__.co_names
+
+
+def test_mode_still_dumps_tasks_on_sigusr1_through_on_sigusr1() -> None:
+    assert "_on_sigusr1" in vars(mode.Worker)
+    assert "_on_sigusr1" in mode.Worker._install_signal_handlers_unix.__code__.co_names
+    assert internals.SignalHooksWorker._on_sigusr1 is not mode.Worker._on_sigusr1
+
+
+def test_the_internals_module_lists_what_it_uses() -> None:
+    doc = internals.__doc__ or ""
+    for name in PRIVATE:
+        assert name in doc
+
+
+def test_nothing_outside_the_kafka_layer_touches_those_internals() -> None:
+    found = [
+        f"{path.relative_to(STREAMS)}: {name}"
+        for path in STREAMS.rglob("*.py")
+        if path.parent.name != "kafka"
+        for name in (*PRIVATE, "transport.Consumer")
+        if re.search(rf"\b{re.escape(name)}\b", path.read_text("utf-8"))
+    ]
+    assert found == []
+
+
+def test_faust_finds_hashgates_transport_by_its_url_scheme() -> None:
+    assert faust.transport.by_url(f"{SCHEME}://127.0.0.1:9092") is Transport
+    app = create_app(Settings())
+    assert app.conf.broker[0].scheme == SCHEME
+    assert app.transport.Consumer is TopicWideBufferingConsumer
