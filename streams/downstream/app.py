@@ -24,12 +24,11 @@ from streams.downstream.emitter import Emitter
 from streams.downstream.metrics import DownstreamMetrics
 from streams.downstream.store import SeenStore
 from streams.events import Event
-from streams.kafka.app import create_app
+from streams.kafka.app import create_app, raw_topic
 from streams.kafka.confirmed import FaustWriter
 from streams.observability.logging import configure_logging
 from streams.observability.web import install_pages
 from streams.process import HashgateWorker, prepare_kafka_and_port, run_worker
-from streams.scan.agents import raw_topic
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -7,13 +7,9 @@ current end and replays them: the newest decision and outcome per report decide 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
-
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.errors import EventDecodeError
 from streams.events import (
@@ -23,7 +19,7 @@ from streams.events import (
     ReviewDecision,
     ReviewRequest,
 )
-from streams.kafka.config import aiokafka_options
+from streams.kafka.spans import read_to_end
 from streams.settings import KafkaSettings, TopicSettings
 
 E = TypeVar("E", ReviewRequest, ReviewDecision, ReportOutcome)
@@ -108,47 +104,3 @@ def _decoded(model: type[E], values: list[bytes]) -> list[E]:
         except EventDecodeError:
             continue
     return events
-
-
-async def read_to_end(
-    kafka: KafkaSettings, topics: list[str], *, within_s: float
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of ``topics`` up to their end offsets at the time of the call, in order per
-    partition; topics that do not exist yet read as empty."""
-    partitions = await _partitions(kafka, topics)
-    if not partitions:
-        return []
-    consumer = AIOKafkaConsumer(**aiokafka_options(kafka), enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        records: list[ConsumerRecord[bytes, bytes]] = []
-        async with asyncio.timeout(within_s):
-            remaining = [tp for tp in partitions if await consumer.position(tp) < end[tp]]
-            while remaining:
-                batch = await consumer.getmany(*remaining, timeout_ms=500)
-                for part in batch.values():
-                    records.extend(part)
-                remaining = [tp for tp in remaining if await consumer.position(tp) < end[tp]]
-        return records
-    finally:
-        await consumer.stop()
-
-
-async def _partitions(kafka: KafkaSettings, topics: list[str]) -> list[TopicPartition]:
-    """The partitions of those ``topics`` that exist (asking for others could create them)."""
-    admin = AIOKafkaAdminClient(**aiokafka_options(kafka))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = [topic for topic in topics if topic in existing]
-        described = await admin.describe_topics(wanted) if wanted else []
-    finally:
-        await admin.close()
-    return sorted(
-        TopicPartition(entry["topic"], partition["partition"])
-        for entry in described
-        for partition in entry["partitions"]
-    )

@@ -59,3 +59,16 @@ def create_app(settings: Settings, process: str = "worker", **overrides: Any) ->
     options.update(overrides)
     app = faust.App(settings.kafka.consumer_group, **options)
     return app
+
+
+def raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:
+    """Bytes in, bytes out: the agent decodes itself so bad input reaches the DLQ intact."""
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topics.partitions,
+        replicas=settings.topics.replication_factor,
+    )

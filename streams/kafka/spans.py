@@ -8,6 +8,7 @@ is reading) and always terminates, however busy the topic.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.errors import ConfigurationError
 from streams.kafka.config import aiokafka_options
-from streams.settings import Settings
+from streams.settings import KafkaSettings, Settings
 
 #: Records per fetch; small enough to keep memory flat, large enough to read fast.
 FETCH_RECORDS = 2000
@@ -56,16 +57,21 @@ async def partitions_of(settings: Settings, topic: str) -> list[int]:
     raise ConfigurationError(f"topic {topic!r} does not exist")
 
 
-@asynccontextmanager
-async def reader(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
-    """A consumer without a group: it commits nothing and is assigned spans by hand."""
-    consumer = AIOKafkaConsumer(
-        **aiokafka_options(settings.kafka),
+def span_consumer(kafka: KafkaSettings) -> AIOKafkaConsumer:
+    """A consumer without a group (not started): it commits nothing and is assigned spans."""
+    return AIOKafkaConsumer(
+        **aiokafka_options(kafka),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=FETCH_RECORDS,
     )
+
+
+@asynccontextmanager
+async def reader(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started ``span_consumer``, stopped on exit."""
+    consumer = span_consumer(settings.kafka)
     await consumer.start()
     try:
         yield consumer
@@ -120,3 +126,43 @@ async def read_spans(
             if await consumer.position(tp) >= open_spans[tp].end:
                 consumer.pause(tp)
                 del open_spans[tp]
+
+
+async def read_to_end(
+    kafka: KafkaSettings, topics: list[str], *, within_s: float
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topics`` up to their end offsets at the time of the call, in order per
+    partition; topics that do not exist yet read as empty."""
+    partitions = await existing_partitions(kafka, topics)
+    if not partitions:
+        return []
+    consumer = span_consumer(kafka)
+    await consumer.start()
+    try:
+        starts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+        spans = [Span(tp.topic, tp.partition, starts[tp], ends[tp]) for tp in partitions]
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        async with asyncio.timeout(within_s):
+            async for batch in read_spans(consumer, spans):
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def existing_partitions(kafka: KafkaSettings, topics: list[str]) -> list[TopicPartition]:
+    """The partitions of those ``topics`` that exist (asking for others could create them)."""
+    admin = AIOKafkaAdminClient(**aiokafka_options(kafka))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [topic for topic in topics if topic in existing]
+        described = await admin.describe_topics(wanted) if wanted else []
+    finally:
+        await admin.close()
+    return sorted(
+        TopicPartition(entry["topic"], partition["partition"])
+        for entry in described
+        for partition in entry["partitions"]
+    )

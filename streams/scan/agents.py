@@ -7,23 +7,11 @@ from typing import Any
 import faust
 from faust.types import TP, StreamT
 
+from streams.kafka.app import raw_topic
 from streams.kafka.broker_watch import PROBE_INTERVAL_S
 from streams.photodna import Lane
 from streams.scan.service import ScanService
 from streams.settings import Settings
-
-
-def raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:
-    """Bytes in, bytes out: the agent decodes itself so bad input reaches the DLQ intact."""
-    return app.topic(
-        name,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.topics.partitions,
-        replicas=settings.topics.replication_factor,
-    )
 
 
 def install_scan_agents(app: faust.App, settings: Settings, service: ScanService) -> None:

@@ -28,7 +28,7 @@ from streams.kafka.internals import committed_offset
 from streams.kafka.record import NOT_BEFORE_HEADER, SourceRecord, source_record
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, Lane, PhotoDNAMatcher
-from streams.rescan.latest import ChangeFilter, LatestVerdicts
+from streams.scan.changes import ChangeFilter, LatestVerdicts
 from streams.scan.outputs import LANE_HEADER, OutcomeRouter
 from streams.scan.pipeline import DrainReport, ScanPipeline
 from streams.scan.quota_share import upload_share

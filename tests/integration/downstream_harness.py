@@ -19,7 +19,6 @@ from typing import TypeVar
 
 from hashgate_tools.harness.kafka import Record, committed_offsets, create_topics, produce, unique
 from hashgate_tools.harness.worker import WorkerProcess
-from streams.downstream.report_log import read_to_end
 from streams.events import (
     Event,
     MatchDetail,
@@ -30,6 +29,7 @@ from streams.events import (
     Verdict,
 )
 from streams.events.topics import MODERATION, REPORTING, STATS, settings_of
+from streams.kafka.spans import read_to_end
 from streams.settings import KafkaSettings
 
 E = TypeVar("E", bound=Event)

@@ -9,7 +9,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 
 from streams.events import MatchDetail, ScanInfo, ScanKind, Timings, UploadEvent, Verdict
-from streams.rescan.latest import ChangeFilter, verdict_digest
+from streams.scan.changes import ChangeFilter, verdict_digest
 from streams.scan.scanner import ScanRequest, UnchangedOutcome, VerdictOutcome
 
 pytestmark = pytest.mark.unit

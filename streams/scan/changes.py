@@ -25,8 +25,7 @@ from aiokafka.partitioner import murmur2
 
 from streams.errors import ConfigurationError, EventDecodeError
 from streams.events import Verdict, VerdictKind
-from streams.kafka.config import aiokafka_options
-from streams.kafka.spans import partitions_of
+from streams.kafka.spans import Span, partitions_of, read_spans, span_consumer
 from streams.scan.scanner import Outcome, UnchangedOutcome, VerdictOutcome
 from streams.settings import Settings
 
@@ -105,12 +104,7 @@ class LatestVerdicts:
     async def _open(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             self._partitions = await partitions_of(self._settings, self._topic)
-            consumer = AIOKafkaConsumer(
-                **aiokafka_options(self._settings.kafka),
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-            )
+            consumer = span_consumer(self._settings.kafka)
             await consumer.start()
             self._consumer = consumer
         return self._consumer
@@ -120,15 +114,12 @@ class LatestVerdicts:
         end = (await consumer.end_offsets([tp]))[tp]
         if tp not in self._positions:
             self._positions[tp] = (await consumer.beginning_offsets([tp]))[tp]
-        if self._positions[tp] >= end:
-            return
-        consumer.assign([tp])
-        consumer.seek(tp, self._positions[tp])
-        while await consumer.position(tp) < end:
-            batches = await consumer.getmany(tp, timeout_ms=500)
-            for record in batches.get(tp, []):
+        async for batch in read_spans(
+            consumer, [Span(tp.topic, tp.partition, self._positions[tp], end)]
+        ):
+            for record in batch:
                 self._remember(record.key, record.value)
-        self._positions[tp] = await consumer.position(tp)
+        self._positions[tp] = max(self._positions[tp], end)
 
     def _remember(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:
