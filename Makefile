@@ -28,6 +28,7 @@ check: install
 	$(BIN)/ruff check streams hashgate_tools tests bench
 	$(BIN)/ruff format --check streams hashgate_tools tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: check kafka-jars
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -1,48 +1,26 @@
 """The ``hashgate`` command: one entry point for the worker, the simulator and operator tools.
 
-Each sub-command lives beside the part of hashgate it drives and is only attached here, so this
-module stays a table of contents.
+Each sub-command lives beside the part of hashgate it drives and is only named here, so this
+module stays a table of contents; a command's code is imported only when that command runs.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Callable
 
 import click
 
 from streams.errors import EX_CONFIG, ConfigurationError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="hashgate")
-def cli() -> None:
-    """hashgate: check uploaded images against PhotoDNA, as a Kafka stream processor."""
-
-
-def _attach_commands() -> None:
-    from streams.downstream.moderation import moderation_command
-    from streams.downstream.reporting import reporting_command
-    from streams.downstream.reports_cli import reports_command
-    from streams.downstream.stats import stats_command
-    from streams.events.reference import doc_command as schemas_doc_command
+def _schemas_command() -> click.Command:
+    from streams.events.reference import doc_command
     from streams.events.schemas import schemas_command
-    from streams.rescan.cli import dlq_command, rescan_command
-    from streams.settings_doc import settings_command
-    from streams.uploads_cli import uploads_command
-    from streams.worker import worker_command
 
-    cli.add_command(dlq_command)
-    cli.add_command(rescan_command)
-    schemas_command.add_command(schemas_doc_command)
-    cli.add_command(schemas_command)
-    cli.add_command(settings_command)
-    cli.add_command(_simulator_command())
-    cli.add_command(uploads_command)
-    cli.add_command(worker_command)
-    cli.add_command(moderation_command)
-    cli.add_command(reporting_command)
-    cli.add_command(reports_command)
-    cli.add_command(stats_command)
+    schemas_command.add_command(doc_command)
+    return schemas_command
 
 
 def _simulator_command() -> click.Command:
@@ -65,8 +43,50 @@ def _simulator_command() -> click.Command:
     return simulator_command
 
 
+def _command(module: str, name: str) -> Callable[[], click.Command]:
+    def load() -> click.Command:
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command)
+        return command
+
+    return load
+
+
+#: Each sub-command, imported only when it runs: ``hashgate moderation`` and ``hashgate stats``
+#: load neither the PhotoDNA client nor Pillow, and no command loads the others' code.
+COMMANDS: dict[str, Callable[[], click.Command]] = {
+    "dlq": _command("streams.rescan.cli", "dlq_command"),
+    "moderation": _command("streams.downstream.moderation", "moderation_command"),
+    "reporting": _command("streams.downstream.reporting", "reporting_command"),
+    "reports": _command("streams.downstream.reports_cli", "reports_command"),
+    "rescan": _command("streams.rescan.cli", "rescan_command"),
+    "schemas": _schemas_command,
+    "settings": _command("streams.settings_doc", "settings_command"),
+    "simulator": _simulator_command,
+    "stats": _command("streams.downstream.stats", "stats_command"),
+    "uploads": _command("streams.uploads_cli", "uploads_command"),
+    "worker": _command("streams.worker", "worker_command"),
+}
+
+
+class LazyGroup(click.Group):
+    """click's documented pattern for sub-commands imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        load = COMMANDS.get(cmd_name)
+        return load() if load is not None else None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hashgate")
+def cli() -> None:
+    """hashgate: check uploaded images against PhotoDNA, as a Kafka stream processor."""
+
+
 def main() -> None:
-    _attach_commands()
     try:
         cli.main(standalone_mode=True)
     except ConfigurationError as exc:

@@ -21,7 +21,7 @@ from streams.downstream.decisions import make_decision
 from streams.downstream.emitter import Emitter
 from streams.downstream.report_state import OPEN_PHASES, ReportState
 from streams.events import ReviewChoice, ReviewRequest
-from streams.media.redact import redact_url
+from streams.observability.redact import redact_url
 from streams.settings import TopicSettings
 
 HTTP_REVIEWER = "http"

@@ -13,7 +13,6 @@ from streams.media.images import (
     sniff_format,
 )
 from streams.media.network import Resolver, system_resolver
-from streams.media.redact import redact_url, url_digest
 
 __all__ = [
     "MAX_IMAGE_BYTES",
@@ -28,8 +27,6 @@ __all__ = [
     "fit_to_limits",
     "forbidden_because",
     "inspect_image",
-    "redact_url",
     "sniff_format",
     "system_resolver",
-    "url_digest",
 ]

@@ -19,7 +19,7 @@ from streams.errors import MediaError, ReasonCode
 from streams.media.addresses import AddressPolicy
 from streams.media.images import MAX_IMAGE_BYTES, fit_to_limits
 from streams.media.network import Resolver, guarded_transport, system_resolver
-from streams.media.redact import redact_url
+from streams.observability.redact import redact_url
 from streams.settings import MediaSettings
 
 logger = logging.getLogger(__name__)

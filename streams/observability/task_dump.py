@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from types import FrameType
 from typing import TextIO
 
-from streams.media.redact import redact_url
+from streams.observability.redact import redact_url
 
 log = logging.getLogger(__name__)
 

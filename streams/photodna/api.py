@@ -43,7 +43,7 @@ from streams.errors import (
     RateLimitedError,
     TransientError,
 )
-from streams.media.redact import redact_url
+from streams.observability.redact import redact_url
 from streams.photodna.breaker import CircuitBreaker
 from streams.photodna.canary import Canary
 from streams.photodna.models import (

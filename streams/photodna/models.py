@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from pydantic.alias_generators import to_pascal
 
-from streams.media.redact import redact_url
+from streams.observability.redact import redact_url
 
 #: The Content-Types PhotoDNA takes for a raw image body.
 SUPPORTED_CONTENT_TYPES = frozenset(

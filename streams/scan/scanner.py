@@ -30,7 +30,7 @@ from streams.events import (
     Verdict,
 )
 from streams.kafka.record import REPLAYS_HEADER, SourceRecord
-from streams.media.redact import redact_url
+from streams.observability.redact import redact_url
 from streams.photodna import CircuitBreaker, Lane, Matcher, MatchResult, MediaRef
 from streams.scan.pipeline import FatalScanError
 

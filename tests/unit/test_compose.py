@@ -21,7 +21,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from streams.cli import _attach_commands, cli
+from streams.cli import cli
 from streams.events.topics import REGISTRY
 from streams.settings import Settings, load_settings
 from streams.settings_doc import settings_docs
@@ -74,7 +74,6 @@ def _hashgate_services() -> Iterator[tuple[str, dict[str, Any], list[str]]]:
 
 def _resolve(args: list[str]) -> tuple[click.Command, list[str], list[str]]:
     """The click command ``hashgate <args>`` runs, its path, and the arguments left for it."""
-    _attach_commands()
     command: click.Command = cli
     path = ["hashgate"]
     while isinstance(command, click.Group):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from streams.cli import _attach_commands, cli
+from streams.cli import cli
 from streams.events import EVENT_MODELS, ScanError, UploadEvent, Verdict
 from streams.events.reference import (
     BLOCK,
@@ -87,7 +87,6 @@ def test_type_text_reads_schema_nodes() -> None:
 
 
 def test_doc_command_checks_and_rewrites_only_the_block(tmp_path: Path) -> None:
-    _attach_commands()
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\n{BLOCK.start}\nstale\n{BLOCK.end}\n\n## After\n", "utf-8")
     runner = CliRunner()

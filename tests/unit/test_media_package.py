@@ -17,5 +17,5 @@ def _export_order(name: str) -> tuple[int, str]:
 def test_public_names_are_exported_and_sorted() -> None:
     assert media.__all__ == sorted(media.__all__, key=_export_order)
     public = {name for name in vars(media) if not name.startswith("_")}
-    modules = {"addresses", "fetcher", "images", "network", "redact"}
+    modules = {"addresses", "fetcher", "images", "network"}
     assert public - modules == set(media.__all__)

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import BaseModel
 
-from streams.cli import _attach_commands, cli
+from streams.cli import cli
 from streams.settings import Settings
 from streams.settings_doc import (
     BLOCK,
@@ -105,14 +105,12 @@ def test_the_block_alone_is_replaced() -> None:
 
 
 def test_cli_prints_the_table() -> None:
-    _attach_commands()
     result = CliRunner().invoke(cli, ["settings", "doc"])
     assert result.exit_code == 0, result.output
     assert result.output == settings_table()
 
 
 def test_cli_check_fails_on_drift_and_write_fixes_it(tmp_path: Path) -> None:
-    _attach_commands()
     readme = tmp_path / "README.md"
     readme.write_text(_readme_with("| stale |\n"), "utf-8")
     runner = CliRunner()
@@ -130,7 +128,6 @@ def test_cli_check_fails_on_drift_and_write_fixes_it(tmp_path: Path) -> None:
 
 
 def test_cli_check_refuses_a_file_without_markers(tmp_path: Path) -> None:
-    _attach_commands()
     readme = tmp_path / "README.md"
     readme.write_text("# no markers here\n", "utf-8")
     result = CliRunner().invoke(cli, ["settings", "doc", "--check", str(readme)])

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from hashgate_tools.simulator import FixedLatency, HashDatabase, LogNormalLatency, UniformLatency
 from hashgate_tools.simulator.cli import parse_latency
-from streams.cli import _attach_commands, cli
+from streams.cli import cli
 
 pytestmark = pytest.mark.unit
 
@@ -26,7 +26,6 @@ SERVE_KEY = "cli-test-key-93be0d"
 
 @pytest.fixture(scope="module")
 def runner() -> CliRunner:
-    _attach_commands()
     return CliRunner()
 
 

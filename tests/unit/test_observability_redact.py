@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.media.redact import redact_url, url_digest
+from streams.observability.redact import redact_url, url_digest
 
 pytestmark = pytest.mark.unit
 
