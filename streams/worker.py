@@ -69,7 +69,11 @@ def build_worker(settings: Settings) -> tuple[faust.App, ScanService]:
     app = create_app(settings)
     metrics = ScanMetrics()
     matcher = PhotoDNAMatcher.from_settings(settings)
-    service = ScanService(app, settings, matcher, metrics)
+    if matcher.breaker is None:
+        raise ConfigurationError("the scan worker needs a PhotoDNA client with a circuit breaker")
+    service = ScanService(
+        app, settings, matcher, matcher.breaker, metrics, quota=matcher.rate_limiter
+    )
     install_scan_agents(app, settings, service)
     metrics.watch_lag(service.lag)
     if matcher.rate_limiter is not None:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, cast
+from typing import cast
 
 import faust
 from faust.transport.consumer import Consumer
@@ -25,19 +24,16 @@ from streams.events.topics import SCAN_WORKER, topics_of
 from streams.kafka.broker_watch import BrokerWatch
 from streams.kafka.confirmed import FaustWriter
 from streams.kafka.internals import committed_offset
-from streams.kafka.record import NOT_BEFORE_HEADER, SourceRecord, source_record
+from streams.kafka.record import NOT_BEFORE_HEADER, source_record
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
-from streams.photodna import BreakerState, Lane, PhotoDNAMatcher
+from streams.photodna import BreakerState, CircuitBreaker, Lane, Matcher, RateLimiter
 from streams.scan.changes import ChangeFilter, LatestVerdicts
+from streams.scan.lane import OutcomeCounter, ScanLane
 from streams.scan.outputs import LANE_HEADER, OutcomeRouter
 from streams.scan.pipeline import DrainReport, ScanPipeline
 from streams.scan.quota_share import upload_share
 from streams.scan.scanner import (
-    DeadLetterOutcome,
-    Outcome,
-    RetryOutcome,
     Scanner,
-    VerdictOutcome,
 )
 from streams.settings import Settings
 
@@ -57,14 +53,16 @@ class ScanService:
         self,
         app: faust.App,
         settings: Settings,
-        matcher: PhotoDNAMatcher,
+        matcher: Matcher,
+        breaker: CircuitBreaker,
         metrics: ScanMetrics,
         *,
+        quota: RateLimiter | None = None,
         writer: FaustWriter | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
-        self.matcher = matcher
+        self.quota = quota
         self.metrics = metrics
         self.writer = writer or FaustWriter(app, writes=topics_of(settings.topics, SCAN_WORKER))
         self.fatal: BaseException | None = None
@@ -72,9 +70,7 @@ class ScanService:
         self.kafka_watch = BrokerWatch(self.writer.kafka_client)
         self._crash: asyncio.Task[None] | None = None
         self.consuming = False
-        if matcher.breaker is None:
-            raise ConfigurationError("the scan worker needs a matcher with a circuit breaker")
-        self.breaker = matcher.breaker
+        self.breaker = breaker
         scan = settings.scan
         self.latest = LatestVerdicts(settings)
         changes = ChangeFilter(self.latest.last)
@@ -82,7 +78,7 @@ class ScanService:
         for lane in Lane:
             scanner = Scanner(
                 matcher,
-                matcher.breaker,
+                breaker,
                 lane=lane,
                 enhanced=settings.photodna.enhance,
                 retry_limit=scan.event_retry_limit,
@@ -93,10 +89,11 @@ class ScanService:
                 self.writer,
                 settings.topics,
                 lane=lane.value,
-                on_written=self._count(lane),
+                on_written=OutcomeCounter(metrics, lane.value),
             )
+            path = ScanLane(scanner, changes, router, asyncio.Semaphore(scan.max_in_flight))
             self.pipelines[lane] = ScanPipeline(
-                self._handler(scanner, changes, router, asyncio.Semaphore(scan.max_in_flight)),
+                path.handle,
                 max_in_flight=scan.max_in_flight * RECORDS_PER_CALL_SLOT,
                 max_unacked=scan.max_in_flight * UNACKED_PER_SLOT,
                 on_fatal=self._on_fatal,
@@ -135,32 +132,6 @@ class ScanService:
             if not await self.pipelines[lane].submit(record, event.ack):
                 break
 
-    @staticmethod
-    def _handler(
-        scanner: Scanner, changes: ChangeFilter, router: OutcomeRouter, calls: asyncio.Semaphore
-    ) -> Callable[[SourceRecord], Any]:
-        async def handle(record: SourceRecord) -> None:
-            async with calls:  # max_in_flight bounds PhotoDNA calls, not Kafka writes
-                outcome = await scanner.scan(record)
-            await router.route(await changes.screen(outcome))
-
-        return handle
-
-    def _count(self, lane: Lane) -> Callable[[Outcome], None]:
-        m, name = self.metrics, lane.value
-
-        def count(outcome: Outcome) -> None:
-            match outcome:
-                case VerdictOutcome(verdict=verdict):
-                    m.verdicts.labels(verdict.verdict.value, name).inc()
-                    m.api_latency.labels(name).observe(verdict.timings.api_ms / 1000)
-                case RetryOutcome():
-                    m.event_retries.labels(name).inc()
-                case DeadLetterOutcome(error=error):
-                    m.dlq.labels(error.reason.value, name).inc()
-
-        return count
-
     # -- outage, failure, rebalance and shutdown ---------------------------------------
 
     def _source_partitions(self) -> set[TP]:
@@ -197,7 +168,7 @@ class ScanService:
     def on_partitions_assigned(self, assigned: set[TP]) -> None:
         """Take this worker's share of the key's quota: see streams/scan/quota_share.py."""
         self.assigned = True
-        limiter = self.matcher.rate_limiter
+        limiter = self.quota
         if limiter is None:
             return
         uploads = self.settings.topics.uploads
