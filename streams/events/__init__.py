@@ -1,7 +1,6 @@
-"""The event contracts on hashgate's topics: versioned pydantic models and their faust codecs."""
+"""The event contracts on hashgate's topics: versioned pydantic models, and the topic registry."""
 
 from streams.events.base import Event
-from streams.events.codec import PydanticCodec, codec_name, register_codecs
 from streams.events.moderation import ActionKind, ModerationAction, action_id_for
 from streams.events.reporting import (
     ReportOutcome,
@@ -42,7 +41,6 @@ EVENT_MODELS: tuple[type[Event], ...] = (
     MatchCount,
 )
 
-register_codecs(EVENT_MODELS)
 
 __all__ = [
     "EVENT_MODELS",
@@ -52,7 +50,6 @@ __all__ = [
     "MatchCount",
     "MatchDetail",
     "ModerationAction",
-    "PydanticCodec",
     "ReportOutcome",
     "ReportStatus",
     "RescanManifest",
@@ -70,9 +67,7 @@ __all__ = [
     "Verdict",
     "VerdictKind",
     "action_id_for",
-    "codec_name",
     "outcome_id_for",
-    "register_codecs",
     "report_id_for",
     "verdict_id_for",
 ]

@@ -12,7 +12,6 @@ from typing import Any
 
 import faust
 
-import streams.events  # noqa: F401 - registers the event codecs with faust
 from streams.kafka.config import faust_broker_urls, faust_credentials
 from streams.settings import Settings
 

@@ -72,6 +72,3 @@ class AckTracker:
 
     def pending(self) -> int:
         return sum(len(q) for q in self._partitions.values())
-
-    def pending_by_partition(self) -> dict[tuple[str, int], int]:
-        return {tp: len(q) for tp, q in self._partitions.items() if len(q)}

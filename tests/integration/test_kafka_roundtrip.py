@@ -1,4 +1,5 @@
-"""The event contracts on a real broker: through the codec, with aiokafka and with a faust agent."""
+"""The event contracts on a real broker: with aiokafka, and through a faust agent the way the
+worker reads and writes (raw bytes in, decoded by the agent, written by a FaustWriter)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from datetime import UTC, datetime
 import faust
 
 from hashgate_tools.harness.kafka import Record, consume, create_topics, produce, unique
-from streams.events import UploadEvent, codec_name
-from streams.events.codec import PydanticCodec
-from streams.kafka.app import create_app
+from streams.events import UploadEvent
+from streams.kafka.app import create_app, raw_topic
+from streams.kafka.confirmed import FaustWriter
 from streams.settings import Settings
 
 
@@ -26,16 +27,15 @@ def _upload(n: int) -> UploadEvent:
     )
 
 
-async def test_upload_event_round_trips_through_codec_and_broker(kafka_bootstrap: str) -> None:
+async def test_upload_event_round_trips_through_the_broker(kafka_bootstrap: str) -> None:
     topic = unique("uploads")
     await create_topics(kafka_bootstrap, [topic], partitions=3)
-    codec = PydanticCodec(model=UploadEvent)
     sent = [_upload(n) for n in range(20)]
-    await produce(kafka_bootstrap, topic, [Record(e.key, codec.dumps(e)) for e in sent])
+    await produce(kafka_bootstrap, topic, [Record(e.key, e.encode()) for e in sent])
 
     records = await consume(kafka_bootstrap, [topic], until=lambda r: len(r) >= 20, timeout_s=30)
 
-    received = sorted((codec.loads(r.value) for r in records), key=lambda e: e.event_id)
+    received = sorted((UploadEvent.decode(r.value) for r in records), key=lambda e: e.event_id)
     assert received == sorted(sent, key=lambda e: e.event_id)
     assert {r.key for r in records} == {e.content_id.encode() for e in sent}
 
@@ -47,16 +47,15 @@ async def test_faust_agent_forwards_decoded_events(kafka_bootstrap: str) -> None
         kafka={"bootstrap_servers": kafka_bootstrap, "consumer_group": unique("forwarder")}
     )
     app = create_app(settings, web_enabled=False)
-    src = app.topic(source, key_type=bytes, value_serializer=codec_name(UploadEvent))
-    dst = app.topic(sink, key_type=bytes, value_serializer=codec_name(UploadEvent))
+    writer = FaustWriter(app, writes=[sink])
     seen: list[UploadEvent] = []
 
-    @app.agent(src)
-    async def forward(stream: faust.StreamT[UploadEvent]) -> None:
-        async for key, event in stream.items():
-            assert isinstance(event, UploadEvent)
+    @app.agent(raw_topic(app, source, settings))
+    async def forward(stream: faust.StreamT[bytes]) -> None:
+        async for key, value in stream.items():
+            event = UploadEvent.decode(value)
             seen.append(event)
-            await dst.send(key=key, value=event)
+            await writer.write(sink, key, event.encode(), [])
 
     sent = [_upload(n) for n in range(10)]
     await app.start()
