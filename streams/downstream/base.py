@@ -44,8 +44,8 @@ from streams.errors import (
     ReasonCode,
     TransientError,
 )
-from streams.events import Event, ScanError, ScanInfo, Verdict, VerdictKind
-from streams.kafka.record import SourceRecord, source_record
+from streams.events import Event, ScanInfo, Verdict, VerdictKind
+from streams.kafka.record import SourceRecord, dead_letter, source_record
 from streams.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -206,22 +206,17 @@ class DownstreamLoop(Generic[T]):
         self, record: SourceRecord, exc: PermanentError, ref: ItemRef | None
     ) -> None:
         now = self._now()
-        error = ScanError(
-            reason=exc.reason,
-            detail=str(exc),
-            retryable=ScanError.is_retryable(exc.reason),
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
-            key=record.key,
-            value=record.value,
+        error = dead_letter(
+            record,
+            exc.reason,
+            str(exc),
+            now=now,
             attempts=1,
             first_seen=record.received_at,
-            last_seen=now,
             event_id=ref.event_id if ref else None,
             content_id=ref.content_id if ref else None,
             tenant=ref.tenant if ref else None,
-            scan=ref.scan if ref else ScanInfo(),
+            scan=ref.scan if ref else None,
         )
         log.warning(
             "%s: record %s[%d]@%d refused into the DLQ: %s",

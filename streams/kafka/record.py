@@ -12,6 +12,9 @@ from datetime import UTC, datetime
 
 from faust.types import EventT, Message
 
+from streams.errors import ReasonCode
+from streams.events import ScanError, ScanInfo
+
 #: Headers hashgate sets when it re-publishes a record (retry lane, DLQ replay).
 ATTEMPTS_HEADER = "hashgate-attempts"
 FIRST_SEEN_HEADER = "hashgate-first-seen"
@@ -78,3 +81,36 @@ def _headers(message: Message) -> tuple[tuple[str, bytes], ...]:
     headers = message.headers or ()
     pairs = headers.items() if isinstance(headers, Mapping) else headers
     return tuple((k, v if isinstance(v, bytes) else str(v).encode()) for k, v in pairs)
+
+
+def dead_letter(
+    record: SourceRecord,
+    reason: ReasonCode,
+    detail: str,
+    *,
+    now: datetime,
+    attempts: int,
+    first_seen: datetime,
+    event_id: str | None = None,
+    content_id: str | None = None,
+    tenant: str | None = None,
+    scan: ScanInfo | None = None,
+) -> ScanError:
+    """The DLQ record for ``record``: its bytes unchanged, where it came from, and why."""
+    return ScanError(
+        reason=reason,
+        detail=detail,
+        retryable=ScanError.is_retryable(reason),
+        source_topic=record.topic,
+        source_partition=record.partition,
+        source_offset=record.offset,
+        key=record.key,
+        value=record.value,
+        attempts=attempts,
+        first_seen=first_seen,
+        last_seen=now,
+        event_id=event_id,
+        content_id=content_id,
+        tenant=tenant,
+        scan=scan or ScanInfo(),
+    )

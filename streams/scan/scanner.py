@@ -29,7 +29,7 @@ from streams.events import (
     UploadEvent,
     Verdict,
 )
-from streams.kafka.record import REPLAYS_HEADER, SourceRecord
+from streams.kafka.record import REPLAYS_HEADER, SourceRecord, dead_letter
 from streams.observability.redact import redact_url
 from streams.photodna import CircuitBreaker, Lane, Matcher, MatchResult, MediaRef
 from streams.scan.pipeline import FatalScanError
@@ -216,22 +216,17 @@ class Scanner:
         request: ScanRequest | None,
     ) -> DeadLetterOutcome:
         upload = request.upload if request else None
-        error = ScanError(
-            reason=reason,
-            detail=detail,
-            retryable=ScanError.is_retryable(reason),
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
-            key=record.key,
-            value=record.value,
+        error = dead_letter(
+            record,
+            reason,
+            detail,
+            now=self._now(),
             attempts=record.previous_attempts + 1,
             first_seen=record.first_seen,
-            last_seen=self._now(),
             event_id=upload.event_id if upload else None,
             content_id=upload.content_id if upload else None,
             tenant=upload.tenant if upload else None,
-            scan=request.scan if request else ScanInfo(),
+            scan=request.scan if request else None,
         )
         log.warning(
             "record sent to the DLQ",
