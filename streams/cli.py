@@ -18,8 +18,10 @@ from streams.errors import EX_CONFIG, ConfigurationError
 def _schemas_command() -> click.Command:
     from streams.events.reference import doc_command
     from streams.events.schemas import schemas_command
+    from streams.kafka.topics import topics_script_command
 
     schemas_command.add_command(doc_command)
+    schemas_command.add_command(topics_script_command)
     return schemas_command
 
 

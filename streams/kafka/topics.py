@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
+import click
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     GroupCoordinatorNotAvailableError,
@@ -28,8 +30,9 @@ from aiokafka.errors import (
 )
 
 from streams.errors import ConfigurationError
+from streams.events.topics import REGISTRY
 from streams.kafka.config import aiokafka_options
-from streams.settings import Settings
+from streams.settings import Settings, TopicSettings
 
 log = logging.getLogger(__name__)
 
@@ -126,3 +129,55 @@ async def _create_missing(
         raise ConfigurationError("Kafka refused to create topics:\n  " + "\n  ".join(problems))
     log.info("created topics: %s", ", ".join(missing))
     return missing
+
+
+def creation_script(topics: TopicSettings) -> str:
+    """deploy/create-topics.sh: every registry topic under ``topics``' names, with its configs.
+
+    docker compose's ``kafka-init`` runs it before any worker starts; the partition count and
+    replication factor come from its environment. Regenerate with
+    ``hashgate schemas topics-script --write deploy/create-topics.sh``; a test fails on drift.
+    """
+    lines = [
+        "#!/bin/sh",
+        "# Creates hashgate's topics before any worker starts (the compose `kafka-init` service).",
+        "# GENERATED from the topic registry (streams/events/topics.py) by",
+        "# `hashgate schemas topics-script --write deploy/create-topics.sh`: do not edit.",
+        "#",
+        "# Broker auto-creation would give each topic the broker's defaults (partition count, no",
+        "# compaction, its retention), so every topic is made explicitly, idempotently",
+        "# (--if-not-exists), with the settings it is declared with.",
+        "#",
+        "# Environment: BOOTSTRAP, PARTITIONS, REPLICATION_FACTOR, KAFKA_BIN (folder of",
+        "# kafka-topics.sh, default /opt/kafka/bin).",
+        "set -eu",
+        "",
+        ': "${BOOTSTRAP:?}" "${PARTITIONS:?}" "${REPLICATION_FACTOR:?}"',
+        'KAFKA_BIN="${KAFKA_BIN:-/opt/kafka/bin}"',
+        "",
+        "create() {",
+        '    topic="$1"',
+        "    shift",
+        '    "$KAFKA_BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" --create \\',
+        '        --if-not-exists --topic "$topic" --partitions "$PARTITIONS" \\',
+        '        --replication-factor "$REPLICATION_FACTOR" "$@"',
+        "}",
+        "",
+    ]
+    for topic in REGISTRY:
+        configs = " ".join(f"--config {k}={v}" for k, v in topic.configs().items())
+        lines.append(f"create {topic.address(topics)}" + (f" {configs}" if configs else ""))
+    lines.append('echo "hashgate topics ready"')
+    return "\n".join(lines) + "\n"
+
+
+@click.command("topics-script")
+@click.option("--write", "path", type=click.Path(path_type=Path), help="Write it to this file.")
+def topics_script_command(path: Path | None) -> None:
+    """The shell script that creates every topic (deploy/create-topics.sh), from the registry."""
+    text = creation_script(TopicSettings())
+    if path is None:
+        click.echo(text, nl=False)
+        return
+    path.write_text(text)
+    click.echo(f"wrote {path}")

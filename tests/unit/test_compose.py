@@ -23,6 +23,7 @@ from click.testing import CliRunner
 
 from streams.cli import cli
 from streams.events.topics import REGISTRY
+from streams.kafka.topics import creation_script
 from streams.settings import Settings, load_settings
 from streams.settings_doc import settings_docs
 
@@ -321,18 +322,20 @@ def _topic_names(settings: Settings) -> set[str]:
     return {value for value in topics.values() if isinstance(value, str)}
 
 
-def test_kafka_init_creates_every_hashgate_topic(env_of: Any) -> None:
+def test_kafka_init_creates_topics_with_the_workers_settings(env_of: Any) -> None:
     settings = _worker_settings(env_of)
     init = _environment(_service("kafka-init"))
-    plain, compacted = set(init["TOPICS"].split()), set(init["COMPACTED_TOPICS"].split())
-    assert plain.isdisjoint(compacted)
-    assert plain | compacted == _topic_names(settings)
-    compacted_settings = [t for t in REGISTRY if t.compacted and t.named_after is None]
-    assert compacted == {t.address(settings.topics) for t in compacted_settings}
     assert int(init["PARTITIONS"]) == settings.topics.partitions
     assert int(init["REPLICATION_FACTOR"]) == settings.topics.replication_factor
     assert (
         int(_environment(_service("kafka"))["KAFKA_NUM_PARTITIONS"]) == settings.topics.partitions
+    )
+
+
+def test_the_create_topics_script_is_the_one_generated_from_the_registry(env_of: Any) -> None:
+    settings = _worker_settings(env_of)
+    assert CREATE_TOPICS.read_text("utf-8") == creation_script(settings.topics), (
+        "run `hashgate schemas topics-script --write deploy/create-topics.sh`"
     )
 
 
@@ -342,7 +345,9 @@ def test_workers_start_only_after_topics_exist() -> None:
     assert _service("kafka-init")["depends_on"]["kafka"]["condition"] == "service_healthy"
 
 
-def test_create_topics_script_creates_what_kafka_init_asks_for(tmp_path: Path) -> None:
+def test_create_topics_script_creates_every_registry_topic_with_its_configs(
+    tmp_path: Path,
+) -> None:
     """Runs the script with a stand-in kafka-topics.sh that records its arguments."""
     calls = tmp_path / "calls.txt"
     stub = tmp_path / "kafka-topics.sh"
@@ -363,9 +368,10 @@ def test_create_topics_script_creates_what_kafka_init_asks_for(tmp_path: Path) -
         assert args[:4] == ["--bootstrap-server", env["BOOTSTRAP"], "--create", "--if-not-exists"]
         assert _option(args, "--partitions") == env["PARTITIONS"]
         assert _option(args, "--replication-factor") == env["REPLICATION_FACTOR"]
-        created[_option(args, "--topic")] = "cleanup.policy=compact" in args
-    expected = {t: False for t in env["TOPICS"].split()}
-    expected.update({t: True for t in env["COMPACTED_TOPICS"].split()})
+        configs = [args[i + 1] for i, arg in enumerate(args) if arg == "--config"]
+        created[_option(args, "--topic")] = dict(c.split("=", 1) for c in configs)
+    topics = Settings().topics
+    expected = {t.address(topics): t.configs() for t in REGISTRY}
     assert created == expected
     assert len(lines) == len(expected)
 
