@@ -29,7 +29,7 @@ EXIT_CODE_TESTS = {
         "tests/integration/test_kafka_sasl.py::test_sasl_ssl_refusal_stops_at_start_with_exit_78_naming_the_setting",
     ],
     70: ["tests/unit/test_process.py::test_any_other_fatal_error_exits_70"],
-    2: ["tests/unit/test_rescan_cli.py::test_start_refuses_before_connecting"],
+    2: ["tests/unit/rescan/test_cli.py::test_start_refuses_before_connecting"],
 }
 
 

@@ -16,7 +16,7 @@ import random
 import pytest
 
 from streams.photodna.ratelimit import Lane, RateLimiter
-from tests.unit.test_ratelimit import FakeTime
+from tests.unit.photodna.test_ratelimit import FakeTime
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ import pytest
 
 from streams.downstream.stats import MatchCounter, daily_report, day_of
 from streams.events import MatchCount
-from tests.unit.downstream_fakes import NOW, RecordingWriter, emitter, match_verdict
+from tests.unit.downstream.fakes import NOW, RecordingWriter, emitter, match_verdict
 
 pytestmark = pytest.mark.unit
 

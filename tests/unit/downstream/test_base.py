@@ -15,7 +15,7 @@ from streams.errors import (
     TransientError,
 )
 from streams.events import ScanError, Verdict
-from tests.unit.downstream_fakes import (
+from tests.unit.downstream.fakes import (
     NOW,
     RecordingWriter,
     Sleeps,

@@ -11,7 +11,7 @@ from streams.events import EVENT_MODELS
 from streams.events.schemas import ASYNCAPI_FILE, CHANNELS, drift, rendered_files, schema_file
 from streams.settings import TopicSettings
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
 
 
 def test_checked_in_schemas_match_the_models() -> None:

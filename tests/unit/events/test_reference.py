@@ -19,7 +19,7 @@ from streams.settings import TopicSettings
 
 pytestmark = pytest.mark.unit
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def section_of(reference: str, model_name: str) -> str:

@@ -26,7 +26,7 @@ from streams.settings import Settings
 
 pytestmark = pytest.mark.unit
 
-STREAMS = Path(__file__).resolve().parents[2] / "streams"
+STREAMS = Path(__file__).resolve().parents[3] / "streams"
 PRIVATE = ("_ensure_producer", "_committed_offset", "_stop_on_signal", "_on_sigusr1")
 
 

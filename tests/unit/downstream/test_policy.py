@@ -9,11 +9,11 @@ import pytest
 from streams.downstream.policy import DEFAULT_RULE, load_policy, parse_policy
 from streams.errors import ConfigurationError
 from streams.events import ActionKind, Verdict
-from tests.unit.downstream_fakes import match_verdict
+from tests.unit.downstream.fakes import match_verdict
 
 pytestmark = pytest.mark.unit
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "policy.example.yaml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "deploy" / "policy.example.yaml"
 
 POLICY = """\
 version: 1

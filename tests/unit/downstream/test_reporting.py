@@ -33,7 +33,7 @@ from streams.events import (
 from streams.media.fetcher import FetchedImage
 from streams.photodna import ReportResult
 from streams.settings import Settings, TopicSettings
-from tests.unit.downstream_fakes import NOW, RecordingWriter, emitter, match_verdict
+from tests.unit.downstream.fakes import NOW, RecordingWriter, emitter, match_verdict
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ import pytest
 from streams.downstream.moderation import ModerationSink
 from streams.downstream.policy import parse_policy
 from streams.events import ActionKind, ModerationAction, ScanInfo, ScanKind
-from tests.unit.downstream_fakes import NOW, RecordingWriter, emitter, match_verdict
+from tests.unit.downstream.fakes import NOW, RecordingWriter, emitter, match_verdict
 
 pytestmark = pytest.mark.unit
 
