@@ -24,7 +24,12 @@ FatalHandler = Callable[[BaseException], Awaitable[None]]
 
 
 class FatalScanError(Exception):
-    """Wraps an error that must stop the worker (nothing more may be acked)."""
+    """Wraps an error that must stop the worker (nothing more may be acked), with the record
+    that met it."""
+
+    def __init__(self, message: str, *, record: SourceRecord) -> None:
+        super().__init__(message)
+        self.record = record
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,13 @@ class ScanPipeline:
         except asyncio.CancelledError:
             raise
         except FatalScanError as exc:
+            log.error(
+                "a fatal error met record %s[%d]@%d: %s",
+                exc.record.topic,
+                exc.record.partition,
+                exc.record.offset,
+                exc,
+            )
             await self._fail(exc.__cause__ or exc)
         except Exception as exc:  # an unknown bug: stop rather than skip the record
             log.exception(

@@ -137,7 +137,7 @@ class Scanner:
                 result = await self.matcher.match(media, lane=self.lane)
                 return VerdictOutcome(self._verdict(record, request, result), request)
             except ConfigurationError as exc:  # a rejected key, a wrong endpoint
-                raise FatalScanError(str(exc)) from exc
+                raise FatalScanError(str(exc), record=record) from exc
             except PermanentError as exc:
                 return self._dead_letter(record, exc.reason, str(exc), request)
             except TransientError as exc:

@@ -116,7 +116,7 @@ async def test_a_fatal_error_stops_everything_and_acks_nothing_after_it() -> Non
 
     async def handler(record: SourceRecord) -> None:
         if record.offset == 1:
-            raise FatalScanError("bad key") from PermissionError("401")
+            raise FatalScanError("bad key", record=record) from PermissionError("401")
 
     async def on_fatal(exc: BaseException) -> None:
         fatal.append(exc)

@@ -160,9 +160,11 @@ async def test_undecodable_records_go_to_the_dlq_with_their_bytes(
     assert matcher.calls == []
 
 
-async def test_a_rejected_key_stops_the_worker() -> None:
-    with pytest.raises(FatalScanError):
-        await scanner(ScriptedMatcher(AuthenticationError("401", status_code=401))).scan(record())
+async def test_a_rejected_key_stops_the_worker_naming_the_record() -> None:
+    met = record()
+    with pytest.raises(FatalScanError) as raised:
+        await scanner(ScriptedMatcher(AuthenticationError("401", status_code=401))).scan(met)
+    assert raised.value.record is met
 
 
 async def test_one_failing_event_is_retried_later_then_dead_lettered_as_replayable() -> None:
