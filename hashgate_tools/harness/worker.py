@@ -57,9 +57,11 @@ class ScanTopics:
 
 
 class WorkerProcess:
-    """One ``hashgate worker`` subprocess with its own metrics port and log file."""
+    """One ``hashgate <command>`` subprocess (the worker, or a downstream agent) with its own
+    web port and log file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, command: str = "worker") -> None:
+        self.command = command
         self.port = int(env.get("HASHGATE_WEB__PORT") or free_port())
         self.env = {**os.environ, **env, "HASHGATE_WEB__PORT": str(self.port)}
         self.log_path = log_path
@@ -68,7 +70,7 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams", "worker"],
+                [sys.executable, "-m", "streams", self.command],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -1,6 +1,6 @@
 """Fixtures (a pytest plugin) for downstream agent tests: topics and an agent factory.
 
-Import types from tests.integration.downstream_harness, never from this module: pytest must be
+Import types from hashgate_tools.harness.downstream, never from this module: pytest must be
 the first to import a plugin.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.downstream_harness import (
+from hashgate_tools.harness.downstream import (
     AgentProcess,
     DownstreamSetup,
     DownstreamTopics,

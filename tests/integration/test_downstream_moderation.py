@@ -6,9 +6,9 @@ import signal
 from collections import defaultdict
 from pathlib import Path
 
+from hashgate_tools.harness.downstream import DownstreamSetup, match_verdict
 from streams.errors import ReasonCode
 from streams.events import ActionKind, ModerationAction, ScanError, VerdictKind
-from tests.integration.downstream_harness import DownstreamSetup, match_verdict
 
 pytest_plugins = ["tests.integration.downstream_fixtures"]
 

@@ -10,10 +10,10 @@ import sys
 
 import httpx
 
+from hashgate_tools.harness.downstream import AgentProcess, DownstreamSetup, match_verdict
 from hashgate_tools.harness.images import SIMULATOR_KEY, ImageServer
 from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
 from streams.events import ReportOutcome, ReportStatus, ReviewRequest, ScanInfo, ScanKind
-from tests.integration.downstream_harness import AgentProcess, DownstreamSetup, match_verdict
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.downstream_fixtures"]
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import httpx
 
+from hashgate_tools.harness.downstream import DownstreamSetup, match_verdict
 from streams.events import MatchCount
-from tests.integration.downstream_harness import DownstreamSetup, match_verdict
 
 pytest_plugins = ["tests.integration.downstream_fixtures"]
 

@@ -13,13 +13,13 @@ import os
 import shlex
 from pathlib import Path
 
+from hashgate_tools.harness.downstream import AgentProcess
 from hashgate_tools.harness.images import SIMULATOR_KEY
 from hashgate_tools.harness.kafka import consume
 from hashgate_tools.harness.worker import ScanSetup
 from streams.events import ReportOutcome, ReportStatus, ReviewRequest
 from streams.ports import DEFAULT_PORTS
 from streams.readme_blocks import ReadmeBlock
-from tests.integration.downstream_harness import AgentProcess
 from tests.integration.rescan_support import run_cli
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from hashgate_tools.harness.downstream import PARTITIONS, DownstreamSetup, match_verdict
 from hashgate_tools.harness.images import SIMULATOR_KEY
 from hashgate_tools.harness.kafka import create_topics, produce
 from hashgate_tools.harness.worker import ScanSetup, read_outcomes, records_of, upload
@@ -20,7 +21,6 @@ from hashgate_tools.localkafka import LocalBroker, SecuredListener
 from hashgate_tools.simulator import RunningSimulator
 from hashgate_tools.testpki import write_ca
 from streams.events import ModerationAction, ScanError, VerdictKind
-from tests.integration.downstream_harness import PARTITIONS, DownstreamSetup, match_verdict
 from tests.integration.rescan_support import run_cli, settings_for, verdicts_of
 
 pytest_plugins = [

@@ -6,11 +6,11 @@ never logs the key; restarted with the right key, the agent files the report it 
 
 from __future__ import annotations
 
+from hashgate_tools.harness.downstream import DownstreamSetup, match_verdict
 from hashgate_tools.harness.images import SIMULATOR_KEY, ImageServer
 from hashgate_tools.simulator import RunningSimulator
 from streams.errors import EX_CONFIG
 from streams.events import ReportOutcome, ReportStatus, ReviewRequest
-from tests.integration.downstream_harness import DownstreamSetup, match_verdict
 from tests.integration.rescan_support import run_cli
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.downstream_fixtures"]

@@ -20,6 +20,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from hashgate_tools.harness.downstream import DownstreamSetup
 from hashgate_tools.harness.images import SIMULATOR_KEY, ImageServer
 from hashgate_tools.harness.kafka import Record, produce
 from hashgate_tools.harness.waiting import eventually
@@ -30,7 +31,6 @@ from streams.errors import EX_CONFIG
 from streams.events.topics import (
     PROGRESS_RETENTION_MS,
 )
-from tests.integration.downstream_harness import DownstreamSetup
 from tests.runbook import quoted_metrics
 
 pytest_plugins = [

@@ -9,8 +9,6 @@ caused are confirmed, so "all committed" means "all outputs readable".
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,18 +57,7 @@ class AgentProcess(WorkerProcess):
     """``python -m streams <command>``: one downstream agent, with its own web port and log."""
 
     def __init__(self, command: str, env: dict[str, str], log_path: Path) -> None:
-        super().__init__(env, log_path)
-        self.command = command
-
-    def start(self) -> AgentProcess:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams", self.command],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        return self
+        super().__init__(env, log_path, command)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -132,9 +119,9 @@ def match_verdict(
         event_id=f"evt-{n:04d}",
         tenant=tenant,
         content_id=content_id or f"content-{n:04d}",
-        media_url=media_url,  # type: ignore[arg-type]
+        media_url=media_url,
         uploaded_at=moment,
-        uploader=Uploader(account_id=f"acct-{n}", ip="198.51.100.23"),  # type: ignore[arg-type]
+        uploader=Uploader(account_id=f"acct-{n}", ip="198.51.100.23"),
     )
     return Verdict.for_upload(
         upload,
