@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import click
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from streams.errors import EventDecodeError
 from streams.events import ScanError, Uploader, UploadEvent, Verdict
 from streams.events.topics import SCAN_WORKER, topics_of
 from streams.kafka.confirmed import windowed_writer
-from streams.kafka.spans import partitions_of
+from streams.kafka.spans import ends_now, follow
 from streams.kafka.spans import reader as kafka_reader
 from streams.kafka.topics import ensure_topics
 from streams.observability.logging import configure_logging
@@ -72,17 +71,6 @@ def build_upload(
         raise click.BadParameter(problems) from None
 
 
-async def _ends(consumer: AIOKafkaConsumer, settings: Settings) -> dict[TopicPartition, int]:
-    topics = settings.topics
-    tps = [
-        TopicPartition(topic, p)
-        for topic in (topics.verdicts_match, topics.verdicts_clear, topics.scan_errors)
-        for p in await partitions_of(settings, topic)
-    ]
-    ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
-    return ends
-
-
 def _outcome_of(topic: str, value: bytes, settings: Settings, event_id: str) -> Outcome | None:
     try:
         if topic == settings.topics.scan_errors:
@@ -99,30 +87,28 @@ async def publish_upload(
 ) -> Outcome | None:
     """Publish ``event`` (creating the worker's topics first if missing); with ``wait_s``,
     return its outcome, read from the output topics' ends as they were before publishing."""
-    await ensure_topics(settings, topics_of(settings.topics, SCAN_WORKER))
+    topics = settings.topics
+    await ensure_topics(settings, topics_of(topics, SCAN_WORKER))
     async with kafka_reader(settings) as consumer:
-        ends = await _ends(consumer, settings) if wait_s is not None else {}
+        outputs = [topics.verdicts_match, topics.verdicts_clear, topics.scan_errors]
+        starts = await ends_now(consumer, settings, outputs) if wait_s is not None else []
         async with windowed_writer(settings) as sender:
             await sender.write(settings.topics.uploads, event.key, event.encode(), [])
         if wait_s is None:
             return None
-        consumer.assign(list(ends))
-        for tp, offset in ends.items():
-            consumer.seek(tp, offset)
         try:
             async with asyncio.timeout(wait_s):
-                while True:
-                    batches = await consumer.getmany(timeout_ms=500)
-                    for tp, records in batches.items():
-                        for record in records:
-                            found = _outcome_of(tp.topic, record.value, settings, event.event_id)
-                            if found is not None:
-                                return found
+                async for records in follow(consumer, starts):
+                    for record in records:
+                        found = _outcome_of(record.topic, record.value, settings, event.event_id)
+                        if found is not None:
+                            return found
         except TimeoutError:
             raise click.ClickException(
                 f"no verdict for {event.event_id} within {wait_s:g} s: is `hashgate worker` "
                 "running with the same HASHGATE_KAFKA__* and HASHGATE_TOPICS__* settings?"
             ) from None
+    return None  # not reached: following ends only by the timeout
 
 
 @click.group("uploads")

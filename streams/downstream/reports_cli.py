@@ -12,13 +12,12 @@ import getpass
 import json
 
 import click
-from aiokafka import AIOKafkaProducer
 
 from streams.downstream.decisions import make_decision
 from streams.downstream.report_log import PAST_TENSE, ReportView, read_views
 from streams.downstream.review_pages import review_summary
 from streams.events import ReviewChoice, ReviewDecision
-from streams.kafka.config import aiokafka_options
+from streams.kafka.confirmed import windowed_writer
 from streams.settings import Settings, load_settings
 
 
@@ -92,13 +91,6 @@ def _decidable(report_id: str, view: ReportView | None) -> ReportView:
 
 
 async def _publish(settings: Settings, decision: ReviewDecision) -> None:
-    producer = AIOKafkaProducer(**aiokafka_options(settings.kafka), acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            settings.topics.reports_decisions,
-            key=decision.content_id.encode(),
-            value=decision.encode(),
-        )
-    finally:
-        await producer.stop()
+    async with windowed_writer(settings) as writer:  # confirmed when the block ends
+        topic, key = settings.topics.reports_decisions, decision.content_id.encode()
+        await writer.write(topic, key, decision.encode(), [])

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
 
+#: What a failed Kafka round trip raises: the broker's errors, the network's, and a timeout.
+KAFKA_ERRORS: tuple[type[BaseException], ...] = (KafkaError, OSError, TimeoutError)
+
 #: Backoff between attempts of one write; only its delays are used (there is no last attempt).
 WRITE_BACKOFF = RetryPolicy(base_s=0.1, cap_s=10.0)
 #: Sends a WindowedWriter keeps in flight before it waits for the broker's acknowledgements.
@@ -105,7 +108,7 @@ class RetryingWriter:
             try:
                 await self._writer.write(topic, key, value, headers)
                 return
-            except (OSError, TimeoutError, KafkaError) as exc:
+            except KAFKA_ERRORS as exc:
                 delay = await self._backoff.wait(failures)
                 log.warning("writing to %s failed (%r); retried after %.1fs", topic, exc, delay)
             failures += 1

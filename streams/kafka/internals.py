@@ -20,7 +20,7 @@ driver registered for a URL scheme (streams/kafka/transport.py).
 from __future__ import annotations
 
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
 import faust
@@ -35,10 +35,15 @@ def producer_client(producer: ProducerT) -> AIOKafkaClient:
     return cast(AIOKafkaClient, client)
 
 
-def committed_offset(consumer: ConsumerT, tp: TP) -> int | None:
-    """The offset faust last committed for ``tp``, or None before its first commit."""
-    offsets = cast(Any, consumer)._committed_offset
-    return cast(int | None, offsets.get(tp))
+def consumer_lag(consumer: ConsumerT, partitions: Iterable[TP]) -> dict[tuple[str, int], int]:
+    """Per partition: records between faust's last commit and the partition's high water."""
+    committed = cast(Any, consumer)._committed_offset
+    lags: dict[tuple[str, int], int] = {}
+    for tp in partitions:
+        highwater = consumer.highwater(tp)
+        if highwater is not None:
+            lags[(tp.topic, tp.partition)] = max(highwater - (committed.get(tp) or 0), 0)
+    return lags
 
 
 class SignalHooksWorker(faust.Worker):

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from aiokafka import AIOKafkaConsumer
-
 from streams.errors import ConfigurationError, EventDecodeError, ReasonCode
 from streams.events import DlqReplayMark, ScanError, ScanKind
 from streams.events.scan_error import mark_key
@@ -33,6 +31,7 @@ from streams.events.topics import (
 from streams.kafka.confirmed import Headers, WindowedWriter, windowed_writer
 from streams.kafka.record import ATTEMPTS_HEADER, FIRST_SEEN_HEADER, REPLAYS_HEADER
 from streams.kafka.spans import (
+    Reader,
     partitions_of,
     plan_spans,
     read_spans,
@@ -157,7 +156,7 @@ class ReplayReport:
         }
 
 
-async def replayed_already(consumer: AIOKafkaConsumer, settings: Settings) -> set[bytes]:
+async def replayed_already(consumer: Reader, settings: Settings) -> set[bytes]:
     """Keys (``partition/offset``) of the DLQ records earlier runs re-injected."""
     topic = topic_name(settings.topics, "scan_errors_replayed")
     try:

@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer
-
 from streams.events import RescanRequest
 from streams.events.rescan import RescanManifest, RunState, SelectionInfo
 from streams.events.topics import (
@@ -23,7 +21,7 @@ from streams.events.topics import (
     topics_of,
 )
 from streams.kafka.confirmed import WindowedWriter, windowed_writer
-from streams.kafka.spans import partitions_of, plan_spans, read_spans
+from streams.kafka.spans import Reader, partitions_of, plan_spans, read_spans
 from streams.kafka.spans import reader as kafka_reader
 from streams.kafka.topics import ensure_topics
 from streams.rescan.selection import Selection, SelectionCounts, Selector
@@ -113,7 +111,7 @@ async def start_rescan(
     return summary
 
 
-async def _outcomes_start(consumer: AIOKafkaConsumer, settings: Settings) -> dict[int, int]:
+async def _outcomes_start(consumer: Reader, settings: Settings) -> dict[int, int]:
     """Where this run's outcomes will start: the progress topic's end offsets, now."""
     topic = topic_name(settings.topics, "rescans_progress")
     spans = await plan_spans(consumer, topic, await partitions_of(settings, topic))

@@ -15,14 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
 from streams.errors import EventDecodeError
 from streams.events.rescan import RescanManifest, RescanOutcome, Result, RunState
 from streams.events.topics import (
     topic_name,
 )
-from streams.kafka.spans import Span, partitions_of, plan_spans, read_spans
+from streams.kafka.spans import Reader, Span, partitions_of, plan_spans, read_spans
 from streams.kafka.spans import reader as kafka_reader
 from streams.settings import Settings
 
@@ -100,7 +98,7 @@ class RescanStatus:
 class StatusTracker:
     """Follows one rescan; each ``refresh`` reads only what was written since the last one."""
 
-    def __init__(self, settings: Settings, rescan_id: str, consumer: AIOKafkaConsumer) -> None:
+    def __init__(self, settings: Settings, rescan_id: str, consumer: Reader) -> None:
         self._settings = settings
         self._rescan_id = rescan_id
         self._consumer = consumer

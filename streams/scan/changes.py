@@ -19,13 +19,10 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
-
 from streams.errors import ConfigurationError, EventDecodeError
 from streams.events import Verdict, VerdictKind
-from streams.kafka.spans import Span, partitions_of, read_spans, span_consumer
+from streams.kafka.confirmed import KAFKA_ERRORS
+from streams.kafka.spans import CatchUpReader
 from streams.scan.scanner import Outcome, UnchangedOutcome, VerdictOutcome
 from streams.settings import Settings
 
@@ -35,6 +32,10 @@ log = logging.getLogger(__name__)
 LOOKUP_TIMEOUT_S = 30.0
 
 Lookup = Callable[[str], Awaitable[str | None]]
+
+
+#: A lookup that fails this way means "changed": the verdict is emitted.
+LOOKUP_ERRORS: tuple[type[BaseException], ...] = (*KAFKA_ERRORS, ConfigurationError)
 
 
 def verdict_digest(verdict: Verdict) -> str:
@@ -62,7 +63,7 @@ class ChangeFilter:
         try:
             async with asyncio.timeout(self._timeout_s):
                 last = await self._lookup(verdict.content_id)
-        except (KafkaError, OSError, TimeoutError, ConfigurationError) as exc:
+        except LOOKUP_ERRORS as exc:
             log.warning(
                 "last verdict unknown; emitting the rescan verdict",
                 extra={"content_id": verdict.content_id, "error": repr(exc)},
@@ -77,11 +78,8 @@ class LatestVerdicts:
     """Digests of the last verdict per content id, read from the compacted topic on demand."""
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
         self._topic = settings.topics.verdicts_latest
-        self._consumer: AIOKafkaConsumer | None = None
-        self._partitions: list[int] = []
-        self._positions: dict[TopicPartition, int] = {}
+        self._reader = CatchUpReader(settings, self._topic)
         self._digests: dict[str, str] = {}
         self._lock = asyncio.Lock()
         self._tickets = itertools.count()
@@ -91,35 +89,13 @@ class LatestVerdicts:
         """The digest of the content's last verdict, or None if it never had one."""
         ticket = next(self._tickets)
         async with self._lock:
-            consumer = await self._open()
-            partition = self._partitions[
-                (murmur2(content_id.encode()) & 0x7FFFFFFF) % len(self._partitions)
-            ]
+            partition = await self._reader.partition_of(content_id.encode())
             if self._fresh_from.get(partition, -1) <= ticket:  # no catch-up began after we asked
                 mark = next(self._tickets)
-                await self._catch_up(consumer, TopicPartition(self._topic, partition))
+                for record in await self._reader.catch_up(partition):
+                    self._remember(record.key, record.value)
                 self._fresh_from[partition] = mark
         return self._digests.get(content_id)
-
-    async def _open(self) -> AIOKafkaConsumer:
-        if self._consumer is None:
-            self._partitions = await partitions_of(self._settings, self._topic)
-            consumer = span_consumer(self._settings.kafka)
-            await consumer.start()
-            self._consumer = consumer
-        return self._consumer
-
-    async def _catch_up(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
-        """Read ``tp`` up to its end offset as of now (from the beginning the first time)."""
-        end = (await consumer.end_offsets([tp]))[tp]
-        if tp not in self._positions:
-            self._positions[tp] = (await consumer.beginning_offsets([tp]))[tp]
-        async for batch in read_spans(
-            consumer, [Span(tp.topic, tp.partition, self._positions[tp], end)]
-        ):
-            for record in batch:
-                self._remember(record.key, record.value)
-        self._positions[tp] = max(self._positions[tp], end)
 
     def _remember(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:
@@ -134,6 +110,4 @@ class LatestVerdicts:
             log.warning("unreadable record on %s; ignored", self._topic)
 
     async def aclose(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+        await self._reader.aclose()

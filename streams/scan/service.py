@@ -16,14 +16,13 @@ from functools import partial
 from typing import cast
 
 import faust
-from faust.transport.consumer import Consumer
 from faust.types import TP, StreamT
 
 from streams.errors import ConfigurationError
 from streams.events.topics import SCAN_WORKER, topics_of
 from streams.kafka.broker_watch import BrokerWatch
 from streams.kafka.confirmed import FaustWriter
-from streams.kafka.internals import committed_offset
+from streams.kafka.internals import consumer_lag
 from streams.kafka.record import NOT_BEFORE_HEADER, source_record
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, CircuitBreaker, Lane, Matcher, RateLimiter
@@ -219,14 +218,7 @@ class ScanService:
         return True, "consuming"
 
     def lag(self) -> dict[tuple[str, int], int]:
-        consumer = cast(Consumer, self.app.consumer)
-        lags: dict[tuple[str, int], int] = {}
-        for tp in self._source_partitions():
-            highwater = consumer.highwater(tp)
-            committed = committed_offset(consumer, tp)
-            if highwater is not None:
-                lags[(tp.topic, tp.partition)] = max(highwater - (committed or 0), 0)
-        return lags
+        return consumer_lag(self.app.consumer, self._source_partitions())
 
 
 def _in_flight(pipeline: ScanPipeline) -> float:
