@@ -1,12 +1,19 @@
-"""Shared pytest set-up: marks every test unit or integration by its folder."""
+"""Shared pytest set-up: marks every test unit or integration by its folder, and gives every
+test a clean process: no ``HASHGATE_*`` setting from the shell, no limiter from another test."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from streams.photodna.ratelimit import RateLimiter
+
 _TESTS = Path(__file__).parent
+
+#: Variables that steer the test run itself (set by .ci/run), not hashgate: kept.
+TEST_RUN_VARIABLES = frozenset({"HASHGATE_REQUIRE_BROWSER"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -14,3 +21,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         folder = Path(str(item.fspath)).relative_to(_TESTS).parts[0]
         if folder in ("unit", "integration"):
             item.add_marker(getattr(pytest.mark, folder))
+
+
+@pytest.fixture(autouse=True)
+def clean_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come only from what a test sets; process-wide registries start empty.
+
+    An exported ``HASHGATE_SCAN__MAX_IN_FLIGHT=0`` must not fail the suite, and a limiter that
+    one test registered for a key must not carry its tokens into the next test.
+    """
+    for name in list(os.environ):
+        if name.upper().startswith("HASHGATE_") and name not in TEST_RUN_VARIABLES:
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(RateLimiter, "_registry", {})

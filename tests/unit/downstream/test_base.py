@@ -15,12 +15,12 @@ from streams.errors import (
     TransientError,
 )
 from streams.events import ScanError, Verdict
-from tests.unit.downstream.fakes import (
+from tests.support import (
     NOW,
     RecordingWriter,
     Sleeps,
     emitter,
-    match_verdict,
+    make_verdict,
     record_of,
 )
 
@@ -79,7 +79,7 @@ class Harness:
 async def test_a_verdict_is_handled_once_however_often_it_is_replayed() -> None:
     sink = ScriptedSink()
     h = Harness(sink)
-    verdict = match_verdict()
+    verdict = make_verdict()
 
     for offset in range(3):
         assert await h.loop.process(record_of(verdict, offset=offset))
@@ -94,7 +94,7 @@ async def test_poison_bytes_go_to_the_dlq_intact_and_the_stream_goes_on() -> Non
     poison = b'{"schema_version": 1, "verdict": "match"'
 
     assert await h.loop.process(record_of(poison, key=b"k-1", offset=7))
-    assert await h.loop.process(record_of(match_verdict(), offset=8))
+    assert await h.loop.process(record_of(make_verdict(), offset=8))
 
     (error,) = h.dlq()
     assert error.reason is ReasonCode.UNDECODABLE
@@ -110,7 +110,7 @@ async def test_poison_bytes_go_to_the_dlq_intact_and_the_stream_goes_on() -> Non
 async def test_a_clear_verdict_on_the_match_topic_is_refused_not_acted_on() -> None:
     sink = ScriptedSink()
     h = Harness(sink)
-    clear = match_verdict(is_match=False)
+    clear = make_verdict(is_match=False)
 
     assert await h.loop.process(record_of(clear))
 
@@ -123,7 +123,7 @@ async def test_a_clear_verdict_on_the_match_topic_is_refused_not_acted_on() -> N
 async def test_a_refused_item_is_not_marked_seen_so_a_replay_after_a_fix_is_handled() -> None:
     sink = ScriptedSink(MediaError("gone", reason=ReasonCode.MEDIA_UNREACHABLE))
     h = Harness(sink)
-    verdict = match_verdict()
+    verdict = make_verdict()
 
     assert await h.loop.process(record_of(verdict))
     assert await h.loop.process(record_of(verdict))
@@ -138,7 +138,7 @@ async def test_backpressure_holds_the_item_and_hands_it_over_again() -> None:
     )
     h = Harness(sink)
 
-    assert await h.loop.process(record_of(match_verdict()))
+    assert await h.loop.process(record_of(make_verdict()))
 
     assert sink.calls == 3 and len(sink.handled) == 1
     assert h.sleeps.waits[0] == 42.0 and len(h.sleeps.waits) == 2
@@ -148,7 +148,7 @@ async def test_backpressure_holds_the_item_and_hands_it_over_again() -> None:
 async def test_a_configuration_error_stops_the_agent_without_finishing_the_record() -> None:
     sink = ScriptedSink(AuthenticationError("key refused", status_code=401))
     h = Harness(sink)
-    verdict = match_verdict()
+    verdict = make_verdict()
 
     assert not await h.loop.process(record_of(verdict))
 
@@ -160,7 +160,7 @@ async def test_a_configuration_error_stops_the_agent_without_finishing_the_recor
 async def test_an_unplanned_exception_stops_the_agent_rather_than_skip_the_record() -> None:
     sink = ScriptedSink(KeyError("bug"))
     h = Harness(sink)
-    verdict = match_verdict()
+    verdict = make_verdict()
 
     assert not await h.loop.process(record_of(verdict))
 

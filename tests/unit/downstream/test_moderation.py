@@ -7,7 +7,7 @@ import pytest
 from streams.downstream.moderation import ModerationSink
 from streams.downstream.policy import parse_policy
 from streams.events import ActionKind, ModerationAction, ScanInfo, ScanKind
-from tests.unit.downstream.fakes import NOW, RecordingWriter, emitter, match_verdict
+from tests.support import NOW, RecordingWriter, emitter, make_verdict
 
 pytestmark = pytest.mark.unit
 
@@ -37,7 +37,7 @@ async def actions_for(*verdicts: object) -> list[ModerationAction]:
 
 
 async def test_each_action_of_the_deciding_rule_becomes_one_event() -> None:
-    verdict = match_verdict(7, flags=(("NCMEC", ("A1", "B1")), ("Test", ("A2",))))
+    verdict = make_verdict(7, flags=(("NCMEC", ("A1", "B1")), ("Test", ("A2",))))
 
     actions = await actions_for(verdict)
 
@@ -58,23 +58,21 @@ async def test_each_action_of_the_deciding_rule_becomes_one_event() -> None:
 
 
 async def test_action_ids_are_deterministic_and_distinct() -> None:
-    verdict = match_verdict(1)
+    verdict = make_verdict(1)
     once, again = await actions_for(verdict), await actions_for(verdict)
     assert [a.action_id for a in once] == [a.action_id for a in again]
     assert len({a.action_id for a in once}) == len(once)
 
 
 async def test_a_rescan_of_the_same_upload_gets_new_action_ids() -> None:
-    live = await actions_for(match_verdict(1))
-    rescan = await actions_for(
-        match_verdict(1, scan=ScanInfo(kind=ScanKind.RESCAN, rescan_id="r1"))
-    )
+    live = await actions_for(make_verdict(1))
+    rescan = await actions_for(make_verdict(1, scan=ScanInfo(kind=ScanKind.RESCAN, rescan_id="r1")))
     assert not {a.action_id for a in live} & {a.action_id for a in rescan}
     assert rescan[0].scan.rescan_id == "r1"
 
 
 async def test_a_verdict_no_rule_fits_gets_the_default_actions() -> None:
-    (action,) = await actions_for(match_verdict(2, flags=(("Test", ("B2",)),)))
+    (action,) = await actions_for(make_verdict(2, flags=(("Test", ("B2",)),)))
     assert (action.action, action.target, action.rule) == (
         ActionKind.OPEN_REVIEW_CASE,
         "review",

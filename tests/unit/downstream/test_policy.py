@@ -9,7 +9,7 @@ import pytest
 from streams.downstream.policy import DEFAULT_RULE, load_policy, parse_policy
 from streams.errors import ConfigurationError
 from streams.events import ActionKind, Verdict
-from tests.unit.downstream.fakes import match_verdict
+from tests.support import make_verdict
 
 pytestmark = pytest.mark.unit
 
@@ -43,7 +43,7 @@ default:
 
 
 def verdict(tenant: str = "acme", *flags: tuple[str, tuple[str, ...]]) -> Verdict:
-    return match_verdict(tenant=tenant, flags=flags)
+    return make_verdict(tenant=tenant, flags=flags)
 
 
 def test_the_example_policy_is_valid() -> None:

@@ -33,7 +33,7 @@ from streams.events import (
 from streams.media.fetcher import FetchedImage
 from streams.photodna import ReportResult
 from streams.settings import Settings, TopicSettings
-from tests.unit.downstream.fakes import NOW, RecordingWriter, emitter, match_verdict
+from tests.support import NOW, RecordingWriter, emitter, make_verdict
 
 pytestmark = pytest.mark.unit
 
@@ -84,19 +84,19 @@ class Desk:
 
 async def test_a_match_waits_for_review_and_the_same_content_is_reported_once() -> None:
     desk = Desk()
-    await desk.book.on_match(match_verdict(1))
-    await desk.book.on_match(match_verdict(2, content_id="content-1"))  # another upload of it
+    await desk.book.on_match(make_verdict(1))
+    await desk.book.on_match(make_verdict(2, content_id="content-1"))  # another upload of it
 
     (review,) = desk.reviews()
     assert review.report_id == report_id_for("acme", "content-1")
-    assert (review.verdict_id, review.is_test) == (match_verdict(1).verdict_id, True)
+    assert (review.verdict_id, review.is_test) == (make_verdict(1).verdict_id, True)
     assert desk.filer.filed == [] and desk.outcomes() == []
     assert [s.review.report_id for s in desk.book.pending()] == [review.report_id]
 
 
 async def test_approval_files_the_report_and_records_the_outcome() -> None:
     desk = Desk()
-    await desk.book.on_match(match_verdict(1))
+    await desk.book.on_match(make_verdict(1))
     decision = desk.decide(ReviewChoice.APPROVE)
 
     await desk.book.on_decision(decision)
@@ -115,7 +115,7 @@ async def test_approval_files_the_report_and_records_the_outcome() -> None:
 
 async def test_rejection_closes_the_report_unfiled_with_the_reason() -> None:
     desk = Desk()
-    await desk.book.on_match(match_verdict(1))
+    await desk.book.on_match(make_verdict(1))
     await desk.book.on_decision(desk.decide(ReviewChoice.REJECT, "benign test image"))
     await desk.book.on_decision(desk.decide(ReviewChoice.APPROVE))  # too late
 
@@ -126,7 +126,7 @@ async def test_rejection_closes_the_report_unfiled_with_the_reason() -> None:
 
 async def test_an_unavailable_service_holds_the_decision_and_says_so() -> None:
     desk = Desk(TransientError("PhotoDNA Report: HTTP 503 (gave up after 6 attempts)"))
-    await desk.book.on_match(match_verdict(1))
+    await desk.book.on_match(make_verdict(1))
     decision = desk.decide(ReviewChoice.APPROVE)
 
     with pytest.raises(BackpressureError) as held:
@@ -144,7 +144,7 @@ async def test_a_refused_report_fails_for_good_until_approved_again() -> None:
     desk = Desk(
         MediaError("https://cdn.example.com/… #abc: HTTP 404", reason=ReasonCode.MEDIA_UNREACHABLE)
     )
-    await desk.book.on_match(match_verdict(1))
+    await desk.book.on_match(make_verdict(1))
 
     await desk.book.on_decision(desk.decide(ReviewChoice.APPROVE))
     await desk.book.on_decision(desk.decide(ReviewChoice.APPROVE))
@@ -157,8 +157,8 @@ async def test_a_refused_report_fails_for_good_until_approved_again() -> None:
 
 async def test_without_the_gate_a_match_is_filed_at_once() -> None:
     desk = Desk(gate=False)
-    await desk.book.on_match(match_verdict(1))
-    await desk.book.on_match(match_verdict(2, content_id="content-1"))
+    await desk.book.on_match(make_verdict(1))
+    await desk.book.on_match(make_verdict(2, content_id="content-1"))
 
     assert desk.reviews() == []
     (outcome,) = desk.outcomes()
@@ -167,7 +167,7 @@ async def test_without_the_gate_a_match_is_filed_at_once() -> None:
 
 async def test_a_replay_after_a_crash_announces_again_instead_of_acting_twice() -> None:
     desk = Desk()
-    verdict = match_verdict(1)
+    verdict = make_verdict(1)
     await desk.book.on_match(verdict)
     await desk.book.on_match(verdict)  # crash before its ack: the review is written again
     decision = desk.decide(ReviewChoice.APPROVE)
@@ -183,7 +183,7 @@ async def test_a_replay_after_a_crash_announces_again_instead_of_acting_twice() 
 
 async def test_a_decision_for_an_unknown_report_is_refused() -> None:
     desk = Desk()
-    await desk.book.on_match(match_verdict(1))
+    await desk.book.on_match(make_verdict(1))
     stray = desk.decide(ReviewChoice.APPROVE).model_copy(update={"report_id": "nope"})
 
     with pytest.raises(PermanentError) as refused:
@@ -197,7 +197,7 @@ def test_a_rejection_needs_a_reason() -> None:
 
 
 def _review() -> ReviewRequest:
-    return review_request(match_verdict(1), is_test=True, now=NOW)
+    return review_request(make_verdict(1), is_test=True, now=NOW)
 
 
 def test_the_report_body_carries_the_image_and_what_ncmec_needs() -> None:

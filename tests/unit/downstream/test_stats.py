@@ -10,7 +10,7 @@ import pytest
 
 from streams.downstream.stats import MatchCounter, daily_report, day_of
 from streams.events import MatchCount
-from tests.unit.downstream.fakes import NOW, RecordingWriter, emitter, match_verdict
+from tests.support import NOW, RecordingWriter, emitter, make_verdict
 
 pytestmark = pytest.mark.unit
 
@@ -46,10 +46,10 @@ async def test_counts_split_at_utc_midnight_and_by_source() -> None:
     before = datetime(2026, 11, 1, 23, 59, tzinfo=UTC)
     after = datetime(2026, 11, 2, 0, 1, tzinfo=UTC)
 
-    await counter.handle(match_verdict(1, scanned_at=before, flags=(("Test", ("A1",)),)))
-    await counter.handle(match_verdict(2, scanned_at=before, flags=(("NCMEC", ("A1",)),)))
-    await counter.handle(match_verdict(3, scanned_at=after))
-    await counter.handle(match_verdict(4, scanned_at=after, tenant="globex"))
+    await counter.handle(make_verdict(1, scanned_at=before, flags=(("Test", ("A1",)),)))
+    await counter.handle(make_verdict(2, scanned_at=before, flags=(("NCMEC", ("A1",)),)))
+    await counter.handle(make_verdict(3, scanned_at=after))
+    await counter.handle(make_verdict(4, scanned_at=after, tenant="globex"))
 
     nov1, nov2 = date(2026, 11, 1), date(2026, 11, 2)
     assert by_tenant.on_day(nov1) == {"acme": 2}
@@ -63,8 +63,8 @@ async def test_every_change_is_emitted_as_the_new_figure_under_a_stable_key() ->
     publisher = RecordingWriter()
     counter = MatchCounter(DictCounts(), DictCounts(), emitter(publisher), TOPIC, clock=lambda: NOW)
 
-    await counter.handle(match_verdict(1))
-    await counter.handle(match_verdict(2))
+    await counter.handle(make_verdict(1))
+    await counter.handle(make_verdict(2))
 
     latest = {key: MatchCount.decode(value) for _t, key, value in publisher.sent}
     assert set(latest) == {b"acme/2026-11-01", b"acme/2026-11-01/Test"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import random
 
@@ -11,51 +10,15 @@ import pytest
 from pydantic import SecretStr
 
 from streams.photodna.ratelimit import MIN_RATE_SHARE, Lane, RateLimiter
+from tests.support import FakeClock
 
 pytestmark = pytest.mark.unit
 
 EPSILON = 1e-9
 
 
-class FakeTime:
-    """A clock and a sleep that only move when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        wakeup: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.now + seconds, next(self._order), wakeup))
-        await wakeup
-
-    async def run_until(self, deadline: float) -> None:
-        """Advance to ``deadline``, waking every sleeper at its own time on the way."""
-        while True:
-            await settle()
-            while self._sleepers and self._sleepers[0][2].done():
-                heapq.heappop(self._sleepers)
-            if not self._sleepers or self._sleepers[0][0] > deadline:
-                break
-            due, _, wakeup = heapq.heappop(self._sleepers)
-            self.now = max(self.now, due)
-            wakeup.set_result(None)
-        self.now = deadline
-        await settle()
-
-
-async def settle() -> None:
-    """Let every runnable task run until it waits again (tasks here never do real I/O)."""
-    for _ in range(30):
-        await asyncio.sleep(0)
-
-
-def limiter(time: FakeTime, rate: float = 5.0, **options: object) -> RateLimiter:
-    return RateLimiter(rate, clock=time.clock, sleep=time.sleep, **options)  # type: ignore[arg-type]
+def limiter(time: FakeClock, rate: float = 5.0, **options: object) -> RateLimiter:
+    return RateLimiter(rate, clock=time, sleep=time.sleep, **options)  # type: ignore[arg-type]
 
 
 class Grants:
@@ -93,7 +56,7 @@ def most_in_any_window(times: list[float], width: float = 1.0) -> int:
 
 
 async def test_never_more_than_rate_in_any_second() -> None:
-    time = FakeTime()
+    time = FakeClock()
     grants = Grants(limiter(time, rate=5))
     grants.start(Lane.LIVE, 40)
 
@@ -106,7 +69,7 @@ async def test_never_more_than_rate_in_any_second() -> None:
 
 
 async def test_random_arrivals_never_exceed_rate_plus_burst() -> None:
-    time = FakeTime()
+    time = FakeClock()
     grants = Grants(limiter(time, rate=4, burst=3))
     rng = random.Random(7)
     for second in range(20):
@@ -120,7 +83,7 @@ async def test_random_arrivals_never_exceed_rate_plus_burst() -> None:
 
 
 async def test_idle_bucket_holds_only_burst_tokens() -> None:
-    time = FakeTime()
+    time = FakeClock()
     grants = Grants(limiter(time, rate=2, burst=3))
     await time.run_until(100.0)  # idle for long: tokens must not pile up beyond the burst
     grants.start(Lane.LIVE, 10)
@@ -132,7 +95,7 @@ async def test_idle_bucket_holds_only_burst_tokens() -> None:
 
 
 async def test_fifo_within_a_lane() -> None:
-    time = FakeTime()
+    time = FakeClock()
     grants = Grants(limiter(time, rate=10))
     grants.start(Lane.LIVE, 10)
 
@@ -142,7 +105,7 @@ async def test_fifo_within_a_lane() -> None:
 
 
 async def test_live_goes_first_when_there_is_no_floor() -> None:
-    time = FakeTime()
+    time = FakeClock()
     grants = Grants(limiter(time, rate=10))
     grants.start(Lane.RESCAN, 5)
     grants.start(Lane.LIVE, 10)
@@ -154,7 +117,7 @@ async def test_live_goes_first_when_there_is_no_floor() -> None:
 
 
 async def test_rescan_waits_while_live_keeps_the_bucket_busy() -> None:
-    time = FakeTime()
+    time = FakeClock()
     grants = Grants(limiter(time, rate=10))
     grants.start(Lane.LIVE, 100)
     grants.start(Lane.RESCAN, 3)
@@ -166,7 +129,7 @@ async def test_rescan_waits_while_live_keeps_the_bucket_busy() -> None:
 
 
 async def test_rescan_floor_holds_under_full_live_load() -> None:
-    time = FakeTime()
+    time = FakeClock()
     grants = Grants(limiter(time, rate=10, rescan_floor_rps=2))
     grants.start(Lane.LIVE, 200)
     grants.start(Lane.RESCAN, 200)
@@ -182,7 +145,7 @@ async def test_rescan_floor_holds_under_full_live_load() -> None:
 
 
 async def test_rescans_get_the_whole_rate_when_live_is_idle() -> None:
-    time = FakeTime()
+    time = FakeClock()
     grants = Grants(limiter(time, rate=10, rescan_floor_rps=1))
     grants.start(Lane.RESCAN, 50)
 
@@ -193,7 +156,7 @@ async def test_rescans_get_the_whole_rate_when_live_is_idle() -> None:
 
 
 async def test_cancelled_waiter_does_not_hold_up_the_queue() -> None:
-    time = FakeTime()
+    time = FakeClock()
     grants = Grants(limiter(time, rate=1))
     grants.start(Lane.LIVE, 3)
     await time.run_until(0.0)  # the first takes the only token
@@ -205,7 +168,7 @@ async def test_cancelled_waiter_does_not_hold_up_the_queue() -> None:
 
 
 async def test_throttle_halves_the_rate_and_success_recovers_it() -> None:
-    time = FakeTime()
+    time = FakeClock()
     bucket = limiter(time, rate=10)
 
     bucket.on_throttled(None)
@@ -225,7 +188,7 @@ async def test_throttle_halves_the_rate_and_success_recovers_it() -> None:
 
 
 async def test_a_share_of_the_key_sets_the_rate_and_floor_and_spaces_calls_by_it() -> None:
-    time = FakeTime()
+    time = FakeClock()
     bucket = limiter(time, rate=10, rescan_floor_rps=2)
     bucket.set_share(0.25)
     assert (bucket.key_rate, bucket.configured_rate, bucket.current_rate) == (10, 2.5, 2.5)
@@ -240,7 +203,7 @@ async def test_a_share_of_the_key_sets_the_rate_and_floor_and_spaces_calls_by_it
 
 
 async def test_a_new_share_keeps_an_aimd_cut_in_force() -> None:
-    time = FakeTime()
+    time = FakeClock()
     bucket = limiter(time, rate=10)
     bucket.on_throttled(None)
     bucket.set_share(0.5)
@@ -253,11 +216,11 @@ async def test_a_new_share_keeps_an_aimd_cut_in_force() -> None:
 @pytest.mark.parametrize("share", [0.0, -0.5, 1.5])
 def test_a_share_outside_zero_to_one_is_refused(share: float) -> None:
     with pytest.raises(ValueError, match="share"):
-        limiter(FakeTime()).set_share(share)
+        limiter(FakeClock()).set_share(share)
 
 
 async def test_rate_never_drops_below_its_floor_share() -> None:
-    time = FakeTime()
+    time = FakeClock()
     bucket = limiter(time, rate=10)
 
     for step in range(30):
@@ -268,7 +231,7 @@ async def test_rate_never_drops_below_its_floor_share() -> None:
 
 
 async def test_429s_of_calls_sent_before_the_cut_cut_only_once() -> None:
-    time = FakeTime()
+    time = FakeClock()
     bucket = limiter(time, rate=10)
     time.now = 1.0
     sent_before = [0.8, 0.9, 0.95]
@@ -283,7 +246,7 @@ async def test_429s_of_calls_sent_before_the_cut_cut_only_once() -> None:
 
 
 async def test_retry_after_holds_every_acquirer_then_resumes_at_the_lower_rate() -> None:
-    time = FakeTime()
+    time = FakeClock()
     bucket = limiter(time, rate=10)
     grants = Grants(bucket)
     grants.start(Lane.LIVE, 1)

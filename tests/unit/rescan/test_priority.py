@@ -16,7 +16,7 @@ import random
 import pytest
 
 from streams.photodna.ratelimit import Lane, RateLimiter
-from tests.unit.photodna.test_ratelimit import FakeTime
+from tests.support import FakeClock
 
 pytestmark = pytest.mark.unit
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.unit
 class Lanes:
     """Keeps ``backlog`` rescan calls waiting at all times and records live waits."""
 
-    def __init__(self, limiter: RateLimiter, time: FakeTime, backlog: int) -> None:
+    def __init__(self, limiter: RateLimiter, time: FakeClock, backlog: int) -> None:
         self.limiter = limiter
         self.time = time
         self.live_waits: list[tuple[int, float]] = []  # (live calls ahead, wait)
@@ -54,8 +54,8 @@ class Lanes:
 async def test_a_rescan_backlog_delays_a_live_call_by_at_most_two_token_intervals(
     rate: float, floor: float
 ) -> None:
-    time = FakeTime()
-    limiter = RateLimiter(rate, rescan_floor_rps=floor, clock=time.clock, sleep=time.sleep)
+    time = FakeClock()
+    limiter = RateLimiter(rate, rescan_floor_rps=floor, clock=time, sleep=time.sleep)
     lanes = Lanes(limiter, time, backlog=64)
     rng = random.Random(11)
     at = 1.0

@@ -11,16 +11,9 @@ from pydantic import ValidationError
 
 from hashgate_tools.simulator import FaultConfig, FixedLatency, LogNormalLatency, UniformLatency
 from hashgate_tools.simulator.faults import SERVER_ERRORS, Fault, FaultInjector
+from tests.support import FakeClock
 
 pytestmark = pytest.mark.unit
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -129,7 +122,7 @@ def test_lognormal_latency_has_the_requested_median_and_tail() -> None:
 
 
 def test_storm_lasts_its_duration_from_when_it_is_applied() -> None:
-    clock = FakeClock()
+    clock = FakeClock(50.0)
     injector = FaultInjector(FaultConfig(), clock=clock)
     assert injector.storm_remaining_s() == 0
     clock.now += 100

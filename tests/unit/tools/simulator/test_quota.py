@@ -5,27 +5,20 @@ from __future__ import annotations
 import pytest
 
 from hashgate_tools.simulator.quota import KeyQuotas, TokenBucket, retry_after_header
+from tests.support import FakeClock
 
 pytestmark = pytest.mark.unit
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_full_burst_then_refusal_with_the_wait_until_the_next_token() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     quotas = KeyQuotas(10.0, clock)
     assert [quotas.take("k") for _ in range(10)] == [0.0] * 10
     assert quotas.take("k") == pytest.approx(0.1)
 
 
 def test_tokens_refill_at_the_rate_and_cap_at_the_burst() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     quotas = KeyQuotas(10.0, clock)
     for _ in range(10):
         quotas.take("k")
@@ -39,7 +32,7 @@ def test_tokens_refill_at_the_rate_and_cap_at_the_burst() -> None:
 
 
 def test_each_key_has_its_own_bucket() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     quotas = KeyQuotas(2.0, clock)
     assert [quotas.take("a"), quotas.take("a")] == [0.0, 0.0]
     assert quotas.take("a") > 0
@@ -47,7 +40,7 @@ def test_each_key_has_its_own_bucket() -> None:
 
 
 def test_sustained_rate_equals_the_quota() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     bucket = TokenBucket(rate=5.0, burst=5.0, clock=clock)
     granted = 0
     for _ in range(1000):  # 10 seconds of a caller trying every 10 ms
@@ -57,7 +50,7 @@ def test_sustained_rate_equals_the_quota() -> None:
 
 
 def test_a_quota_below_one_per_second_still_grants_a_call() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     quotas = KeyQuotas(0.5, clock)
     assert quotas.take("k") == 0.0
     assert quotas.take("k") == pytest.approx(2.0)

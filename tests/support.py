@@ -1,7 +1,13 @@
-"""Test doubles and sample events shared by the downstream agents' unit tests."""
+"""The suite's shared fakes and builders: one clock, one verdict builder, one upload builder.
+
+Test modules import from here, never from each other.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -22,7 +28,70 @@ from streams.photodna import RetryPolicy
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
 
-def match_verdict(
+class FakeClock:
+    """Monotonic seconds and a sleep that move only when the test says so.
+
+    Call it for the time; ``advance`` moves it; ``run_until`` also wakes every task sleeping
+    in ``sleep`` at its own due time on the way, in order.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        wakeup: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + seconds, next(self._order), wakeup))
+        await wakeup
+
+    async def run_until(self, deadline: float) -> None:
+        """Advance to ``deadline``, waking every sleeper at its own time on the way."""
+        while True:
+            await settle()
+            while self._sleepers and self._sleepers[0][2].done():
+                heapq.heappop(self._sleepers)
+            if not self._sleepers or self._sleepers[0][0] > deadline:
+                break
+            due, _, wakeup = heapq.heappop(self._sleepers)
+            self.now = max(self.now, due)
+            wakeup.set_result(None)
+        self.now = deadline
+        await settle()
+
+
+async def settle() -> None:
+    """Let every runnable task run until it waits again (for tasks that do no real I/O)."""
+    for _ in range(30):
+        await asyncio.sleep(0)
+
+
+def make_upload(
+    n: int = 1,
+    *,
+    tenant: str = "acme",
+    content_id: str | None = None,
+    media_url: str | None = None,
+    uploaded_at: datetime = NOW,
+) -> UploadEvent:
+    """Upload ``n``: its own event, content and account ids; a pre-signed (secret) URL."""
+    return UploadEvent(
+        event_id=f"evt-{n}",
+        tenant=tenant,
+        content_id=content_id or f"content-{n}",
+        media_url=media_url or f"https://cdn.example.com/private/{n}.png?sig=secret",  # type: ignore[arg-type]
+        uploaded_at=uploaded_at,
+        uploader=Uploader(account_id=f"acct-{n}", ip="203.0.113.7"),  # type: ignore[arg-type]
+    )
+
+
+def make_verdict(
     n: int = 1,
     *,
     tenant: str = "acme",
@@ -31,17 +100,11 @@ def match_verdict(
     scanned_at: datetime = NOW,
     scan: ScanInfo | None = None,
     is_match: bool = True,
+    upload: UploadEvent | None = None,
 ) -> Verdict:
-    upload = UploadEvent(
-        event_id=f"evt-{n}",
-        tenant=tenant,
-        content_id=content_id or f"content-{n}",
-        media_url=f"https://cdn.example.com/private/{n}.png?sig=secret",  # type: ignore[arg-type]
-        uploaded_at=NOW,
-        uploader=Uploader(account_id=f"acct-{n}", ip="203.0.113.7"),  # type: ignore[arg-type]
-    )
+    """A verdict on ``upload`` (default: upload ``n``); a match with ``flags`` unless told not."""
     return Verdict.for_upload(
-        upload,
+        upload or make_upload(n, tenant=tenant, content_id=content_id),
         is_match=is_match,
         matches=[MatchDetail(source=s, violations=list(v), match_id="m-1") for s, v in flags]
         if is_match
