@@ -1,5 +1,6 @@
 """The event contracts on hashgate's topics: versioned pydantic models and their faust codecs."""
 
+from streams.events.audit import AuditAction, ReviewAudit
 from streams.events.base import Event
 from streams.events.codec import PydanticCodec, codec_name, register_codecs
 from streams.events.moderation import ActionKind, ModerationAction, action_id_for
@@ -38,6 +39,7 @@ EVENT_MODELS: tuple[type[Event], ...] = (
     ReviewRequest,
     ReviewDecision,
     ReportOutcome,
+    ReviewAudit,
     MatchCount,
 )
 
@@ -46,6 +48,7 @@ register_codecs(EVENT_MODELS)
 __all__ = [
     "EVENT_MODELS",
     "ActionKind",
+    "AuditAction",
     "Event",
     "MatchCount",
     "MatchDetail",
@@ -56,6 +59,7 @@ __all__ = [
     "RescanManifest",
     "RescanOutcome",
     "RescanRequest",
+    "ReviewAudit",
     "ReviewChoice",
     "ReviewDecision",
     "ReviewRequest",

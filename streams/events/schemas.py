@@ -24,6 +24,7 @@ from streams.events import (
     RescanManifest,
     RescanOutcome,
     RescanRequest,
+    ReviewAudit,
     ReviewDecision,
     ReviewRequest,
     ScanError,
@@ -148,7 +149,7 @@ CHANNELS: list[Channel] = [
         ReviewDecision,
         "content_id",
         "Operators' review decisions.",
-        ("hashgate reports approve|reject", "the reporting agent's HTTP endpoint"),
+        ("hashgate reports approve|reject", "the reporting agent's review desk"),
         (REPORTING,),
     ),
     Channel(
@@ -158,6 +159,14 @@ CHANNELS: list[Channel] = [
         "Every outcome of a report: filed, rejected or failed.",
         (REPORTING,),
         ("operators", "compliance records", "hashgate reports pending"),
+    ),
+    Channel(
+        "reports_audit",
+        ReviewAudit,
+        "actor",
+        "Review desk audit trail: every login and failed login, image reveal and decision.",
+        (REPORTING,),
+        ("compliance records", "security monitoring"),
     ),
     Channel(
         "stats",
