@@ -27,6 +27,7 @@ def _attach_commands() -> None:
     from streams.events.reference import doc_command as schemas_doc_command
     from streams.events.schemas import schemas_command
     from streams.rescan.cli import dlq_command, rescan_command
+    from streams.reviewdesk.cli import reviewers_command
     from streams.settings_doc import settings_command
     from streams.simulator.cli import simulator_command
     from streams.worker import worker_command
@@ -41,6 +42,7 @@ def _attach_commands() -> None:
     cli.add_command(moderation_command)
     cli.add_command(reporting_command)
     cli.add_command(reports_command)
+    cli.add_command(reviewers_command)
     cli.add_command(stats_command)
 
 
