@@ -39,6 +39,7 @@ TOPIC_SETTINGS = (
     "reports_review",
     "reports_decisions",
     "reports_outcomes",
+    "reports_audit",
     "stats",
     "downstream_errors",
 )
