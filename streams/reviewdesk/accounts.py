@@ -27,7 +27,7 @@ MIN_PASSWORD_LENGTH = 12
 _DECOY_HASH = HASHER.hash("not a password of anybody")
 
 
-class Reviewer(BaseModel):
+class Account(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._@-]+$")
@@ -38,7 +38,7 @@ class Reviewer(BaseModel):
 class AccountsDocument(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reviewers: list[Reviewer] = Field(default_factory=list)
+    reviewers: list[Account] = Field(default_factory=list)
 
 
 class AccountFile:
@@ -46,9 +46,9 @@ class AccountFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._cache: tuple[float, dict[str, Reviewer]] | None = None
+        self._cache: tuple[float, dict[str, Account]] | None = None
 
-    def load(self) -> dict[str, Reviewer]:
+    def load(self) -> dict[str, Account]:
         """Current accounts by name, re-read only when the file's mtime changed."""
         try:
             mtime = self.path.stat().st_mtime
@@ -59,10 +59,10 @@ class AccountFile:
             self._cache = (mtime, {r.name: r for r in document.reviewers})
         return dict(self._cache[1])
 
-    def find(self, name: str) -> Reviewer | None:
+    def find(self, name: str) -> Account | None:
         return self.load().get(name)
 
-    def save(self, reviewers: dict[str, Reviewer]) -> None:
+    def save(self, reviewers: dict[str, Account]) -> None:
         """Atomically, readable by the owner only (the hashes are still worth protecting)."""
         document = AccountsDocument(reviewers=sorted(reviewers.values(), key=lambda r: r.name))
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,9 +84,9 @@ def hash_password(password: str) -> str:
     return HASHER.hash(password)
 
 
-def password_matches(reviewer: Reviewer | None, password: str) -> bool:
+def password_matches(account: Account | None, password: str) -> bool:
     """Slow on purpose (argon2); run it off the event loop."""
-    stored = reviewer.password_hash if reviewer else None
+    stored = account.password_hash if account else None
     try:
         return HASHER.verify(stored or _DECOY_HASH, password) and stored is not None
     except (VerificationError, InvalidHashError):

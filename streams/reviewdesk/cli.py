@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from streams.reviewdesk.accounts import MIN_PASSWORD_LENGTH, AccountFile, Reviewer, hash_password
+from streams.reviewdesk.accounts import MIN_PASSWORD_LENGTH, Account, AccountFile, hash_password
 from streams.settings import ReviewRole, load_settings
 
 
@@ -59,7 +59,7 @@ def add(name: str, role: str, proxy_only: bool, password_stdin: bool, replace: b
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
     try:
-        reviewer = Reviewer(name=name, role=ReviewRole(role), password_hash=password_hash)
+        reviewer = Account(name=name, role=ReviewRole(role), password_hash=password_hash)
     except ValueError:
         raise click.ClickException(
             "a name is 1-256 letters, digits and . _ @ - (no spaces)"

@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
-from streams.settings import ReviewRole
-
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -42,12 +40,12 @@ class Signer:
 
 @dataclass(frozen=True)
 class Session:
-    """A browser's session; ``user`` None before login (it still carries a CSRF nonce)."""
+    """A browser's session; ``user`` None before login (it still carries a CSRF nonce). The
+    role is not kept here: it is read from the accounts file on every request."""
 
     nonce: str
     last_seen: float
     user: str | None = None
-    role: ReviewRole | None = None
 
     @classmethod
     def anonymous(cls, now: float) -> Session:
@@ -65,9 +63,9 @@ class SessionCodec:
     def new(self) -> Session:
         return Session.anonymous(self._now())
 
-    def logged_in(self, user: str, role: ReviewRole) -> Session:
+    def logged_in(self, user: str) -> Session:
         """A fresh nonce at login, so a token seen before login is worth nothing after it."""
-        return replace(self.new(), user=user, role=role)
+        return replace(self.new(), user=user)
 
     def encode(self, session: Session) -> str:
         payload = _b64(json.dumps(asdict(replace(session, last_seen=self._now()))).encode())
@@ -86,7 +84,6 @@ class SessionCodec:
                 nonce=str(raw["nonce"]),
                 last_seen=float(raw["last_seen"]),
                 user=raw["user"],
-                role=ReviewRole(raw["role"]) if raw["role"] else None,
             )
         except (ValueError, KeyError, TypeError):
             return None

@@ -25,7 +25,7 @@ from streams.downstream.decisions import make_decision
 from streams.downstream.report_state import OPEN_PHASES, ReportState
 from streams.downstream.review_pages import ReviewDesk, review_summary, waiting_s
 from streams.errors import MediaError
-from streams.events import AuditAction, ReviewChoice, ReviewDecision
+from streams.events import AuditAction, ReviewChoice, ReviewDecision, ReviewRequest
 from streams.reviewdesk import imaging, pages
 from streams.reviewdesk.accounts import password_matches
 from streams.reviewdesk.audit import AuditTrail
@@ -173,6 +173,24 @@ def desk_application(parts: DeskParts) -> web.Application:
             token = str((await request.post()).get("csrf", ""))
         return codec.csrf_ok(reviewer.nonce, token)
 
+    async def audit(
+        request: web.Request,
+        action: AuditAction,
+        review: ReviewRequest | None = None,
+        **details: Any,
+    ) -> None:
+        """An audit event of what the request's reviewer did."""
+        reviewer = request[REVIEWER]
+        await parts.audit.record(
+            action,
+            actor=reviewer.name,
+            role=reviewer.role.value,
+            via=reviewer.via,
+            address=_address(request),
+            review=review,
+            **details,
+        )
+
     def csrf_of(request: web.Request) -> str:
         return codec.csrf_token(request[REVIEWER].nonce)
 
@@ -234,18 +252,11 @@ def desk_application(parts: DeskParts) -> web.Application:
             address=address,
         )
         response = _redirect(next_path)
-        set_session(response, codec.logged_in(account.name, account.role))
+        set_session(response, codec.logged_in(account.name))
         return response
 
     async def logout(request: web.Request) -> web.StreamResponse:
-        reviewer = request[REVIEWER]
-        await parts.audit.record(
-            AuditAction.LOGOUT,
-            actor=reviewer.name,
-            role=reviewer.role.value,
-            via=reviewer.via,
-            address=_address(request),
-        )
+        await audit(request, AuditAction.LOGOUT)
         response = _redirect(f"{PREFIX}/login")
         response.del_cookie(COOKIE, path=PREFIX)
         return response
@@ -327,16 +338,8 @@ def desk_application(parts: DeskParts) -> web.Application:
 
     async def reveal(request: web.Request) -> web.StreamResponse:
         state = report_or_404(request)
-        reviewer = request[REVIEWER]
-        await parts.audit.record(
-            AuditAction.REVEAL,
-            actor=reviewer.name,
-            role=reviewer.role.value,
-            via=reviewer.via,
-            address=_address(request),
-            review=state.review,
-        )
-        ticket = parts.tickets.issue(reviewer.name, state.review.report_id)
+        await audit(request, AuditAction.REVEAL, state.review)
+        ticket = parts.tickets.issue(request[REVIEWER].name, state.review.report_id)
         url = f"{PREFIX}/reports/{state.review.report_id}/image/clear?ticket={quote(ticket)}"
         return web.json_response({"url": url})
 
@@ -367,13 +370,10 @@ def desk_application(parts: DeskParts) -> web.Application:
         except (ValueError, ValidationError) as exc:
             return _problem(400, _first_problem(exc))
         await parts.publish_decision(decision)
-        await parts.audit.record(
+        await audit(
+            request,
             AuditAction.DECISION,
-            actor=reviewer.name,
-            role=reviewer.role.value,
-            via=reviewer.via,
-            address=_address(request),
-            review=state.review,
+            state.review,
             decision=decision.decision,
             decision_id=decision.decision_id,
             detail=decision.reason,
@@ -388,17 +388,21 @@ def desk_application(parts: DeskParts) -> web.Application:
         )
 
     app = web.Application(middlewares=[security_headers, authenticate])
-    app.router.add_get("/login", login_form)
-    app.router.add_post("/login", login)
-    app.router.add_post("/logout", logout)
-    app.router.add_get("/", queue)
-    app.router.add_get("/api/session", session_info)
-    app.router.add_get("/api/pending", pending)
-    app.router.add_post("/api/reports/{report_id}/{choice}", decide)
-    app.router.add_get("/reports/{report_id}", report)
-    app.router.add_get("/reports/{report_id}/image", blurred_image)
-    app.router.add_post("/reports/{report_id}/reveal", reveal)
-    app.router.add_get("/reports/{report_id}/image/clear", clear_image)
+    app.add_routes(
+        [
+            web.get("/login", login_form),
+            web.post("/login", login),
+            web.post("/logout", logout),
+            web.get("/", queue),
+            web.get("/api/session", session_info),
+            web.get("/api/pending", pending),
+            web.post("/api/reports/{report_id}/{choice}", decide),
+            web.get("/reports/{report_id}", report),
+            web.get("/reports/{report_id}/image", blurred_image),
+            web.post("/reports/{report_id}/reveal", reveal),
+            web.get("/reports/{report_id}/image/clear", clear_image),
+        ]
+    )
     app.router.add_static("/static", STATIC)
     return app
 

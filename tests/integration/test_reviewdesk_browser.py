@@ -34,7 +34,7 @@ from streams.events import (
     ReviewDecision,
     ReviewRequest,
 )
-from streams.reviewdesk.accounts import AccountFile, Reviewer, hash_password
+from streams.reviewdesk.accounts import Account, AccountFile, hash_password
 from streams.settings import ReviewRole
 from tests.integration.browser import chromium, is_grayscale, shown_image, strongest_edge, wait_for
 from tests.integration.downstream_harness import DownstreamSetup
@@ -101,7 +101,7 @@ def save(driver: webdriver.Chrome, tmp_path: Path, name: str) -> None:
 
 def log_in(driver: webdriver.Chrome, desk: str, name: str) -> None:
     driver.delete_all_cookies()
-    driver.get(desk)
+    driver.get(desk.rstrip("/"))  # /review leads to /review/, which leads to the login page
     wait_for(driver, lambda d: "/review/login" in d.current_url)
     driver.find_element(By.NAME, "name").send_keys(name)
     driver.find_element(By.NAME, "password").send_keys(PASSWORD, Keys.ENTER)
@@ -118,7 +118,7 @@ async def test_a_reviewer_reveals_and_approves_a_real_match_in_the_browser(
     password_hash = hash_password(PASSWORD)
     accounts.save(
         {
-            name: Reviewer(name=name, role=role, password_hash=password_hash)
+            name: Account(name=name, role=role, password_hash=password_hash)
             for name, role in (("alice", ReviewRole.REVIEWER), ("audrey", ReviewRole.AUDITOR))
         }
     )

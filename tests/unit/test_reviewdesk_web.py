@@ -6,7 +6,9 @@ end to end; these tests cover the refusals and edge cases quickly and exhaustive
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from PIL import Image
 from streams.downstream.report_state import ReportPhase, ReportState
 from streams.downstream.reporting import review_request
 from streams.events import AuditAction, ReviewAudit, ReviewChoice, ReviewDecision
-from streams.reviewdesk.accounts import AccountFile, Reviewer, hash_password
+from streams.reviewdesk.accounts import Account, AccountFile, hash_password
 from streams.reviewdesk.audit import AuditTrail
 from streams.reviewdesk.identity import Gatekeeper
 from streams.reviewdesk.signing import RevealTickets, SessionCodec, Signer
@@ -103,9 +105,9 @@ def accounts(tmp_path: Path) -> AccountFile:
     file = AccountFile(tmp_path / "reviewers.json")
     file.save(
         {
-            "alice": Reviewer(name="alice", role=ReviewRole.REVIEWER, password_hash=PASSWORD_HASH),
-            "audrey": Reviewer(name="audrey", role=ReviewRole.AUDITOR, password_hash=PASSWORD_HASH),
-            "pat": Reviewer(name="pat", role=ReviewRole.REVIEWER),
+            "alice": Account(name="alice", role=ReviewRole.REVIEWER, password_hash=PASSWORD_HASH),
+            "audrey": Account(name="audrey", role=ReviewRole.AUDITOR, password_hash=PASSWORD_HASH),
+            "pat": Account(name="pat", role=ReviewRole.REVIEWER),
         }
     )
     return file
@@ -324,6 +326,19 @@ async def test_the_image_is_blurred_grayscale_until_revealed_and_each_reveal_is_
         desk.report_id,
         "content-1",
     )
+
+
+async def test_a_tampered_session_cookie_is_refused(desk: Desk) -> None:
+    response = await desk.login("audrey")
+    payload, signature = response.cookies["hashgate_review"].value.split(".")
+    session = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert session["user"] == "audrey"
+    session["user"] = "alice"  # an auditor's signature on a reviewer's session
+    promoted = base64.urlsafe_b64encode(json.dumps(session).encode()).decode().rstrip("=")
+    desk.client.session.cookie_jar.update_cookies(
+        {"hashgate_review": f"{promoted}.{signature}"}, response.url
+    )
+    assert (await desk.client.get("/review/api/pending")).status == 401
 
 
 async def test_an_idle_session_ends(desk: Desk) -> None:
