@@ -8,6 +8,7 @@ frozen: a worker reads them once at start, so a bad value fails there, not mid-s
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 from collections.abc import Mapping
 from enum import StrEnum
@@ -251,6 +252,23 @@ class ReviewSettings(_Group):
         default_factory=list,
         description="Addresses or CIDRs whose proxy_user_header is believed (JSON list).",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or CIDR") from None
+        return proxies
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError("needs at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return secret
 
 
 class StatsSettings(_Group):

@@ -39,6 +39,11 @@ def install_review_desk(downstream: DownstreamApp, book: ReviewDesk, *, role: st
                 "review desk sessions end when this process stops; set "
                 "HASHGATE_REVIEW__SESSION_SECRET to keep them (and share them between instances)"
             )
+        if review.proxy_user_header is not None and not review.trusted_proxies:
+            log.warning(
+                "HASHGATE_REVIEW__PROXY_USER_HEADER is set but HASHGATE_REVIEW__TRUSTED_PROXIES "
+                "is empty: the header is ignored from every address"
+            )
         if review.accounts_file is None:
             log.warning(
                 "nobody can use the review desk: set HASHGATE_REVIEW__ACCOUNTS_FILE and add "

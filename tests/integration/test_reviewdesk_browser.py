@@ -130,15 +130,17 @@ async def test_a_reviewer_reveals_and_approves_a_real_match_in_the_browser(
         HASHGATE_REVIEW__ACCOUNTS_FILE=str(accounts.path),
     )
     await asyncio.gather(worker.wait_ready(), agent.wait_ready())
-    known = scan.images.url(scan.images.images.known[0])
-    await produce(scan.bootstrap, scan.topics.name("uploads"), records_of([upload(1, known)]))
     desk = f"{agent.url}/review/"
 
-    # The queue shows the report made from the worker's real match.
+    # The open queue shows the report made from the worker's real match, without a reload.
     await in_thread(lambda: log_in(browser, desk, "alice"))
+    queue_page = await in_thread(lambda: browser.find_element(By.ID, "queue"))
+    known = scan.images.url(scan.images.images.known[0])
+    await produce(scan.bootstrap, scan.topics.name("uploads"), records_of([upload(1, known)]))
     row = await in_thread(
         lambda: wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "tr[data-report]"), 90)
     )
+    assert queue_page.is_displayed()  # the same page: a reload would have replaced it
     cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
     (review,) = await downstream.read("reports_review", ReviewRequest)
     assert cells[1:6] == ["acme", "content-000001", "Test", "A1", "0"]
