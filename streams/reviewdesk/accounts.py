@@ -8,15 +8,19 @@ only be used through the trusted reverse proxy.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from streams.errors import ConfigurationError
 from streams.settings import ReviewRole
+
+log = logging.getLogger(__name__)
 
 #: argon2-cffi's defaults (argon2id, RFC 9106's low-memory profile); one hasher per process.
 HASHER = PasswordHasher()
@@ -55,7 +59,14 @@ class AccountFile:
         except FileNotFoundError:
             return {}
         if self._cache is None or self._cache[0] != mtime:
-            document = AccountsDocument.model_validate_json(self.path.read_bytes())
+            try:
+                document = AccountsDocument.model_validate_json(self.path.read_bytes())
+            except ValidationError as exc:
+                problem = f"{self.path} is not a reviewer accounts file: {exc.errors()[0]['msg']}"
+                if self._cache is None:
+                    raise ConfigurationError(problem) from None
+                log.error("%s; keeping the accounts read before", problem)
+                return dict(self._cache[1])
             self._cache = (mtime, {r.name: r for r in document.reviewers})
         return dict(self._cache[1])
 

@@ -54,6 +54,8 @@ def install_review_desk(downstream: DownstreamApp, book: ReviewDesk, *, role: st
 
     signer = Signer(key)
     accounts = AccountFile(review.accounts_file) if review.accounts_file else None
+    if accounts is not None:
+        accounts.load()  # a broken file stops the agent here, naming the file
     fetcher = ImageFetcher(settings.media)
     downstream.on_close(fetcher.aclose)
     downstream.writes(topics.reports_audit)

@@ -151,8 +151,13 @@ async def test_a_reviewer_reveals_and_approves_a_real_match_in_the_browser(
     evil = EvilSite(f"{agent.url}/review/api/reports/{review.report_id}/approve")
     try:
         await in_thread(lambda: browser.get(evil.url))
-        await in_thread(lambda: wait_for(browser, lambda d: d.current_url.startswith(agent.url)))
-        assert "log in first" in browser.page_source  # SameSite=Strict: no session went along
+        # The desk's answer: SameSite=Strict kept the session cookie off the cross-site post.
+        await in_thread(
+            lambda: wait_for(
+                browser,
+                lambda d: d.current_url.startswith(agent.url) and "log in first" in d.page_source,
+            )
+        )
     finally:
         evil.close()
     assert await downstream.read("reports_decisions", ReviewDecision) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from streams.cli import _attach_commands, cli
-from streams.reviewdesk.accounts import AccountFile, password_matches
+from streams.errors import ConfigurationError
+from streams.reviewdesk.accounts import Account, AccountFile, password_matches
 from streams.settings import ReviewRole
 
 PASSWORD = "correct horse battery"
@@ -85,3 +87,17 @@ def test_without_an_accounts_file_it_says_which_variable_to_set(
     monkeypatch.delenv("HASHGATE_REVIEW__ACCOUNTS_FILE", raising=False)
     result = runner.invoke(cli, ["reviewers", "list"])
     assert result.exit_code == 2 and "HASHGATE_REVIEW__ACCOUNTS_FILE" in result.output
+
+
+def test_a_broken_accounts_file_is_named_at_start_and_survived_later(tmp_path: Path) -> None:
+    path = tmp_path / "reviewers.json"
+    path.write_text('{"reviewers": [{"name": "alice"}]}')
+    with pytest.raises(ConfigurationError, match="not a reviewer accounts file"):
+        AccountFile(path).load()
+
+    accounts = AccountFile(path)
+    accounts.save({"sam": Account(name="sam", role=ReviewRole.REVIEWER)})
+    assert list(accounts.load()) == ["sam"]
+    path.write_text("{half an edit")
+    os.utime(path, (1, 1))  # a different mtime, as an editor's save would give
+    assert list(accounts.load()) == ["sam"]  # the last good accounts, and an error logged
