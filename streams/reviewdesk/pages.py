@@ -156,8 +156,3 @@ def report_page(
 </section>
 </div>"""
     return layout("report", "Report", body, csrf=csrf, reviewer=reviewer)
-
-
-def not_found_page(*, csrf: str, reviewer: Reviewer, what: str) -> str:
-    body = f'<h1>Not here</h1><p>{escape(what)}</p><p><a href="{PREFIX}/">Queue</a></p>'
-    return layout("missing", "Not found", body, csrf=csrf, reviewer=reviewer)

@@ -136,7 +136,8 @@ def desk_application(parts: DeskParts) -> web.Application:
         except web.HTTPException as exc:
             exc.headers.update(SECURITY_HEADERS)
             raise
-        response.headers.update(SECURITY_HEADERS)
+        if not response.prepared:  # a streamed response set them itself before sending
+            response.headers.update(SECURITY_HEADERS)
         return response
 
     @web.middleware
@@ -160,8 +161,13 @@ def desk_application(parts: DeskParts) -> web.Application:
             if request.method not in ("GET", "HEAD") and not await _csrf_ok(request, reviewer):
                 return _problem(403, "refused: missing or wrong CSRF token, or another site")
         response = await handler(request)
-        renew = session is not None and reviewer is not None and reviewer.via == "password"
-        if renew and session is not None and COOKIE not in response.cookies:
+        if (
+            session is not None
+            and reviewer is not None
+            and reviewer.via == "password"
+            and not response.prepared  # a streamed image: its headers are gone already
+            and COOKIE not in response.cookies
+        ):
             set_session(response, session)  # renews the idle timeout
         return response
 
