@@ -235,6 +235,10 @@ def desk_application(parts: DeskParts) -> web.Application:
         account = parts.gate.accounts.find(name) if parts.gate.accounts and name else None
         if parts.throttle.blocked(name, address):
             failure = "too many failed logins"
+            log.warning(
+                "review desk login refused: too many failed logins",
+                extra={"account": name, "address": address},
+            )
         elif not await asyncio.to_thread(password_matches, account, password):
             parts.throttle.failed(name, address)
             failure = "wrong name or password"
