@@ -73,7 +73,7 @@ def install_review_desk(downstream: DownstreamApp, book: ReviewDesk, *, role: st
         throttle=LoginThrottle(
             max_failures=review.login_max_failures, window_s=review.login_lockout_s
         ),
-        audit=AuditTrail(emitter, topics.reports_audit),
+        audit=AuditTrail(emitter, topics.reports_audit, registry=downstream.metrics.registry),
         tickets=RevealTickets(signer),
         publish_decision=publish_decision,
         fetch_image=fetch_image,

@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
+from prometheus_client import CollectorRegistry
 
 from streams.downstream.report_state import ReportPhase, ReportState
 from streams.downstream.reporting import review_request
@@ -67,6 +68,7 @@ class Desk:
     decisions: list[ReviewDecision]
     clock: list[float]
     report_id: str
+    metrics: CollectorRegistry
 
     def audits(self) -> list[ReviewAudit]:
         return [ReviewAudit.decode(v) for v in self.publisher.on(AUDIT_TOPIC)]
@@ -133,6 +135,7 @@ async def _desk(accounts: AccountFile, settings: ReviewSettings) -> Desk:
         return _image()
 
     signer = Signer(b"k" * 32)
+    metrics = CollectorRegistry()
     parts = DeskParts(
         book=book,
         gate=Gatekeeper(
@@ -145,7 +148,7 @@ async def _desk(accounts: AccountFile, settings: ReviewSettings) -> Desk:
             window_s=settings.login_lockout_s,
             clock=lambda: clock[0],
         ),
-        audit=AuditTrail(emitter(publisher), AUDIT_TOPIC, clock=lambda: NOW),
+        audit=AuditTrail(emitter(publisher), AUDIT_TOPIC, registry=metrics, clock=lambda: NOW),
         tickets=RevealTickets(signer, clock=lambda: clock[0]),
         publish_decision=publish,
         fetch_image=fetch,
@@ -155,7 +158,7 @@ async def _desk(accounts: AccountFile, settings: ReviewSettings) -> Desk:
     root.add_subapp("/review", desk_application(parts))
     client = TestClient(TestServer(root, host="127.0.0.1"))
     await client.start_server()
-    return Desk(client, book, publisher, decisions, clock, review.report_id)
+    return Desk(client, book, publisher, decisions, clock, review.report_id, metrics)
 
 
 @pytest.fixture
@@ -237,6 +240,10 @@ async def test_wrong_passwords_are_refused_audited_and_rate_limited(desk: Desk) 
     audits = desk.audits()
     assert [a.action for a in audits] == [AuditAction.LOGIN_FAILED] * 4
     assert audits[-1].detail == "too many failed logins"
+    counted = desk.metrics.get_sample_value(
+        "hashgate_review_desk_events_total", {"action": "login_failed"}
+    )
+    assert counted == 4
     desk.clock[0] += 61  # the window has passed
     assert (await desk.login()).status == 303
 
