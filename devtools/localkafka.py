@@ -142,6 +142,9 @@ class JavaKafka:
     controller_port: int = field(default_factory=_free_port)
     proc: subprocess.Popen[bytes] | None = None
     version: str | None = None
+    #: Kafka's own 7-day default, as a new cluster has, instead of keeping records forever
+    #: (tests publish records with old timestamps); for tests of what topic creation sets.
+    stock_retention: bool = False
 
     @property
     def bootstrap(self) -> str:
@@ -173,7 +176,7 @@ class JavaKafka:
                     "transaction.state.log.min.isr=1",
                     "group.initial.rebalance.delay.ms=0",
                     "auto.create.topics.enable=true",
-                    "log.retention.hours=-1",
+                    *([] if self.stock_retention else ["log.retention.hours=-1"]),
                     "",
                 ]
             )

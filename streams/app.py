@@ -28,8 +28,9 @@ def _datadir(group: str) -> Path:
     return parent / group
 
 
-def create_app(settings: Settings, **overrides: Any) -> faust.App:
-    """A faust.App for ``settings``; ``overrides`` are faust settings (tests use a few)."""
+def create_app(settings: Settings, process: str = "worker", **overrides: Any) -> faust.App:
+    """A faust.App for ``settings``, serving on ``process``'s web port; ``overrides`` are faust
+    settings (tests use a few)."""
     options: dict[str, Any] = {
         "broker": faust_broker_urls(settings.kafka),
         "broker_credentials": faust_credentials(settings.kafka),
@@ -39,7 +40,7 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         "web_enabled": True,
         "web_bind": settings.web.host,
         "web_host": settings.web.host,
-        "web_port": settings.web.port,
+        "web_port": settings.web.port_of(process),
         "topic_partitions": settings.topics.partitions,
         "topic_replication_factor": settings.topics.replication_factor,
         "consumer_auto_offset_reset": "earliest",

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from streams.errors import ConfigurationError
+from streams.errors import EX_CONFIG, ConfigurationError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +30,7 @@ def _attach_commands() -> None:
     from streams.reviewdesk.cli import reviewers_command
     from streams.settings_doc import settings_command
     from streams.simulator.cli import simulator_command
+    from streams.uploads_cli import uploads_command
     from streams.worker import worker_command
 
     cli.add_command(dlq_command)
@@ -38,6 +39,7 @@ def _attach_commands() -> None:
     cli.add_command(schemas_command)
     cli.add_command(settings_command)
     cli.add_command(simulator_command)
+    cli.add_command(uploads_command)
     cli.add_command(worker_command)
     cli.add_command(moderation_command)
     cli.add_command(reporting_command)
@@ -52,4 +54,4 @@ def main() -> None:
         cli.main(standalone_mode=True)
     except ConfigurationError as exc:
         click.echo(f"hashgate: configuration error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(EX_CONFIG)

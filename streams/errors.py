@@ -6,6 +6,7 @@
     ├── TransientError              try again later: timeouts, 5xx, 429, Status 3004
     │   ├── RateLimitedError        429, with the Retry-After the gateway asked for
     │   ├── CircuitOpenError        the breaker is open; nothing was sent
+    │   ├── UnknownStatusError      a Status code PhotoDNA does not document: never a verdict
     │   └── BackpressureError       a downstream sink cannot take the event yet: wait, retry it
     └── PermanentError              this event can never succeed as it is: DLQ with a reason
         ├── EventDecodeError        the record's bytes are not a valid event
@@ -19,6 +20,10 @@ DLQ record's reason; messages never contain the subscription key or image bytes.
 from __future__ import annotations
 
 from enum import StrEnum
+
+#: Exit codes of every hashgate process (sysexits.h): the runbook's table lists them.
+EX_SOFTWARE = 70  # a fatal error that is not the operator's to fix: a bug, an unknown failure
+EX_CONFIG = 78  # a configuration error: invalid setting, topic set-up refused, port in use, key
 
 
 class ReasonCode(StrEnum):
@@ -34,12 +39,13 @@ class ReasonCode(StrEnum):
     MEDIA_UNREACHABLE = "media_unreachable"  # bytes mode: download failed
     MEDIA_FORBIDDEN_ADDRESS = "media_forbidden_address"  # bytes mode: SSRF guard refused it
     RETRIES_EXHAUSTED = "retries_exhausted"  # transient failures of one event outlived retries
+    UNKNOWN_STATUS = "unknown_status"  # PhotoDNA kept answering an undocumented Status code
     REPLAY_LIMIT_REACHED = "replay_limit_reached"  # replayed from the DLQ too often
 
 
 #: Reasons for which re-running the same record later may succeed.
 REPLAYABLE_REASONS: frozenset[ReasonCode] = frozenset(
-    {ReasonCode.MEDIA_UNREACHABLE, ReasonCode.RETRIES_EXHAUSTED}
+    {ReasonCode.MEDIA_UNREACHABLE, ReasonCode.RETRIES_EXHAUSTED, ReasonCode.UNKNOWN_STATUS}
 )
 
 
@@ -73,6 +79,18 @@ class RateLimitedError(TransientError):
 
 class CircuitOpenError(TransientError):
     """The circuit breaker is open, so the call was not attempted."""
+
+
+class UnknownStatusError(TransientError):
+    """PhotoDNA answered a ``Status.Code`` its reference does not document.
+
+    Retried like any transient failure (it may be a passing service fault), never read as a
+    verdict; once an event's retries are spent it goes to the DLQ as ``unknown_status``.
+    """
+
+    def __init__(self, message: str, *, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class BackpressureError(TransientError):

@@ -1,13 +1,14 @@
-"""How hashgate's faust processes (the scan worker, the downstream agents) run and end.
+"""How hashgate's faust processes (the scan worker, the downstream agents) start, run and end.
 
 They log JSON lines with every secret scrubbed, and end with exit codes an orchestrator can act
-on: 0 after SIGTERM/SIGINT, 78 (EX_CONFIG) on a configuration error found while running (a
-rejected subscription key, a wrong endpoint), 70 (EX_SOFTWARE) on any other fatal error.
-Invalid settings at start exit 2, like every other usage error of the ``hashgate`` command.
+on: 0 after SIGTERM/SIGINT; 78 (EX_CONFIG) on a configuration error, whether found at start (an
+invalid setting, a topic that cannot be created, a web port in use) or while running (a
+rejected subscription key, a wrong endpoint); 70 (EX_SOFTWARE) on any other fatal error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -15,12 +16,26 @@ from typing import Any
 import click
 import faust
 
-from streams.errors import ConfigurationError
+from streams.errors import EX_CONFIG, EX_SOFTWARE, ConfigurationError
 from streams.observability.logging import logging_config
+from streams.observability.task_dump import dump_tasks
+from streams.ports import check_port_free
 from streams.settings import Settings
+from streams.topics import ensure_topics
 
-EX_SOFTWARE = 70
-EX_CONFIG = 78
+
+class HashgateWorker(faust.Worker):
+    """faust's Worker with a task dump on SIGUSR1 that never crashes and never shows a secret.
+
+    mode's own dump (``Worker._on_sigusr1``, pinned by a unit test) prints local variables.
+    """
+
+    def __init__(self, app: faust.App, settings: Settings, **kw: Any) -> None:
+        super().__init__(app, **worker_options(settings), **kw)
+        self._secrets = [s.get_secret_value() for s in settings.secrets() if s is not None]
+
+    def _on_sigusr1(self) -> None:
+        dump_tasks(sys.stderr, self._secrets)
 
 
 def worker_options(settings: Settings) -> dict[str, Any]:
@@ -31,6 +46,15 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "logging_config": logging_config(level, settings.secrets()),
         "quiet": True,
     }
+
+
+def prepare_kafka_and_port(
+    settings: Settings, process: str, topics: dict[str, dict[str, str]]
+) -> None:
+    """What a faust process needs before faust starts: its web port free, its topics created
+    with their settings, its group's coordinator up. Raises ConfigurationError (exit 78)."""
+    check_port_free(settings.web.host, settings.web.port_of(process), "HASHGATE_WEB__PORT")
+    asyncio.run(ensure_topics(settings, topics, group=settings.kafka.consumer_group))
 
 
 def run_worker(worker: faust.Worker, fatal: Callable[[], BaseException | None], name: str) -> None:

@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from streams.errors import ConfigurationError
+from streams.ports import DEFAULT_PORTS
 
 ENV_PREFIX = "HASHGATE_"
 ENV_NESTED_DELIMITER = "__"
@@ -153,10 +154,14 @@ class PhotoDNASettings(_Group):
     backoff_base_s: PositiveFloat = Field(0.2, description="First retry backoff (capped, jitter).")
     backoff_cap_s: PositiveFloat = Field(30.0, description="Longest single retry backoff.")
     breaker_failure_threshold: int = Field(
-        5, ge=1, description="Consecutive transient failures that open the circuit breaker."
+        5,
+        ge=1,
+        description="Consecutive transient failures that make the breaker probe PhotoDNA's health.",
     )
     breaker_reset_s: PositiveFloat = Field(
-        5.0, description="Seconds the breaker stays open before a half-open probe."
+        5.0,
+        description="Seconds the breaker stays open before probing again; also the least time "
+        "between two probes while it is closed.",
     )
     ncmec_username: str | None = Field(None, description="NCMEC CyberTipline user (x-usr).")
     ncmec_password: SecretStr | None = Field(None, description="NCMEC password (x-pwd, secret).")
@@ -279,7 +284,16 @@ class StatsSettings(_Group):
 
 class WebSettings(_Group):
     host: str = Field("127.0.0.1", description="Bind address of metrics and health pages.")
-    port: int = Field(6066, ge=0, le=65535, description="Port of /metrics, /healthz, /readyz.")
+    port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of its HTTP pages (unset: the process's own, see Web ports).",
+    )
+
+    def port_of(self, process: str) -> int:
+        """The port ``process`` listens on: the setting, else its default in ``DEFAULT_PORTS``."""
+        return DEFAULT_PORTS[process] if self.port is None else self.port
 
 
 class Settings(BaseSettings):

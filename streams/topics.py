@@ -1,22 +1,51 @@
-"""Creates hashgate's topics if they are missing, before any consumer subscribes.
+"""Creates hashgate's topics, with their declared settings, before any client can touch them.
 
-faust creates the topics it writes to, but not the ones its agents read; a worker started on a
-fresh cluster would otherwise idle on "missing topic" until someone created them by hand.
+faust creates the topics it writes to, but not the ones its agents read; and on a broker with
+``auto.create.topics.enable=true`` (the default) the first metadata request for a missing topic
+creates it with the broker's defaults: a producer tracking the rescan status topic made it
+``delete`` instead of compacted, with the broker's partition count and retention. So each
+process creates every topic it reads or writes before its Kafka clients start, and a topic the
+cluster refuses to create stops it with a message naming the topic and the setting to fix.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    GroupCoordinatorNotAvailableError,
+    InvalidConfigurationError,
+    InvalidPartitionsError,
+    InvalidReplicationFactorError,
+    InvalidTopicError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    for_code,
+)
 
+from streams.errors import ConfigurationError
 from streams.kafka_config import aiokafka_options
+from streams.rescan.records import rescan_topics
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: How long a start waits for a new cluster's group coordinator.
+COORDINATOR_WAIT_S = 30.0
+
 #: Topic settings whose topics keep only the newest record per key.
 COMPACTED = frozenset({"verdicts_latest", "stats"})
+
+#: What to fix when the cluster refuses a topic, by the broker's error.
+_FIX = {
+    InvalidReplicationFactorError: "HASHGATE_TOPICS__REPLICATION_FACTOR (at most the brokers)",
+    InvalidPartitionsError: "HASHGATE_TOPICS__PARTITIONS",
+    InvalidTopicError: "the topic's name (HASHGATE_TOPICS__*)",
+    InvalidConfigurationError: "the topic's name or the broker's topic policy",
+    TopicAuthorizationFailedError: "the Kafka user's ACLs (HASHGATE_KAFKA__SASL_USERNAME)",
+}
 
 
 def worker_topics(settings: Settings) -> dict[str, dict[str, str]]:
@@ -24,39 +53,96 @@ def worker_topics(settings: Settings) -> dict[str, dict[str, str]]:
     topics = settings.topics
     names = [
         "uploads",
-        "rescans",
         "retries",
         "verdicts_match",
         "verdicts_clear",
         "verdicts_latest",
         "scan_errors",
     ]
-    return {
+    own = {
         getattr(topics, name): {"cleanup.policy": "compact"} if name in COMPACTED else {}
         for name in names
     }
+    return own | rescan_topics(settings)
 
 
-async def ensure_topics(settings: Settings, wanted: dict[str, dict[str, str]]) -> list[str]:
-    """Create the missing ones; return their names. Existing topics are left as they are."""
+def refusals(response: object, wanted: dict[str, dict[str, str]], settings: Settings) -> list[str]:
+    """One line per topic the cluster refused, naming the topic and what to change."""
+    problems = []
+    for topic, code, *message in getattr(response, "topic_errors", []):
+        if code == 0:
+            continue
+        error = for_code(code)
+        if error is TopicAlreadyExistsError:  # another process created it meanwhile
+            continue
+        detail = message[0] if message and message[0] else error.__name__
+        fix = _FIX.get(error, "the cluster's settings")
+        config = ", ".join(f"{k}={v}" for k, v in wanted.get(topic, {}).items())
+        asked = (
+            f"partitions={settings.topics.partitions}, "
+            f"replication_factor={settings.topics.replication_factor}"
+            + (f", {config}" if config else "")
+        )
+        problems.append(f"{topic} ({asked}): {error.__name__}: {detail}; check {fix}")
+    return problems
+
+
+async def ensure_topics(
+    settings: Settings, wanted: dict[str, dict[str, str]], *, group: str | None = None
+) -> list[str]:
+    """Create the missing ones; return their names. Existing topics are left as they are.
+
+    With ``group``, also wait until the cluster has a coordinator for that consumer group: on
+    a new cluster the first group makes the broker create its offsets topic, and until that is
+    done the consumer logs ERROR lines for a condition that is not one.
+
+    Raises ConfigurationError listing every topic the cluster refused to create.
+    """
     admin = AIOKafkaAdminClient(**aiokafka_options(settings.kafka))
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        missing = [name for name in wanted if name not in existing]
-        if missing:
-            await admin.create_topics(
-                [
-                    NewTopic(
-                        name,
-                        num_partitions=settings.topics.partitions,
-                        replication_factor=settings.topics.replication_factor,
-                        topic_configs=wanted[name],
-                    )
-                    for name in missing
-                ]
-            )
-            log.info("created topics: %s", ", ".join(missing))
-        return missing
+        created = await _create_missing(admin, settings, wanted)
+        if group is not None:
+            await _await_coordinator(admin, group)
+        return created
     finally:
         await admin.close()
+
+
+async def _await_coordinator(admin: AIOKafkaAdminClient, group: str) -> None:
+    """Until the group has a coordinator, or ``COORDINATOR_WAIT_S`` passed (then the consumer
+    carries on retrying by itself, as it always did)."""
+    deadline = asyncio.get_running_loop().time() + COORDINATOR_WAIT_S
+    while True:
+        try:
+            await admin.find_coordinator(group)
+            return
+        except GroupCoordinatorNotAvailableError:
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("no group coordinator for %s yet; the consumer will keep asking", group)
+                return
+            await asyncio.sleep(0.2)
+
+
+async def _create_missing(
+    admin: AIOKafkaAdminClient, settings: Settings, wanted: dict[str, dict[str, str]]
+) -> list[str]:
+    existing = set(await admin.list_topics())
+    missing = [name for name in wanted if name not in existing]
+    if not missing:
+        return []
+    response = await admin.create_topics(
+        [
+            NewTopic(
+                name,
+                num_partitions=settings.topics.partitions,
+                replication_factor=settings.topics.replication_factor,
+                topic_configs=wanted[name],
+            )
+            for name in missing
+        ]
+    )
+    if problems := refusals(response, wanted, settings):
+        raise ConfigurationError("Kafka refused to create topics:\n  " + "\n  ".join(problems))
+    log.info("created topics: %s", ", ".join(missing))
+    return missing

@@ -7,9 +7,7 @@ every in-flight PhotoDNA call into a wasted, repeated one. Exit codes: see strea
 
 from __future__ import annotations
 
-import asyncio
 import signal
-from typing import Any
 
 import click
 import faust
@@ -20,18 +18,18 @@ from streams.observability.logging import configure_logging
 from streams.observability.metrics import ScanMetrics
 from streams.observability.web import install_pages
 from streams.photodna import PhotoDNAMatcher
-from streams.process import run_worker, worker_options
+from streams.process import HashgateWorker, prepare_kafka_and_port, run_worker
 from streams.scan.agents import install_scan_agents
 from streams.scan.service import ScanService
 from streams.settings import Settings, load_settings
-from streams.topics import ensure_topics, worker_topics
+from streams.topics import worker_topics
 
 
-class HashgateWorker(faust.Worker):
-    def __init__(self, app: faust.App, service: ScanService, grace_s: float, **kw: Any) -> None:
-        super().__init__(app, **kw)
+class ScanWorker(HashgateWorker):
+    def __init__(self, app: faust.App, service: ScanService, settings: Settings) -> None:
+        super().__init__(app, settings)
         self.service = service
-        self.grace_s = grace_s
+        self.grace_s = settings.scan.shutdown_grace_s
 
     async def _stop_on_signal(self, sig: signal.Signals) -> None:
         await self.service.drain(self.grace_s)
@@ -49,6 +47,7 @@ def build_worker(settings: Settings) -> tuple[faust.App, ScanService]:
     metrics.watch_lag(service.lag)
     if matcher.rate_limiter is not None:
         metrics.watch_rate_limiter(matcher.rate_limiter)
+    metrics.watch_photodna(matcher.client)
     install_pages(app, metrics.registry, service.readiness, alive=lambda: service.fatal is None)
     return app, service
 
@@ -59,8 +58,5 @@ def worker_command() -> None:
     settings = load_settings()
     configure_logging(settings.log_level, settings.secrets())
     app, service = build_worker(settings)
-    asyncio.run(ensure_topics(settings, worker_topics(settings)))
-    worker = HashgateWorker(
-        app, service, settings.scan.shutdown_grace_s, **worker_options(settings)
-    )
-    run_worker(worker, lambda: service.fatal, "worker")
+    prepare_kafka_and_port(settings, "worker", worker_topics(settings))
+    run_worker(ScanWorker(app, service, settings), lambda: service.fatal, "worker")

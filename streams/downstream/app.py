@@ -15,9 +15,9 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar, cast
 
-import faust
 from faust.exceptions import ConsumerNotStarted
 from faust.types import StreamT
+from mode.utils.times import want_seconds
 
 from streams.app import create_app
 from streams.downstream.base import DownstreamLoop, Sink
@@ -27,11 +27,10 @@ from streams.downstream.store import SeenStore
 from streams.events import Event
 from streams.observability.logging import configure_logging
 from streams.observability.web import install_pages
-from streams.process import run_worker, worker_options
+from streams.process import HashgateWorker, prepare_kafka_and_port, run_worker
 from streams.scan.agents import raw_topic
 from streams.scan.service import FaustPublisher
 from streams.settings import Settings
-from streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ class DownstreamApp:
     def __init__(self, settings: Settings, role: str, **faust_overrides: Any) -> None:
         self.role = role
         self.settings = agent_settings(settings, role)
-        self.app = create_app(self.settings, **faust_overrides)
+        self.app = create_app(self.settings, role, **faust_overrides)
         self.metrics = DownstreamMetrics()
         self.loops: list[DownstreamLoop[Any]] = []
         self.fatal: BaseException | None = None
@@ -118,6 +117,25 @@ class DownstreamApp:
         for close in self._closers:
             await close()
 
+    def changelog_topics(self) -> dict[str, dict[str, str]]:
+        """The tables' changelog topics with the configs faust would give them (its aiokafka
+        driver's ``_topic_config``), so they exist before faust's clients ask for them."""
+        topics = {}
+        for table in self.app.tables.values():
+            changelog = table.changelog_topic
+            policy = [
+                flag
+                for flag, on in (("compact", changelog.compacting), ("delete", changelog.deleting))
+                if on
+            ]
+            config = {str(k): str(v) for k, v in (changelog.config or {}).items()}
+            if policy:
+                config["cleanup.policy"] = ",".join(policy)
+            if changelog.retention:
+                config["retention.ms"] = str(int(want_seconds(changelog.retention) * 1000))
+            topics[changelog.get_topic_name()] = config
+        return topics
+
     def readiness(self) -> tuple[bool, str]:
         if self.fatal is not None:
             return False, "stopped on a fatal error"
@@ -134,9 +152,8 @@ class DownstreamApp:
         Exit codes as the scan worker's: 78 on a configuration error, 70 on another fatal one.
         """
         configure_logging(self.settings.log_level, self.settings.secrets())
-        asyncio.run(ensure_topics(self.settings, self.topics))
+        prepare_kafka_and_port(self.settings, self.role, self.topics | self.changelog_topics())
         install_pages(
             self.app, self.metrics.registry, self.readiness, alive=lambda: self.fatal is None
         )
-        worker = faust.Worker(self.app, **worker_options(self.settings))
-        run_worker(worker, lambda: self.fatal, self.role)
+        run_worker(HashgateWorker(self.app, self.settings), lambda: self.fatal, self.role)

@@ -8,6 +8,7 @@ Platforms must therefore keep matched content reachable until its report is file
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
@@ -23,6 +24,11 @@ from streams.photodna import (
     ViolationContent,
 )
 from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: x-usr and x-pwd of test reports when no NCMEC credentials are set (not secret: a placeholder).
+TEST_CREDENTIALS = ("hashgate-test", "hashgate-test")
 
 #: Stands in for a reportee field the upload event did not carry; the API requires a value.
 UNKNOWN = "unknown"
@@ -40,25 +46,36 @@ class Reporter:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Reporter:
+        """NCMEC credentials are required for production only: test reports (``IsTest``, the
+        default) against the simulator go out with ``TEST_CREDENTIALS`` when none are set."""
         reporting, photodna = settings.reporting, settings.photodna
         required = {
             "HASHGATE_REPORTING__ORG_NAME": reporting.org_name,
             "HASHGATE_REPORTING__REPORTER_NAME": reporting.reporter_name,
             "HASHGATE_REPORTING__REPORTER_EMAIL": reporting.reporter_email,
-            "HASHGATE_PHOTODNA__NCMEC_USERNAME": photodna.ncmec_username,
-            "HASHGATE_PHOTODNA__NCMEC_PASSWORD": photodna.ncmec_password,
             "HASHGATE_PHOTODNA__SUBSCRIPTION_KEY": photodna.subscription_key,
         }
+        if reporting.production:
+            required["HASHGATE_PHOTODNA__NCMEC_USERNAME"] = photodna.ncmec_username
+            required["HASHGATE_PHOTODNA__NCMEC_PASSWORD"] = photodna.ncmec_password
         missing = [name for name, value in required.items() if not value]
         if missing:
-            raise ConfigurationError("the reporting agent needs " + ", ".join(missing))
-        assert photodna.ncmec_password is not None  # checked just above
+            mode = "in production" if reporting.production else "(test reports)"
+            raise ConfigurationError(f"the reporting agent {mode} needs " + ", ".join(missing))
+        username, password = photodna.ncmec_username, photodna.ncmec_password
+        if not username or password is None:
+            log.info(
+                "no NCMEC credentials set: test reports carry placeholder credentials (%s), "
+                "which the simulator accepts; NCMEC's test environment needs your own",
+                TEST_CREDENTIALS[0],
+            )
+            username, password = TEST_CREDENTIALS[0], SecretStr(TEST_CREDENTIALS[1])
         return cls(
             org_name=str(reporting.org_name),
             reporter_name=str(reporting.reporter_name),
             reporter_email=str(reporting.reporter_email),
-            ncmec_username=str(photodna.ncmec_username),
-            ncmec_password=photodna.ncmec_password,
+            ncmec_username=username,
+            ncmec_password=password,
         )
 
 

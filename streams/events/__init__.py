@@ -14,7 +14,7 @@ from streams.events.reporting import (
     report_id_for,
 )
 from streams.events.rescan import RescanManifest, RescanOutcome, RescanRequest
-from streams.events.scan_error import ScanError
+from streams.events.scan_error import DlqReplayMark, ScanError
 from streams.events.stats import MatchCount
 from streams.events.upload import Uploader, UploadEvent
 from streams.events.verdict import (
@@ -32,6 +32,7 @@ EVENT_MODELS: tuple[type[Event], ...] = (
     UploadEvent,
     Verdict,
     ScanError,
+    DlqReplayMark,
     RescanRequest,
     RescanManifest,
     RescanOutcome,
@@ -49,6 +50,7 @@ __all__ = [
     "EVENT_MODELS",
     "ActionKind",
     "AuditAction",
+    "DlqReplayMark",
     "Event",
     "MatchCount",
     "MatchDetail",

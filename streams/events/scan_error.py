@@ -41,3 +41,28 @@ class ScanError(Event):
     @staticmethod
     def is_retryable(reason: ReasonCode) -> bool:
         return reason in REPLAYABLE_REASONS
+
+
+class DlqReplayMark(Event):
+    """Written by ``hashgate dlq replay`` for each DLQ record it re-injected; key
+    ``<partition>/<offset>`` of that DLQ record. Compacted: a later run skips marked records, so
+    a record whose replay is on its way (or came back as a new DLQ record) is never sent twice.
+    """
+
+    schema_name = "dlq_replay_mark"
+
+    schema_version: Literal[1] = 1
+    dlq_topic: str
+    dlq_partition: int = Field(ge=0)
+    dlq_offset: int = Field(ge=0)
+    replayed_to: str = Field(description="The lane topic the original bytes went back to.")
+    replays: int = Field(ge=1, description="The hashgate-replays header the replay carried.")
+    replayed_at: AwareDatetime
+
+    @property
+    def key(self) -> bytes:
+        return mark_key(self.dlq_partition, self.dlq_offset)
+
+
+def mark_key(partition: int, offset: int) -> bytes:
+    return f"{partition}/{offset}".encode()

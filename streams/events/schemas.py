@@ -17,6 +17,7 @@ import yaml
 
 from streams.events import (
     EVENT_MODELS,
+    DlqReplayMark,
     Event,
     MatchCount,
     ModerationAction,
@@ -31,7 +32,7 @@ from streams.events import (
     UploadEvent,
     Verdict,
 )
-from streams.rescan.records import progress_topic, status_topic
+from streams.rescan.records import progress_topic, replay_marks_topic, status_topic
 from streams.settings import TopicSettings
 
 ASYNCAPI_FILE = "asyncapi.yaml"
@@ -127,6 +128,15 @@ CHANNELS: list[Channel] = [
         "The DLQ: refused inputs, byte for byte, with a reason code.",
         (SCAN_WORKER,),
         ("operators", "hashgate dlq replay"),
+    ),
+    Channel(
+        "scan_errors_replayed",
+        DlqReplayMark,
+        "DLQ partition/offset",
+        "Compacted: the DLQ records already replayed, so no run replays one twice.",
+        ("hashgate dlq replay",),
+        ("hashgate dlq replay",),
+        address_of=replay_marks_topic,
     ),
     Channel(
         "moderation_actions",

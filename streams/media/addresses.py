@@ -111,4 +111,7 @@ class AddressPolicy:
             return
         why = forbidden_because(ip)
         if why is not None:
-            raise _forbidden(f"host {_normalise_host(host)!r} is at {ip}, a {why} address")
+            raise _forbidden(
+                f"host {_normalise_host(host)!r} is at {ip}, a {why} address "
+                "(list it in HASHGATE_MEDIA__ALLOW_HOSTS if it is yours and trusted)"
+            )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -58,6 +58,37 @@ class _RateLimitCollector(Collector):
         )
 
 
+class PhotoDNAView(Protocol):
+    @property
+    def answers(self) -> Mapping[tuple[str, str], int]: ...
+
+    @property
+    def probe_calls(self) -> int: ...
+
+
+class _PhotoDNACollector(Collector):
+    """The PhotoDNA client's answers by Status code and its health probe's calls."""
+
+    def __init__(self, client: PhotoDNAView) -> None:
+        self._client = client
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        answers = CounterMetricFamily(
+            "hashgate_photodna_answers",
+            "PhotoDNA answers by caller (event or probe) and Status code (http_<code> or "
+            "unreadable when there is none).",
+            labels=["caller", "status"],
+        )
+        for (caller, status), count in sorted(self._client.answers.items()):
+            answers.add_metric([caller, status], count)
+        yield answers
+        yield CounterMetricFamily(
+            "hashgate_photodna_probe_calls",
+            "Calls of the circuit breaker's health probe (the canary image).",
+            value=self._client.probe_calls,
+        )
+
+
 class ScanMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -107,3 +138,6 @@ class ScanMetrics:
 
     def watch_rate_limiter(self, limiter: RateLimiterView) -> None:
         self.registry.register(_RateLimitCollector(limiter))
+
+    def watch_photodna(self, client: PhotoDNAView) -> None:
+        self.registry.register(_PhotoDNACollector(client))

@@ -2,6 +2,7 @@
 
 from streams.photodna.api import PhotoDNAClient
 from streams.photodna.breaker import BreakerState, CircuitBreaker
+from streams.photodna.canary import Canary
 from streams.photodna.matcher import Matcher, MediaRef, PhotoDNAMatcher
 from streams.photodna.models import (
     SUPPORTED_CONTENT_TYPES,
@@ -26,6 +27,7 @@ __all__ = [
     "PERMANENT_STATUS",
     "SUPPORTED_CONTENT_TYPES",
     "BreakerState",
+    "Canary",
     "CircuitBreaker",
     "ImageBytes",
     "ImageInput",

@@ -8,7 +8,12 @@ waiting on an open breaker uses none of them.
 
 While the breaker is open, ``match()`` and ``report()`` wait (they do not raise), which is what
 lets a worker pause through an outage instead of draining into the DLQ. Pass ``fail_fast=True``
-to get CircuitOpenError at once instead.
+to get CircuitOpenError at once instead. ``probe()`` is the breaker's own health probe (the
+canary): it never waits on the breaker nor reports to it, but takes rate-limiter tokens.
+
+``answers`` counts every answer by caller (``event`` or ``probe``) and Status code
+(``http_<code>`` or ``unreadable`` when it has none), and ``probe_calls`` the probe's HTTP calls
+(answered or not), for the worker's metrics.
 
 The subscription key and the NCMEC password travel only in request headers: they are not in the
 client's repr, and every error leaving the client is scrubbed of them (and of the image URL,
@@ -20,9 +25,10 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import httpx
@@ -38,6 +44,7 @@ from streams.errors import (
 )
 from streams.media.redact import redact_url
 from streams.photodna.breaker import CircuitBreaker
+from streams.photodna.canary import Canary
 from streams.photodna.models import (
     ImageBytes,
     ImageInput,
@@ -48,7 +55,7 @@ from streams.photodna.models import (
     ReportResult,
 )
 from streams.photodna.ratelimit import Lane, RateLimiter
-from streams.photodna.responses import read_match, read_report
+from streams.photodna.responses import STATUS_OK, read_match, read_report, status_label
 from streams.photodna.retry import RetryPolicy
 from streams.photodna.transport import AiohttpTransport
 from streams.settings import PhotoDNASettings
@@ -130,6 +137,8 @@ class PhotoDNAClient(AsyncClosing):
             for enhance in (False, True)
         }
         self._report_url = httpx.URL(f"{self._endpoint}/Report")
+        self.answers: Counter[tuple[str, str]] = Counter()
+        self.probe_calls = 0
 
     @classmethod
     def from_settings(
@@ -149,23 +158,30 @@ class PhotoDNAClient(AsyncClosing):
             )
         except ValueError as exc:
             raise ConfigurationError(f"HASHGATE_SCAN__RESCAN_FLOOR_RPS: {exc}") from None
-        return cls(
+        client = cls(
             endpoint=str(settings.endpoint),
             subscription_key=key,
             timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
             max_connections=settings.max_connections,
             transport=transport,
             rate_limiter=rate_limiter,
-            breaker=CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_s),
             retry=RetryPolicy(
                 settings.max_attempts, settings.backoff_base_s, settings.backoff_cap_s
             ),
         )
+        client.breaker = CircuitBreaker(
+            settings.breaker_failure_threshold,
+            settings.breaker_reset_s,
+            probe=Canary(client).answers,
+        )
+        return client
 
     def __repr__(self) -> str:
         return f"PhotoDNAClient(endpoint={self._endpoint!r})"
 
     async def aclose(self) -> None:
+        if self.breaker is not None:
+            self.breaker.close()
         await self._transport.aclose()
 
     async def match(
@@ -182,6 +198,28 @@ class PhotoDNAClient(AsyncClosing):
         the worker), TransientError or RateLimitedError once ``max_attempts`` calls failed, and
         CircuitOpenError only with ``fail_fast``.
         """
+        return await self._match(
+            image, enhance=enhance, lane=lane, fail_fast=fail_fast, guarded=True, retry=self.retry
+        )
+
+    async def probe(self, image: ImageInput, *, attempts: int) -> MatchResult:
+        """A Match call for the breaker's health probe: up to ``attempts`` calls, rate-limited
+        on the live lane, neither waiting on the breaker nor counted by it."""
+        retry = replace(self.retry, max_attempts=attempts)
+        return await self._match(
+            image, enhance=False, lane=Lane.LIVE, fail_fast=False, guarded=False, retry=retry
+        )
+
+    async def _match(
+        self,
+        image: ImageInput,
+        *,
+        enhance: bool,
+        lane: Lane,
+        fail_fast: bool,
+        guarded: bool,
+        retry: RetryPolicy,
+    ) -> MatchResult:
         request = self._post(self._match_urls[enhance], **_match_body(image))
         urls = [image.url] if isinstance(image, ImageUrl) else []
         (is_match, flags, status), cost = await self._call(
@@ -191,6 +229,8 @@ class PhotoDNAClient(AsyncClosing):
             lane=lane,
             fail_fast=fail_fast,
             scrubber=_Scrubber([self._key], urls),
+            guarded=guarded,
+            retry=retry,
         )
         return MatchResult(
             is_match=is_match,
@@ -230,6 +270,8 @@ class PhotoDNAClient(AsyncClosing):
             lane=Lane.LIVE,
             fail_fast=fail_fast,
             scrubber=_Scrubber([self._key, ncmec_password], []),
+            guarded=True,
+            retry=self.retry,
         )
         return ReportResult(
             status_code=status.code,
@@ -251,20 +293,27 @@ class PhotoDNAClient(AsyncClosing):
         lane: Lane,
         fail_fast: bool,
         scrubber: _Scrubber,
+        guarded: bool,
+        retry: RetryPolicy,
     ) -> tuple[T, _Cost]:
-        """The answer and what it cost, retrying transient failures."""
+        """The answer and what it cost, retrying transient failures; ``guarded`` calls wait on
+        the breaker and report to it."""
+        breaker = self.breaker if guarded else None
         attempts = 0
         elapsed = 0.0
         quota = 0.0
         while True:
             granted_at: float | None = None
             try:
-                await self._wait_for_breaker(operation, fail_fast)
-                with self._breaker_outcome():
+                if breaker is not None:
+                    await _wait_for_breaker(breaker, operation, fail_fast)
+                with _breaker_outcome(breaker):
                     asked = time.perf_counter()
                     granted_at = await self._acquire(lane)
                     quota += time.perf_counter() - asked
                     attempts += 1
+                    if not guarded:
+                        self.probe_calls += 1
                     started = time.perf_counter()
                     try:
                         response = await self._send(operation, request)
@@ -275,38 +324,38 @@ class PhotoDNAClient(AsyncClosing):
                         and response.status_code not in _THROTTLE_OR_ERROR
                     ):
                         self.rate_limiter.on_success()
-                    return read(response), _Cost(attempts, elapsed, quota)
+                    answer = self._read(read, response, "event" if guarded else "probe")
+                    return answer, _Cost(attempts, elapsed, quota)
             except HashgateError as exc:
                 scrubber.scrub(exc)
                 if isinstance(exc, RateLimitedError) and self.rate_limiter is not None:
                     self.rate_limiter.on_throttled(exc.retry_after, granted_at=granted_at)
-                if not self._retryable(exc, attempts):
-                    if isinstance(exc, TransientError) and attempts >= self.retry.max_attempts:
+                if not _retryable(exc, attempts, retry):
+                    if isinstance(exc, TransientError) and attempts >= retry.max_attempts:
                         exc.args = (f"{exc} (gave up after {attempts} attempts)",)
                     raise
                 retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
-                delay = self.retry.backoff(attempts - 1, retry_after)
+                delay = retry.backoff(attempts - 1, retry_after)
                 logger.warning(
                     "%s (attempt %d of %d); retrying in %.2fs",
                     exc,
                     attempts,
-                    self.retry.max_attempts,
+                    retry.max_attempts,
                     delay,
                 )
-                await self.retry.sleep(delay)
+                await retry.sleep(delay)
 
-    def _retryable(self, exc: HashgateError, attempts: int) -> bool:
-        if not isinstance(exc, TransientError) or isinstance(exc, CircuitOpenError):
-            return False
-        return attempts < self.retry.max_attempts
-
-    async def _wait_for_breaker(self, operation: str, fail_fast: bool) -> None:
-        if self.breaker is None:
-            return
-        if not fail_fast:
-            await self.breaker.wait_until_callable()
-        elif not self.breaker.allow():
-            raise CircuitOpenError(f"PhotoDNA {operation}: circuit breaker is open, not called")
+    def _read(
+        self, read: Callable[[httpx.Response], T], response: httpx.Response, caller: str
+    ) -> T:
+        """``read(response)``, counting the answer by its Status code either way."""
+        try:
+            answer = read(response)
+        except HashgateError:
+            self.answers[caller, status_label(response)] += 1
+            raise
+        self.answers[caller, str(STATUS_OK)] += 1
+        return answer
 
     async def _acquire(self, lane: Lane) -> float | None:
         return None if self.rate_limiter is None else await self.rate_limiter.acquire(lane)
@@ -346,25 +395,36 @@ class PhotoDNAClient(AsyncClosing):
         except httpx.RequestError as exc:
             raise TransientError(f"PhotoDNA {operation}: {type(exc).__name__}: {exc}") from None
 
-    @contextmanager
-    def _breaker_outcome(self) -> Iterator[None]:
-        """Reports each attempt to the breaker exactly once, whatever way it ends."""
-        if self.breaker is None:
-            yield
-            return
-        try:
-            yield
-        except RateLimitedError:
-            self.breaker.record_inconclusive()
-            raise
-        except TransientError:
-            self.breaker.record_failure()
-            raise
-        except HashgateError:
-            self.breaker.record_success()
-            raise
-        except BaseException:
-            self.breaker.record_inconclusive()
-            raise
-        else:
-            self.breaker.record_success()
+
+def _retryable(exc: HashgateError, attempts: int, retry: RetryPolicy) -> bool:
+    if not isinstance(exc, TransientError) or isinstance(exc, CircuitOpenError):
+        return False
+    return attempts < retry.max_attempts
+
+
+async def _wait_for_breaker(breaker: CircuitBreaker, operation: str, fail_fast: bool) -> None:
+    if not fail_fast:
+        await breaker.wait_until_callable()
+    elif not breaker.allow():
+        raise CircuitOpenError(f"PhotoDNA {operation}: circuit breaker is open, not called")
+
+
+@contextmanager
+def _breaker_outcome(breaker: CircuitBreaker | None) -> Iterator[None]:
+    """Reports each attempt to the breaker once: transient failures count toward a health
+    probe; a 429 or a cancelled call tells nothing; anything else proves the service answers."""
+    if breaker is None:
+        yield
+        return
+    try:
+        yield
+    except RateLimitedError:
+        raise
+    except TransientError:
+        breaker.record_failure()
+        raise
+    except HashgateError:
+        breaker.record_success()
+        raise
+    else:
+        breaker.record_success()

@@ -1,30 +1,39 @@
 """The circuit breaker: during an outage, stop calling and let the worker pause, not drain.
 
 Retries alone would keep every in-flight event hammering a dead service and, once they run out,
-push the backlog into the DLQ. The breaker turns a run of transient failures into one state the
-scan agent can see (``add_listener``): it pauses its Kafka partitions while the breaker is open
-and resumes when it closes. While open, callers wait; after ``reset_s`` a single half-open probe
-goes through, and its outcome closes the breaker or opens it again for twice as long (up to
-``max_reset_s``; a close resets the period).
+push the backlog into the DLQ. The breaker turns an outage into one state the scan agent can see
+(``add_listener``): it takes no new records while the breaker is open and resumes when it
+closes.
 
-Only transient failures count (5xx, Status 3004, timeouts, connection errors, unreadable
-answers). A 429 is the rate limiter's business and tells nothing about health; permanent
-errors and bad credentials prove the service is up.
+Only a probe decides PhotoDNA's health, never an event's own call: a handful of images that
+always fail (Status 3004 for one image, a hang on one URL) would otherwise hold the breaker open
+and stop all scanning. The probe (``Canary``: a benign image shipped with hashgate) runs
+
+- when ``failure_threshold`` event calls failed in a row (a suspected outage; calls go on),
+- when the open period is over (half-open: calls wait for its answer),
+- when an event whose calls all failed asks ``answering_now()``: a probe sent once its calls
+  failed tells whether it failed on its own (per-event path) or in an outage (wait, retry).
+
+A failed probe opens the breaker; while open, each failed probe doubles the open period (up to
+``max_reset_s``), a good one closes it. While closed, probes start at most once per
+``reset_s``, and events asking meanwhile share the next answer, so the probe's quota use stays
+bounded however many events fail.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
-
-from streams.photodna.ratelimit import Clock
 
 logger = logging.getLogger(__name__)
 
 Listener = Callable[["BreakerState"], None]
+#: The health probe: True when PhotoDNA answered it as expected.
+Probe = Callable[[], Awaitable[bool]]
 
 #: Without ``max_reset_s``, the open period doubles up to this multiple of ``reset_s``.
 DEFAULT_MAX_RESET_FACTOR = 8
@@ -37,11 +46,10 @@ class BreakerState(StrEnum):
 
 
 class CircuitBreaker:
-    """Counts consecutive transient failures of one service; see the module docstring.
+    """PhotoDNA's health as the probe sees it; see the module docstring.
 
-    A caller let through by ``allow()`` or ``wait_until_callable()`` must report how its call
-    went with ``record_success``, ``record_failure`` or ``record_inconclusive``: in the half-open
-    state it is the probe everyone else waits on.
+    A caller let through by ``allow()`` or ``wait_until_callable()`` reports how its call went
+    with ``record_success`` or ``record_failure``; those reports only decide when to probe.
     """
 
     def __init__(
@@ -49,8 +57,8 @@ class CircuitBreaker:
         failure_threshold: int,
         reset_s: float,
         *,
+        probe: Probe,
         max_reset_s: float | None = None,
-        clock: Clock = time.monotonic,
     ) -> None:
         if failure_threshold < 1:
             raise ValueError("failure_threshold must be at least 1")
@@ -60,26 +68,26 @@ class CircuitBreaker:
         self._base_reset = reset_s
         self._max_reset = max(reset_s, max_reset_s or reset_s * DEFAULT_MAX_RESET_FACTOR)
         self._reset = reset_s
-        self._clock = clock
+        self._probe = probe
         self._state = BreakerState.CLOSED
         self._failures = 0
-        self._opened_at = 0.0
-        self._probe_in_flight = False
+        self._probe_task: asyncio.Task[None] | None = None
+        self._probe_started = -math.inf  # when the latest probe was sent
+        self._verdict_sent = -math.inf  # when the latest probe with an answer was sent
         self._listeners: list[Listener] = []
         self._waiters: list[asyncio.Future[None]] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None  # end of the open period, or a due probe
 
     def __repr__(self) -> str:
         return f"CircuitBreaker(state={self._state.value}, failures={self._failures})"
 
     @property
     def state(self) -> BreakerState:
-        self._refresh()
         return self._state
 
     @property
     def reset_s(self) -> float:
-        """The current open period (doubles after each failed probe)."""
+        """The current open period (doubles after each failed probe while open)."""
         return self._reset
 
     def add_listener(self, callback: Listener) -> None:
@@ -87,70 +95,107 @@ class CircuitBreaker:
         self._listeners.append(callback)
 
     def allow(self) -> bool:
-        """Whether a call may go now; in half-open, a True makes the caller the probe."""
-        self._refresh()
-        if self._state is BreakerState.CLOSED:
-            return True
-        if self._state is BreakerState.HALF_OPEN and not self._probe_in_flight:
-            self._probe_in_flight = True
-            return True
-        return False
+        """Whether an event's call may go now."""
+        return self._state is BreakerState.CLOSED
 
     async def wait_until_callable(self) -> None:
-        """Return once a call may go: at once when closed, else when the probe slot is ours."""
+        """Return once an event's call may go: at once when closed, else when a probe closed it."""
         while not self.allow():
-            await self._next_change(self._open_remaining())
+            await self._next_change()
 
     def record_success(self) -> None:
         self._failures = 0
-        self._refresh()
-        if self._state is BreakerState.HALF_OPEN:
-            self._reset = self._base_reset
-            self._set(BreakerState.CLOSED)
 
     def record_failure(self) -> None:
-        self._refresh()
-        if self._state is BreakerState.CLOSED:
-            self._failures += 1
-            if self._failures >= self._threshold:
-                self._open()
-        elif self._state is BreakerState.HALF_OPEN:
-            self._reset = min(self._reset * 2, self._max_reset)
-            self._open()
+        """An event's call failed transiently; enough of them in a row ask for a probe."""
+        if self._state is not BreakerState.CLOSED:
+            return
+        self._failures += 1
+        if self._failures >= self._threshold:
+            self._request_probe()
 
-    def record_inconclusive(self) -> None:
-        """The call told nothing about health (429, or it was cancelled): free the probe slot."""
-        if self._state is BreakerState.HALF_OPEN and self._probe_in_flight:
-            self._probe_in_flight = False
-            self._wake_waiters()
+    async def answering_now(self) -> bool:
+        """Whether PhotoDNA answers a probe sent from now on: True means a call that just failed
+        failed on its own; False means an outage (the breaker is open or probing after one).
+
+        A probe already in flight counts as sent now: events that fail together share it."""
+        since = self._probe_started if self._probe_task is not None else time.monotonic()
+        while True:
+            if self._state is not BreakerState.CLOSED:
+                return False
+            if self._verdict_sent >= since:
+                return True
+            self._request_probe()
+            await self._next_change()
+
+    def close(self) -> None:
+        """Stop the timer and any probe in flight (at shutdown)."""
+        self._cancel_timer()
+        if self._probe_task is not None:
+            self._probe_task.cancel()
 
     # -- internals -----------------------------------------------------------------------------
 
+    def _request_probe(self) -> None:
+        """Probe now, or once ``reset_s`` has passed since the last probe; one at a time."""
+        if self._probe_task is not None or self._timer is not None:
+            return
+        delay = self._probe_started + self._base_reset - time.monotonic()
+        loop = asyncio.get_running_loop()
+        if delay > 0:
+            self._timer = loop.call_later(delay, self._on_timer)
+        else:
+            self._start_probe()
+
+    def _start_probe(self) -> None:
+        self._probe_started = time.monotonic()
+        self._probe_task = asyncio.get_running_loop().create_task(
+            self._run_probe(self._probe_started)
+        )
+
+    async def _run_probe(self, sent: float) -> None:
+        try:
+            healthy = await self._probe()
+        except Exception:  # a bug in the probe must not leave the breaker waiting forever
+            logger.exception("PhotoDNA health probe failed unexpectedly; counting it as down")
+            healthy = False
+        finally:
+            self._probe_task = None
+        self._verdict_sent = sent
+        if healthy:
+            self._failures = 0
+            self._reset = self._base_reset
+            self._set(BreakerState.CLOSED)
+        else:
+            if self._state is BreakerState.HALF_OPEN:
+                self._reset = min(self._reset * 2, self._max_reset)
+            self._open()
+        self._wake_waiters()
+
     def _open(self) -> None:
-        self._opened_at = self._clock()
         self._set(BreakerState.OPEN)
-        self._arm_timer()
+        self._cancel_timer()
+        self._timer = asyncio.get_running_loop().call_later(self._reset, self._on_timer)
 
-    def _open_remaining(self) -> float | None:
-        if self._state is not BreakerState.OPEN:
-            return None
-        return max(0.0, self._opened_at + self._reset - self._clock())
-
-    def _refresh(self) -> None:
-        remaining = self._open_remaining()
-        if remaining is not None and remaining <= 0:
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._state is BreakerState.OPEN:
             self._set(BreakerState.HALF_OPEN)
+        self._start_probe()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _set(self, state: BreakerState) -> None:
         if state is self._state:
             return
         self._state = state
-        self._probe_in_flight = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         if state is BreakerState.OPEN:
-            logger.warning("PhotoDNA circuit breaker open for %.1fs", self._reset)
+            logger.warning(
+                "PhotoDNA circuit breaker open for %.1fs: the health probe failed", self._reset
+            )
         else:
             logger.info("PhotoDNA circuit breaker %s", state.value)
         for listener in list(self._listeners):
@@ -160,31 +205,11 @@ class CircuitBreaker:
                 logger.exception("circuit breaker listener %r failed", listener)
         self._wake_waiters()
 
-    def _arm_timer(self) -> None:
-        """Turn half-open on time even if nobody calls, so listeners can resume consumption."""
-        remaining = self._open_remaining()
-        if remaining is None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        self._timer = loop.call_later(remaining, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._refresh()
-        if self._state is BreakerState.OPEN:
-            self._arm_timer()
-
-    async def _next_change(self, limit_s: float | None) -> None:
+    async def _next_change(self) -> None:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            async with asyncio.timeout(limit_s):
-                await waiter
-        except TimeoutError:
-            return
+            await waiter
         finally:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)

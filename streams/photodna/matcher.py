@@ -81,6 +81,10 @@ class PhotoDNAMatcher:
         )
 
     @property
+    def client(self) -> PhotoDNAClient:
+        return self._client
+
+    @property
     def breaker(self) -> CircuitBreaker | None:
         return self._client.breaker
 

@@ -2,8 +2,9 @@
 
 Fail-closed: only an answer we fully understand becomes a result. A Status 3000 whose
 ``IsMatch`` is missing or not a boolean, or a body that is not JSON, is service-side garbage and
-raises TransientError; it never reads as "no match". Codes we do not know are transient too,
-so an unknown answer is retried and, at worst, ends in the DLQ, never in a ``clear``.
+raises TransientError; it never reads as "no match". Codes we do not know raise
+UnknownStatusError, a transient error: the answer is retried and, at worst, ends in the DLQ with
+a reason of its own, never in a ``clear``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from streams.errors import (
     ReasonCode,
     RejectedByPhotoDNA,
     TransientError,
+    UnknownStatusError,
 )
 from streams.photodna.models import MatchFlag
 
@@ -177,8 +179,21 @@ def read_ok_answer(
             reason=PERMANENT_STATUS[status.code],
             status_code=status.code,
         )
-    kind = "unhandled service error" if status.code == STATUS_UNHANDLED else "unknown Status code"
-    raise TransientError(f"{status.describe(operation)}: {kind}")
+    if status.code == STATUS_UNHANDLED:
+        raise TransientError(f"{status.describe(operation)}: unhandled service error")
+    raise UnknownStatusError(
+        f"{status.describe(operation)}: undocumented Status code", status_code=status.code
+    )
+
+
+def status_label(response: httpx.Response) -> str:
+    """How an answer is counted in metrics: its Status code, else ``http_<code>`` or
+    ``unreadable`` (a 2xx without a readable Status, such as an HTML page)."""
+    body = _read_json(response)
+    status = _status_of(body) if body is not None else None
+    if status is not None:
+        return str(status.code)
+    return "unreadable" if response.is_success else f"http_{response.status_code}"
 
 
 def _parse_flag(raw: Any) -> MatchFlag | None:

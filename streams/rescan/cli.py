@@ -255,7 +255,11 @@ def replay(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Re-inject DLQ records into the lane they came from, original bytes unchanged."""
+    """Re-inject DLQ records into the lane they came from, original bytes unchanged.
+
+    Each DLQ record is replayed once: records an earlier run replayed are skipped
+    (already_replayed), so running it again never sends a replay that is on its way.
+    """
     rules = ReplayFilter(
         reasons=frozenset(ReasonCode(reason) for reason in reasons),
         retryable_only=retryable_only,

@@ -6,8 +6,13 @@ so a record that fails again returns to the DLQ with both counted. The worker de
 record replayed more than ``HASHGATE_SCAN__DLQ_REPLAY_LIMIT`` times for good
 (``replay_limit_reached``), and this command does not even send those: nothing loops forever.
 
-Replaying is at-least-once like everything else: replaying the same DLQ range twice scans its
-records twice, and each scan's verdict carries the same ``verdict_id`` (consumers de-duplicate).
+Each DLQ record is replayed once. After its replay is confirmed, the command writes a
+``DlqReplayMark`` (key: the DLQ record's partition and offset) to the compacted
+``<dlq>.replayed`` topic, and every run skips marked records (``already_replayed``). Without the
+marks, each run without a range also re-sent the older DLQ copies of a record whose replay had
+failed again (or was still waiting in its lane): one unreachable upload was replayed 1, 2, 4, 7
+and 11 times over five runs. A replay whose mark was not yet written when the command died is
+sent again by the next run: at least once, and its verdict carries the same ``verdict_id``.
 """
 
 from __future__ import annotations
@@ -17,13 +22,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from streams.errors import EventDecodeError, ReasonCode
-from streams.events import ScanError, ScanKind
-from streams.rescan.kafka_io import Headers, partitions_of, plan_spans, read_spans
+from aiokafka import AIOKafkaConsumer
+
+from streams.errors import ConfigurationError, EventDecodeError, ReasonCode
+from streams.events import DlqReplayMark, ScanError, ScanKind
+from streams.events.scan_error import mark_key
+from streams.rescan.kafka_io import (
+    ConfirmedSender,
+    Headers,
+    partitions_of,
+    plan_spans,
+    read_spans,
+)
 from streams.rescan.kafka_io import reader as kafka_reader
 from streams.rescan.kafka_io import sender as kafka_sender
+from streams.rescan.records import replay_marks_topic
 from streams.scan.record import ATTEMPTS_HEADER, FIRST_SEEN_HEADER, REPLAYS_HEADER
 from streams.settings import Settings, TopicSettings
+from streams.topics import ensure_topics
 
 
 class Skip(StrEnum):
@@ -35,6 +51,7 @@ class Skip(StrEnum):
     NO_VALUE = "no_value"  # the original record had no value: nothing to scan
     UNREADABLE = "unreadable"  # the DLQ record itself is not a ScanError
     OUT_OF_RANGE = "out_of_range"  # its timestamp is outside --since/--until
+    ALREADY_REPLAYED = "already_replayed"  # an earlier run re-injected it (a mark says so)
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,7 @@ class Replay:
     value: bytes
     headers: Headers
     reason: ReasonCode
+    replays: int
 
 
 def target_topic(error: ScanError, topics: TopicSettings) -> str:
@@ -111,6 +129,7 @@ def plan_replay(
             (FIRST_SEEN_HEADER, error.first_seen.isoformat().encode()),
         ],
         reason=error.reason,
+        replays=replays,
     )
 
 
@@ -138,16 +157,41 @@ class ReplayReport:
         }
 
 
+async def replayed_already(consumer: AIOKafkaConsumer, settings: Settings) -> set[bytes]:
+    """Keys (``partition/offset``) of the DLQ records earlier runs re-injected."""
+    topic = replay_marks_topic(settings.topics)
+    try:
+        partitions = await partitions_of(settings, topic)
+    except ConfigurationError:  # no run has replayed anything yet (a dry run creates nothing)
+        return set()
+    spans = await plan_spans(consumer, topic, partitions)
+    return {record.key async for batch in read_spans(consumer, spans) for record in batch}
+
+
+async def _confirm(sender: ConfirmedSender, marks: list[DlqReplayMark], topic: str) -> None:
+    """Marks go out only once the replays they vouch for are acknowledged."""
+    await sender.flush()
+    for mark in marks:
+        await sender.send(topic, mark.key, mark.encode(), [])
+    await sender.flush()
+    marks.clear()
+
+
 async def replay_dlq(
     settings: Settings,
     rules: ReplayFilter,
     *,
     dry_run: bool = False,
 ) -> ReplayReport:
-    """Replays every matching DLQ record up to the DLQ's end when the call began."""
+    """Replays every matching DLQ record not replayed before, up to the DLQ's end when the
+    call began, and marks each one replayed."""
     topic = settings.topics.scan_errors
+    marks_topic = replay_marks_topic(settings.topics)
+    if not dry_run:
+        await ensure_topics(settings, {marks_topic: {"cleanup.policy": "compact"}})
     report = ReplayReport(dry_run=dry_run)
     async with kafka_reader(settings) as consumer, kafka_sender(settings) as sender:
+        done = await replayed_already(consumer, settings)
         spans = await plan_spans(
             consumer,
             topic,
@@ -156,8 +200,12 @@ async def replay_dlq(
             until=rules.until,
         )
         report.records_in_range = sum(span.size for span in spans)
+        marks: list[DlqReplayMark] = []
         async for batch in read_spans(consumer, spans):
             for record in batch:
+                if mark_key(record.partition, record.offset) in done:
+                    report.skipped[Skip.ALREADY_REPLAYED] += 1
+                    continue
                 planned = plan_replay(
                     record.value,
                     list(record.headers),
@@ -171,5 +219,17 @@ async def replay_dlq(
                     continue
                 if not dry_run:
                     await sender.send(planned.topic, planned.key, planned.value, planned.headers)
+                    marks.append(
+                        DlqReplayMark(
+                            dlq_topic=topic,
+                            dlq_partition=record.partition,
+                            dlq_offset=record.offset,
+                            replayed_to=planned.topic,
+                            replays=planned.replays,
+                            replayed_at=datetime.now(UTC),
+                        )
+                    )
                 report.replayed[(planned.reason.value, planned.topic)] += 1
+            if marks:
+                await _confirm(sender, marks, marks_topic)
     return report

@@ -27,6 +27,11 @@ def progress_topic(topics: TopicSettings) -> str:
     return f"{topics.rescans}.progress"
 
 
+def replay_marks_topic(topics: TopicSettings) -> str:
+    """Compacted; one DlqReplayMark per DLQ record ``hashgate dlq replay`` re-injected."""
+    return f"{topics.scan_errors}.replayed"
+
+
 def rescan_topics(settings: Settings) -> dict[str, dict[str, str]]:
     """Topics the rescan command writes, with their configs (for ``ensure_topics``)."""
     topics = settings.topics

@@ -8,10 +8,8 @@ import faust
 from faust.types import TP, StreamT
 
 from streams.photodna import Lane
-from streams.rescan.records import rescan_topics
 from streams.scan.service import ScanService
 from streams.settings import Settings
-from streams.topics import ensure_topics
 
 
 def raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:
@@ -48,7 +46,6 @@ def install_scan_agents(app: faust.App, settings: Settings, service: ScanService
     async def declare_outputs() -> None:
         for name in outputs:
             await raw_topic(app, name, settings).maybe_declare()
-        await ensure_topics(settings, rescan_topics(settings))  # with their own retention
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:

@@ -17,6 +17,7 @@ from streams.errors import (
     PermanentError,
     ReasonCode,
     TransientError,
+    UnknownStatusError,
 )
 from streams.events import (
     MatchDetail,
@@ -29,7 +30,7 @@ from streams.events import (
     Verdict,
 )
 from streams.media.redact import redact_url
-from streams.photodna import BreakerState, CircuitBreaker, Lane, Matcher, MatchResult, MediaRef
+from streams.photodna import CircuitBreaker, Lane, Matcher, MatchResult, MediaRef
 from streams.scan.pipeline import FatalScanError
 from streams.scan.record import REPLAYS_HEADER, SourceRecord
 
@@ -140,11 +141,11 @@ class Scanner:
             except PermanentError as exc:
                 return self._dead_letter(record, exc.reason, str(exc), request)
             except TransientError as exc:
-                if self.breaker.state is not BreakerState.CLOSED:
+                if not await self.breaker.answering_now():
                     # A service-wide outage: try again, never drain into the DLQ. The client
-                    # waits on the breaker before each call, so this does not spin; waiting
-                    # here as well would take the half-open probe slot and never report it.
+                    # waits on the breaker before each call, so this does not spin.
                     continue
+                # PhotoDNA answers its health probe: this event fails on its own.
                 return self._retry_or_dead_letter(record, request, exc)
 
     def _verdict(self, record: SourceRecord, request: ScanRequest, result: MatchResult) -> Verdict:
@@ -203,6 +204,12 @@ class Scanner:
                 },
             )
             return RetryOutcome(record, attempts, self._now() + self.retry_delay, str(exc))
+        if isinstance(exc, UnknownStatusError):
+            detail = (
+                f"PhotoDNA answered the undocumented Status {exc.status_code} through "
+                f"{self.retry_limit} delayed retries: {exc}"
+            )
+            return self._dead_letter(record, ReasonCode.UNKNOWN_STATUS, detail, request)
         detail = f"transient failures outlived {self.retry_limit} delayed retries: {exc}"
         return self._dead_letter(record, ReasonCode.RETRIES_EXHAUSTED, detail, request)
 

@@ -26,7 +26,6 @@ from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, Lane, PhotoDNAMatcher
 from streams.producer_topics import TrackedTopics
 from streams.rescan.latest import ChangeFilter, LatestVerdicts
-from streams.rescan.records import rescan_topics
 from streams.scan.outputs import LANE_HEADER, OutcomeWriter
 from streams.scan.pipeline import DrainReport, ScanPipeline
 from streams.scan.record import NOT_BEFORE_HEADER, SourceRecord
@@ -130,9 +129,7 @@ class ScanService:
         self.settings = settings
         self.matcher = matcher
         self.metrics = metrics
-        self.publisher = publisher or FaustPublisher(
-            app, writes=[*worker_topics(settings), *rescan_topics(settings)]
-        )
+        self.publisher = publisher or FaustPublisher(app, writes=worker_topics(settings))
         self.fatal: BaseException | None = None
         self.assigned = False
         self._crash: asyncio.Task[None] | None = None

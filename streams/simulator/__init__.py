@@ -8,6 +8,7 @@ from streams.simulator.admin import SimulatorAdmin, SimulatorAdminError
 from streams.simulator.config import (
     FaultConfig,
     FixedLatency,
+    ImageFault,
     LogNormalLatency,
     OutageMode,
     SimulatorConfig,
@@ -26,6 +27,7 @@ __all__ = [
     "FaultConfig",
     "FixedLatency",
     "HashDatabase",
+    "ImageFault",
     "LogNormalLatency",
     "OutageMode",
     "PdqHash",

@@ -11,6 +11,7 @@ from pydantic import SecretStr, ValidationError
 
 from streams.errors import ConfigurationError
 from streams.observability.logging import configure_logging
+from streams.ports import DEFAULT_PORTS, check_port_free
 from streams.simulator.config import (
     FaultConfig,
     FixedLatency,
@@ -74,7 +75,9 @@ def simulator_command() -> None:
 
 @simulator_command.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port", default=DEFAULT_PORTS["simulator"], show_default=True, type=click.IntRange(0, 65535)
+)
 @click.option("--keys", envvar=KEYS_ENV, required=True, help=f"Comma-separated keys ({KEYS_ENV}).")
 @click.option("--quota-rps", default=10.0, show_default=True, type=click.FloatRange(min=0.001))
 @db_option
@@ -122,6 +125,8 @@ def serve_command(
         )
     except ValidationError as exc:
         raise ConfigurationError(f"invalid simulator settings: {exc}") from None
+
+    check_port_free(host, port, "--port")
 
     def announce(running: RunningSimulator) -> None:
         click.echo(f"PhotoDNA simulator listening on {running.base_url}", err=True)

@@ -73,6 +73,21 @@ class OutageMode(StrEnum):
     CLOSE = "close"  # the connection is closed without an answer
 
 
+class ImageFault(StrEnum):
+    """How every call for one image fails, the ways real services fail for single images."""
+
+    STATUS_3004 = "status_3004"  # HTTP 200, Status 3004 "unhandled error"
+    HTTP_500 = "http_500"  # HTTP 500 with an empty body
+    TIMEOUT = "timeout"  # hangs ``timeout_s``, then the connection drops
+    NO_STATUS = "no_status"  # HTTP 200, JSON without a Status object
+    UNKNOWN_STATUS = "unknown_status"  # HTTP 200, the undocumented Status 3999
+    HTML = "html"  # HTTP 200 with an HTML page
+
+
+#: What an image fault's key starts with when it names the image by its bytes' SHA-256.
+SHA256_PREFIX = "sha256:"
+
+
 class FaultConfig(_Frozen):
     """Faults injected into Match and Report calls. Applying a config replaces the previous one.
 
@@ -95,6 +110,13 @@ class FaultConfig(_Frozen):
     )
     outage: bool = Field(False, description="Every Match/Report call fails until cleared.")
     outage_mode: OutageMode = OutageMode.HTTP_503
+    image_faults: dict[str, ImageFault] = Field(
+        default_factory=dict,
+        description=(
+            "Faults tied to one image, after the random ones: keyed by the URL of a URL request "
+            "or by 'sha256:<hex>' of the image bytes; every Match call for it meets the fault."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_fault_per_request(self) -> FaultConfig:

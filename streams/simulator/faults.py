@@ -6,6 +6,7 @@ the same sequence of faults, so a failing benchmark or test run can be replayed.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Callable
@@ -13,8 +14,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from streams.simulator.config import (
+    SHA256_PREFIX,
     FaultConfig,
     FixedLatency,
+    ImageFault,
     LogNormalLatency,
     OutageMode,
     UniformLatency,
@@ -80,6 +83,15 @@ class FaultInjector:
         if draw < config.status_3004_rate:
             return Decision(Fault.STATUS_3004, delay_s)
         return Decision(Fault.NONE, delay_s)
+
+    def image_fault(self, *, url: str | None, image: bytes) -> ImageFault | None:
+        """The fault tied to this image, by the URL it was requested by or by its bytes."""
+        faults = self._config.image_faults
+        if not faults:
+            return None
+        if url is not None and url in faults:
+            return faults[url]
+        return faults.get(SHA256_PREFIX + hashlib.sha256(image).hexdigest())
 
     def _latency_s(self, *, enhance: bool) -> float:
         latency = self._config.latency

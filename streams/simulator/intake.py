@@ -101,6 +101,22 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes | Refusal:
     return too_large if body is None else body
 
 
+async def requested_url(request: web.Request) -> str | None:
+    """The image URL of a JSON URL request (the body is read once and cached by aiohttp)."""
+    if request.content_type.lower() != "application/json":
+        return None
+    try:
+        document = json.loads(await request.read())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    value = document.get("Value")
+    representation = document.get("DataRepresentation")
+    is_url = isinstance(representation, str) and representation.lower() == "url"
+    return value if is_url and isinstance(value, str) else None
+
+
 async def image_from_request(
     request: web.Request, limits: IntakeLimits, fetcher: UrlFetcher
 ) -> bytes | Refusal:

@@ -108,6 +108,22 @@ def refusal_body(refusal: Refusal, tracking_id: str) -> dict[str, Any]:
     }
 
 
+#: The undocumented Status code of the ``unknown_status`` image fault.
+UNDOCUMENTED_STATUS = 3999
+
+
+def unknown_status_body(tracking_id: str) -> dict[str, Any]:
+    return {
+        "Status": {"Code": UNDOCUMENTED_STATUS, "Description": "Undocumented", "Exception": None},
+        "IsMatch": False,
+        "TrackingId": tracking_id,
+    }
+
+
+def no_status_body(tracking_id: str) -> dict[str, Any]:
+    return {"IsMatch": False, "MatchDetails": None, "TrackingId": tracking_id}
+
+
 def report_body(report_id: str, tracking_id: str) -> dict[str, Any]:
     """Accepted report. The reference does not publish this shape; it is our best guess."""
     return {"Status": status(StatusCode.OK), "ReportId": report_id, "TrackingId": tracking_id}

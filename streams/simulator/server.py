@@ -2,7 +2,8 @@
 
 A Match/Report call passes, in order: the key check (401), an injected 429 storm, the per-key
 quota (429 + Retry-After), an injected outage, the injected latency/5xx/3004/timeout, and only
-then body validation and matching. The admin API (``/admin/...``, ``/healthz``) takes no key:
+then body validation and matching; a Match call for an image with an image fault meets it once
+the image is read. The admin API (``/admin/...``, ``/healthz``) takes no key:
 the server binds to loopback.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from streams.simulator.config import FaultConfig, OutageMode, SimulatorConfig
+from streams.simulator.config import FaultConfig, ImageFault, OutageMode, SimulatorConfig
 from streams.simulator.database import HashDatabase
 from streams.simulator.faults import Fault, FaultInjector
 from streams.simulator.images import HashCache, ImageLimits, PdqHash, check_and_hash
@@ -31,6 +32,7 @@ from streams.simulator.intake import (
     image_from_request,
     parse_enhance,
     read_body,
+    requested_url,
 )
 from streams.simulator.protocol import (
     MISSING_KEY_MESSAGE,
@@ -40,10 +42,12 @@ from streams.simulator.protocol import (
     gateway_error,
     match_body,
     new_tracking_id,
+    no_status_body,
     rate_limit_message,
     refusal_body,
     report_body,
     report_refusal_body,
+    unknown_status_body,
 )
 from streams.simulator.quota import KeyQuotas, retry_after_header
 from streams.simulator.reports import review_report
@@ -176,6 +180,11 @@ class Simulator:
         image = await image_from_request(request, self._intake_limits, self._fetcher)
         if isinstance(image, Refusal):
             return self._refuse(image, tracking_id, refusal_body)
+        if self.faults.config.image_faults:
+            url = await requested_url(request)
+            fault = self.faults.image_fault(url=url, image=image)
+            if fault is not None:
+                return await self._image_fault(fault, tracking_id)
         outcome = await self._hash(image)
         del image  # the bytes go no further than the hash
         if isinstance(outcome, Refusal):
@@ -255,6 +264,30 @@ class Simulator:
             refusal = Refusal(StatusCode.UNHANDLED_ERROR, "injected fault")
             return self._refuse(refusal, new_tracking_id(), refusal_shape)
         return None
+
+    async def _image_fault(self, fault: ImageFault, tracking_id: str) -> web.StreamResponse:
+        match fault:
+            case ImageFault.STATUS_3004:
+                refusal = Refusal(StatusCode.UNHANDLED_ERROR, "injected fault for this image")
+                return self._refuse(refusal, tracking_id, refusal_body)
+            case ImageFault.HTTP_500:
+                self.stats.answer(Answer.HTTP_5XX, 500)
+                return web.Response(status=500)
+            case ImageFault.TIMEOUT:
+                self.stats.answer(Answer.TIMEOUT)
+                await self._pause(self.faults.config.timeout_s)
+                raise ConnectionDropped
+            case ImageFault.UNKNOWN_STATUS:
+                self.stats.answer(Answer.STATUS_UNKNOWN)
+                return web.json_response(unknown_status_body(tracking_id))
+            case ImageFault.NO_STATUS:
+                self.stats.answer(Answer.MALFORMED)
+                return web.json_response(no_status_body(tracking_id))
+            case ImageFault.HTML:
+                self.stats.answer(Answer.MALFORMED)
+                return web.Response(
+                    text="<html><body>Service busy</body></html>", content_type="text/html"
+                )
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake at shutdown so a stop never waits for an injected hang."""

@@ -23,6 +23,8 @@ class Answer(StrEnum):
     STATUS_3206 = "status_3206"
     STATUS_3208 = "status_3208"
     STATUS_3209 = "status_3209"
+    STATUS_UNKNOWN = "status_unknown"  # an injected undocumented Status code
+    MALFORMED = "malformed"  # an injected answer without a readable Status (HTML, no Status)
     HTTP_401 = "http_401"
     HTTP_404 = "http_404"
     HTTP_429 = "http_429"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -25,12 +27,14 @@ from tests.integration.rescan_support import (
     wait_verdicts,
 )
 from tests.integration.worker_harness import (
+    OutcomeCollector,
     ScanSetup,
     free_port,
     read_outcomes,
     records_of,
     upload,
 )
+from tests.waiting import eventually
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
 pytestmark = pytest.mark.integration
@@ -112,3 +116,50 @@ async def test_replay_after_an_image_host_outage_scans_every_record(scan: ScanSe
     )
     headers = [dict(r.headers) for r in replayed if REPLAYS_HEADER in dict(r.headers)]
     assert {(h[REPLAYS_HEADER], h[ATTEMPTS_HEADER]) for h in headers} == {(b"1", b"1")}
+
+
+async def test_five_replays_without_a_range_send_each_record_at_most_once_per_run(
+    scan: ScanSetup,
+) -> None:
+    # The image host stays down: every replay of the upload fails again and returns to the DLQ.
+    event = upload(1, f"http://127.0.0.1:{free_port()}/images/gone.png")
+    bytes_mode = {
+        "HASHGATE_MEDIA__DELIVERY_MODE": "bytes",
+        "HASHGATE_MEDIA__ALLOW_HOSTS": '["127.0.0.1"]',
+    }
+    worker = scan.start_worker(**bytes_mode)
+    await worker.wait_ready()
+
+    async def replay() -> dict[str, Any]:
+        run = await run_cli(worker.env, "dlq", "replay", "--json")
+        assert run.code == 0, run.stderr
+        report: dict[str, Any] = json.loads(run.stdout)
+        return report
+
+    async with OutcomeCollector(scan.bootstrap, scan.topics) as dlq:
+
+        async def dlq_copies(count: int) -> None:
+            await eventually(
+                lambda: len(dlq.raw_errors) == count, within=60, what=f"DLQ copy {count}"
+            )
+
+        await produce(scan.bootstrap, scan.topics.name("uploads"), records_of([event]))
+        await dlq_copies(1)
+        # No worker scans meanwhile, so the first run's replay is still on its way.
+        worker.signal(signal.SIGTERM)
+        assert await worker.wait_exit() == 0
+        runs = [await replay(), await replay()]
+        assert runs[1]["skipped"] == {"already_replayed": 1}
+        worker = scan.start_worker(**bytes_mode)
+        await dlq_copies(2)
+        for copies in (3, 4, 5):
+            runs.append(await replay())
+            if runs[-1]["replayed"]:
+                await dlq_copies(copies)
+
+    # Once per run until the replay limit (3) stops it; never an older copy again.
+    assert [run["replayed"] for run in runs] == [1, 0, 1, 1, 0]
+    assert [run["skipped"].get("already_replayed", 0) for run in runs] == [0, 1, 1, 2, 3]
+    assert runs[-1]["skipped"]["replay_limit"] == 1
+    assert len(dlq.raw_errors) == 4
+    assert [e.reason for e in dlq.out.errors] == [ReasonCode.MEDIA_UNREACHABLE] * 4

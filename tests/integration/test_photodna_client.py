@@ -29,6 +29,7 @@ from streams.errors import (
 )
 from streams.media.fetcher import ImageFetcher
 from streams.photodna import (
+    BreakerState,
     CircuitBreaker,
     ImageBytes,
     ImageInput,
@@ -43,6 +44,7 @@ from streams.photodna import (
     RetryPolicy,
     ViolationContent,
 )
+from streams.photodna.canary import CANARY_ATTEMPTS, Canary
 from streams.settings import DeliveryMode, MediaSettings
 from streams.simulator import FaultConfig, RunningSimulator, SimulatorAdmin
 from tests.fixtures.simulator_support import (
@@ -68,7 +70,6 @@ async def photodna_client(
     key: str = SIMULATOR_KEY,
     retry: RetryPolicy = FAST_RETRIES,
     rate_limiter: RateLimiter | None = None,
-    breaker: CircuitBreaker | None = None,
     read_timeout_s: float = 10.0,
 ) -> AsyncIterator[PhotoDNAClient]:
     async with PhotoDNAClient(
@@ -77,7 +78,6 @@ async def photodna_client(
         timeout=httpx.Timeout(read_timeout_s, connect=5.0),
         max_connections=50,
         rate_limiter=rate_limiter,
-        breaker=breaker,
         retry=retry,
     ) as client:
         yield client
@@ -299,13 +299,16 @@ async def test_open_breaker_fails_fast_without_calling(
 ) -> None:
     image = InlineImage(sample_images.read(sample_images.known[0]))
     await simulator_admin.set_faults(outage=True)
-    breaker = CircuitBreaker(failure_threshold=2, reset_s=60)
-    async with photodna_client(simulator, breaker=breaker) as client:
+    async with photodna_client(simulator) as client:
+        breaker = client.breaker = CircuitBreaker(2, 60, probe=Canary(client).answers)
         with pytest.raises(TransientError):
             await client.match(image, fail_fast=True)
+        await eventually(lambda: breaker.state is BreakerState.OPEN, within=10, what="open")
         with pytest.raises(CircuitOpenError):
             await client.match(image, fail_fast=True)
-    assert (await simulator_admin.stats())["http_5xx"] == 2
+    stats = await simulator_admin.stats()
+    assert stats["http_5xx"] == FAST_RETRIES.max_attempts + CANARY_ATTEMPTS, "event, then canary"
+    assert client.probe_calls == CANARY_ATTEMPTS
 
 
 async def test_an_outage_pauses_the_call_and_it_completes_after_recovery(
@@ -314,8 +317,8 @@ async def test_an_outage_pauses_the_call_and_it_completes_after_recovery(
     image = InlineImage(sample_images.read(sample_images.known[0]))
     await simulator_admin.set_faults(outage=True)
     patient = RetryPolicy(max_attempts=100, base_s=0.01, cap_s=0.05)
-    breaker = CircuitBreaker(failure_threshold=2, reset_s=0.05, max_reset_s=0.1)
-    async with photodna_client(simulator, retry=patient, breaker=breaker) as client:
+    async with photodna_client(simulator, retry=patient) as client:
+        client.breaker = CircuitBreaker(2, 0.05, max_reset_s=0.1, probe=Canary(client).answers)
         call = asyncio.create_task(client.match(image))
         await eventually(
             lambda: simulator.simulator.stats.snapshot()["http_5xx"] >= 3,
@@ -327,7 +330,8 @@ async def test_an_outage_pauses_the_call_and_it_completes_after_recovery(
         async with asyncio.timeout(30):
             result = await call
     assert result.is_match
-    assert result.attempts == (await simulator_admin.stats()).total_requests
+    stats = await simulator_admin.stats()
+    assert result.attempts + client.probe_calls == stats.total_requests
 
 
 # -- quota: many callers, one client, no 429 ------------------------------------------------------

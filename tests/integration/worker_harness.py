@@ -72,7 +72,7 @@ class WorkerProcess:
     """One ``hashgate worker`` subprocess with its own metrics port and log file."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
+        self.port = int(env.get("HASHGATE_WEB__PORT") or free_port())
         self.env = {**os.environ, **env, "HASHGATE_WEB__PORT": str(self.port)}
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
@@ -132,6 +132,16 @@ class WorkerProcess:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    async def wait_metric(self, name: str, at_least: float, within: float = 60) -> float:
+        """Until the metric's sum reaches ``at_least``; fails if the worker exits meanwhile."""
+        async with asyncio.timeout(within):
+            while True:
+                self._assert_running()
+                with contextlib.suppress(httpx.TransportError):
+                    if (value := await self.metric(name)) >= at_least:
+                        return value
+                await asyncio.sleep(0.2)
 
     async def metric(self, name: str) -> float:
         """Sum of one metric's samples on /metrics."""

@@ -1,9 +1,10 @@
-"""The circuit breaker's states, probes and listeners."""
+"""The circuit breaker: only its own health probe decides PhotoDNA's health, never an event."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,203 +14,185 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.unit
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
+class ScriptedProbe:
+    """Answers from ``healthy`` (the last one repeats); ``gate`` holds answers back if set."""
 
-    def __call__(self) -> float:
-        return self.now
+    def __init__(self, *healthy: bool) -> None:
+        self.healthy = list(healthy) or [True]
+        self.calls = 0
+        self.gate: asyncio.Event | None = None
 
-
-def breaker(
-    threshold: int = 3, reset_s: float = 10.0, **options: float
-) -> tuple[CircuitBreaker, FakeClock, list[BreakerState]]:
-    clock = FakeClock()
-    cb = CircuitBreaker(threshold, reset_s, clock=clock, **options)
-    changes: list[BreakerState] = []
-    cb.add_listener(changes.append)
-    return cb, clock, changes
+    async def __call__(self) -> bool:
+        self.calls += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        return self.healthy.pop(0) if len(self.healthy) > 1 else self.healthy[0]
 
 
-def test_opens_after_threshold_consecutive_failures() -> None:
-    cb, _, changes = breaker(threshold=3)
-
-    cb.record_failure()
-    cb.record_failure()
-    assert cb.state is BreakerState.CLOSED
-    assert cb.allow()
-    cb.record_failure()
-
-    assert cb.state is BreakerState.OPEN
-    assert not cb.allow()
-    assert changes == [BreakerState.OPEN]
+class Probed:
+    def __init__(self, cb: CircuitBreaker, probe: ScriptedProbe) -> None:
+        self.cb = cb
+        self.probe = probe
+        self.changes: list[BreakerState] = []
+        cb.add_listener(self.changes.append)
 
 
-def test_a_success_resets_the_failure_count() -> None:
-    cb, _, _ = breaker(threshold=3)
+@pytest.fixture
+async def make() -> AsyncIterator[type[Probed]]:
+    made: list[CircuitBreaker] = []
 
+    class Made(Probed):
+        def __init__(
+            self, *healthy: bool, threshold: int = 3, reset_s: float = 0.05, **options: float
+        ) -> None:
+            probe = ScriptedProbe(*healthy)
+            cb = CircuitBreaker(threshold, reset_s, probe=probe, **options)
+            made.append(cb)
+            super().__init__(cb, probe)
+
+    yield Made
+    for cb in made:
+        cb.close()
+
+
+async def settle(probed: Probed, calls: int) -> None:
+    await eventually(lambda: probed.probe.calls >= calls, within=5, what=f"{calls} probes")
+    await asyncio.sleep(0)  # let the probe's answer land
+
+
+async def test_failures_in_a_row_ask_the_probe_and_a_good_answer_keeps_it_closed(
+    make: type[Probed],
+) -> None:
+    p = make(True, threshold=3)
+    p.cb.record_failure()
+    p.cb.record_failure()
+    assert p.probe.calls == 0
+    p.cb.record_failure()
+    await settle(p, 1)
+    assert p.cb.state is BreakerState.CLOSED and p.cb.allow()
+    assert p.changes == []
+
+
+async def test_a_success_resets_the_failure_count(make: type[Probed]) -> None:
+    p = make(threshold=3)
     for _ in range(5):
-        cb.record_failure()
-        cb.record_failure()
-        cb.record_success()
-
-    assert cb.state is BreakerState.CLOSED
-
-
-def test_half_opens_after_reset_and_lets_exactly_one_probe_through() -> None:
-    cb, clock, changes = breaker(threshold=1, reset_s=10)
-    cb.record_failure()
-
-    clock.now += 9.9
-    assert cb.state is BreakerState.OPEN
-    clock.now += 0.1
-    assert cb.state is BreakerState.HALF_OPEN
-    assert cb.allow()  # the probe
-    assert not cb.allow()
-    assert not cb.allow()
-    assert changes == [BreakerState.OPEN, BreakerState.HALF_OPEN]
+        p.cb.record_failure()
+        p.cb.record_failure()
+        p.cb.record_success()
+    await asyncio.sleep(0.01)
+    assert p.probe.calls == 0
 
 
-def test_probe_success_closes() -> None:
-    cb, clock, changes = breaker(threshold=1, reset_s=10)
-    cb.record_failure()
-    clock.now += 10
-    assert cb.allow()
-
-    cb.record_success()
-
-    assert cb.state is BreakerState.CLOSED
-    assert cb.allow() and cb.allow()
-    assert changes == [BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.CLOSED]
-
-
-def test_probe_failure_reopens_for_twice_as_long_up_to_the_cap() -> None:
-    cb, clock, changes = breaker(threshold=1, reset_s=10, max_reset_s=30)
-    cb.record_failure()
-    periods = []
-    for _ in range(4):
-        clock.now += cb.reset_s
-        assert cb.allow()
-        cb.record_failure()
-        periods.append(cb.reset_s)
-        clock.now += cb.reset_s - 0.01
-        assert cb.state is BreakerState.OPEN
-
-    assert periods == [20, 30, 30, 30]
-    assert changes[:4] == [
-        BreakerState.OPEN,
-        BreakerState.HALF_OPEN,
-        BreakerState.OPEN,
-        BreakerState.HALF_OPEN,
-    ]
+async def test_only_a_failed_probe_opens_and_calls_go_on_while_it_runs(make: type[Probed]) -> None:
+    p = make(False, threshold=1, reset_s=10)
+    p.probe.gate = asyncio.Event()
+    p.cb.record_failure()
+    await settle(p, 1)
+    assert p.cb.allow(), "calls are not held while a suspected outage is checked"
+    p.probe.gate.set()
+    await eventually(lambda: p.cb.state is BreakerState.OPEN, within=5, what="open")
+    assert not p.cb.allow()
+    assert p.changes == [BreakerState.OPEN]
 
 
-def test_closing_resets_the_open_period() -> None:
-    cb, clock, _ = breaker(threshold=1, reset_s=10)
-    cb.record_failure()
-    clock.now += 10
-    cb.allow()
-    cb.record_failure()
-    assert cb.reset_s == 20
-    clock.now += 20
-    cb.allow()
-
-    cb.record_success()
-
-    assert cb.reset_s == 10
-
-
-def test_stale_results_while_open_change_nothing() -> None:
-    cb, _, changes = breaker(threshold=1)
-    cb.record_failure()
-
-    cb.record_success()  # a call that started before the breaker opened
-    cb.record_failure()
-
-    assert cb.state is BreakerState.OPEN
-    assert changes == [BreakerState.OPEN]
+async def test_after_the_open_period_the_probe_not_an_event_decides(make: type[Probed]) -> None:
+    p = make(False, True, threshold=1, reset_s=0.05)
+    p.cb.record_failure()
+    await eventually(lambda: p.cb.state is BreakerState.OPEN, within=5, what="open")
+    for _ in range(20):  # events failing on their own while open change nothing
+        p.cb.record_failure()
+    waiter = asyncio.create_task(p.cb.wait_until_callable())
+    async with asyncio.timeout(5):
+        await waiter
+    assert p.cb.state is BreakerState.CLOSED
+    assert p.changes == [BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.CLOSED]
+    assert p.probe.calls == 2
 
 
-def test_inconclusive_probe_frees_the_slot_without_changing_state() -> None:
-    cb, clock, _ = breaker(threshold=1, reset_s=10)
-    cb.record_failure()
-    clock.now += 10
-    assert cb.allow()
+async def test_failed_probes_while_open_double_the_period_up_to_the_cap(
+    make: type[Probed],
+) -> None:
+    p = make(False, False, False, False, True, threshold=1, reset_s=0.02, max_reset_s=0.05)
+    p.cb.record_failure()
+    await eventually(lambda: p.cb.state is BreakerState.OPEN, within=5, what="open")
+    periods = [p.cb.reset_s]
+    while p.probe.calls < 5:
+        await eventually(
+            lambda: p.cb.reset_s != periods[-1] or p.probe.calls >= 5, within=5, what="a probe"
+        )
+        periods.append(p.cb.reset_s)
+    await eventually(lambda: p.cb.state is BreakerState.CLOSED, within=5, what="closed")
+    assert periods[:3] == [0.02, 0.04, 0.05]
+    assert p.cb.reset_s == 0.02, "closing resets the open period"
 
-    cb.record_inconclusive()
 
-    assert cb.state is BreakerState.HALF_OPEN
-    assert cb.allow()
+async def test_answering_now_shares_one_probe_sent_after_the_question(make: type[Probed]) -> None:
+    p = make(True, threshold=100, reset_s=0.05)
+    answers = await asyncio.gather(*(p.cb.answering_now() for _ in range(10)))
+    assert answers == [True] * 10
+    assert p.probe.calls == 1
 
 
-def test_a_failing_listener_is_logged_and_does_not_stop_the_others(
+async def test_answering_now_probes_at_most_once_per_period_while_closed(
+    make: type[Probed],
+) -> None:
+    p = make(True, threshold=100, reset_s=0.3)
+    assert await p.cb.answering_now()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await p.cb.answering_now(), "the earlier answer predates the question: ask again"
+    assert p.probe.calls == 2
+    assert loop.time() - started >= 0.25
+
+
+async def test_answering_now_is_false_in_an_outage(make: type[Probed]) -> None:
+    p = make(False, threshold=100, reset_s=10)
+    assert not await p.cb.answering_now()
+    assert p.cb.state is BreakerState.OPEN
+    assert not await p.cb.answering_now(), "while open, no probe is needed to know"
+    assert p.probe.calls == 1
+
+
+async def test_a_probe_that_raises_counts_as_down_and_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    cb = CircuitBreaker(1, 10)
-    seen: list[BreakerState] = []
+    async def broken() -> bool:
+        raise RuntimeError("bug")
 
-    def broken(_state: BreakerState) -> None:
+    cb = CircuitBreaker(1, 10, probe=broken)
+    try:
+        with caplog.at_level(logging.ERROR):
+            assert not await cb.answering_now()
+        assert cb.state is BreakerState.OPEN
+        assert "probe failed unexpectedly" in caplog.text
+    finally:
+        cb.close()
+
+
+async def test_a_failing_listener_is_logged_and_does_not_stop_the_others(
+    make: type[Probed], caplog: pytest.LogCaptureFixture
+) -> None:
+    p = make(False, threshold=1, reset_s=10)
+
+    def broken(_: BreakerState) -> None:
         raise RuntimeError("listener bug")
 
-    cb.add_listener(broken)
-    cb.add_listener(seen.append)
+    later: list[BreakerState] = []
+    p.cb.add_listener(broken)
+    p.cb.add_listener(later.append)
     with caplog.at_level(logging.ERROR):
-        cb.record_failure()
-
-    assert seen == [BreakerState.OPEN]
+        assert not await p.cb.answering_now()
+    assert later == [BreakerState.OPEN]
     assert "listener" in caplog.text
 
 
 @pytest.mark.parametrize(("threshold", "reset_s"), [(0, 1.0), (1, 0.0)])
 def test_rejects_impossible_settings(threshold: int, reset_s: float) -> None:
     with pytest.raises(ValueError):
-        CircuitBreaker(threshold, reset_s)
+        CircuitBreaker(threshold, reset_s, probe=ScriptedProbe())
 
 
-async def test_wait_until_callable_returns_at_once_when_closed() -> None:
-    cb = CircuitBreaker(3, 10)
-    await asyncio.wait_for(cb.wait_until_callable(), timeout=5)
-
-
-async def test_waiters_queue_behind_the_probe_and_go_when_it_succeeds() -> None:
-    cb = CircuitBreaker(1, 0.05)
-    cb.record_failure()
-
-    waiters = [asyncio.create_task(cb.wait_until_callable()) for _ in range(4)]
-    await eventually(lambda: any(w.done() for w in waiters), what="a probe let through")
-    assert cb.state is BreakerState.HALF_OPEN
-    assert sum(w.done() for w in waiters) == 1
-    for _ in range(10):
-        await asyncio.sleep(0)
-    assert sum(w.done() for w in waiters) == 1  # the others wait for the probe's outcome
-
-    cb.record_success()
-
-    await asyncio.wait_for(asyncio.gather(*waiters), timeout=5)
-    assert cb.state is BreakerState.CLOSED
-
-
-async def test_failed_probe_makes_waiters_wait_another_period() -> None:
-    cb = CircuitBreaker(1, 0.05)
-    cb.record_failure()
-    first = asyncio.create_task(cb.wait_until_callable())
-    await asyncio.wait_for(first, timeout=5)
-    second = asyncio.create_task(cb.wait_until_callable())
-    await asyncio.sleep(0)
-
-    cb.record_failure()
-
-    assert cb.state is BreakerState.OPEN
-    await asyncio.wait_for(second, timeout=5)  # after the doubled period, as the next probe
-    assert cb.state is BreakerState.HALF_OPEN
-
-
-async def test_half_opens_on_its_own_so_listeners_can_resume() -> None:
-    cb = CircuitBreaker(1, 0.05)
-    changes: list[BreakerState] = []
-    cb.add_listener(changes.append)
-
-    cb.record_failure()
-
-    await eventually(lambda: BreakerState.HALF_OPEN in changes, what="half-open without callers")
-    assert changes == [BreakerState.OPEN, BreakerState.HALF_OPEN]
+async def test_wait_until_callable_returns_at_once_when_closed(make: type[Probed]) -> None:
+    p = make()
+    async with asyncio.timeout(1):
+        await p.cb.wait_until_callable()

@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from streams.downstream.decisions import make_decision
-from streams.downstream.filing import Reporter, report_request
+from streams.downstream.filing import TEST_CREDENTIALS, Reporter, report_request
 from streams.downstream.report_log import build_views
 from streams.downstream.report_state import ReportPhase, ReportState
 from streams.downstream.reporting import ReportBook, review_request
@@ -221,12 +221,30 @@ def test_the_report_body_carries_the_image_and_what_ncmec_needs() -> None:
     assert "ncmec-pass" not in repr(reporter) and "ncmec-pass" not in str(body)
 
 
-def test_the_agent_refuses_to_start_without_reporter_and_credentials() -> None:
+REPORTER = {"org_name": "Org", "reporter_name": "T&S", "reporter_email": "tns@example.com"}
+
+
+def test_production_refuses_to_start_without_reporter_and_credentials() -> None:
     with pytest.raises(ConfigurationError) as missing:
-        Reporter.from_settings(Settings(photodna={"ncmec_username": "u"}))
+        Reporter.from_settings(
+            Settings(photodna={"ncmec_username": "u"}, reporting={"production": True})
+        )
     assert "HASHGATE_REPORTING__ORG_NAME" in str(missing.value)
     assert "HASHGATE_PHOTODNA__NCMEC_PASSWORD" in str(missing.value)
     assert "HASHGATE_PHOTODNA__NCMEC_USERNAME" not in str(missing.value)
+
+
+def test_test_reports_need_no_ncmec_credentials() -> None:
+    with pytest.raises(ConfigurationError) as missing:
+        Reporter.from_settings(Settings())
+    assert "HASHGATE_REPORTING__ORG_NAME" in str(missing.value)
+    assert "NCMEC" not in str(missing.value)
+    reporter = Reporter.from_settings(
+        Settings(photodna={"subscription_key": "k" * 8}, reporting=REPORTER)
+    )
+    assert (reporter.ncmec_username, reporter.ncmec_password.get_secret_value()) == (
+        TEST_CREDENTIALS
+    )
 
 
 def test_the_operator_view_follows_the_newest_decision() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -26,6 +27,7 @@ from streams.errors import (
     ReasonCode,
     RejectedByPhotoDNA,
     TransientError,
+    UnknownStatusError,
 )
 from streams.photodna import (
     BreakerState,
@@ -41,6 +43,7 @@ from streams.photodna import (
     parse_retry_after,
 )
 from streams.settings import PhotoDNASettings
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.unit
 
@@ -347,16 +350,44 @@ async def test_permanent_status_codes_are_not_retried(code: int, reason: ReasonC
     assert TRACKING in str(caught.value)
 
 
-@pytest.mark.parametrize("code", [3004, 3001, 3100, 4000])
-async def test_3004_and_unknown_codes_are_transient_and_retried(code: int) -> None:
-    server = Server(status(code))
+async def test_3004_is_transient_and_retried() -> None:
+    server = Server(status(3004))
 
     with pytest.raises(TransientError) as caught:
         await match_once(server)
 
     assert type(caught.value) is TransientError
     assert server.calls == 3
+    assert "Status 3004" in str(caught.value)
+
+
+@pytest.mark.parametrize("code", [3001, 3100, 3999, 4000])
+async def test_undocumented_codes_are_retried_and_never_a_result(code: int) -> None:
+    server = Server(status(code))
+
+    with pytest.raises(UnknownStatusError) as caught:
+        await match_once(server)
+
+    assert caught.value.status_code == code
+    assert server.calls == 3
     assert f"Status {code}" in str(caught.value)
+
+
+async def test_answers_are_counted_by_status_code() -> None:
+    server = Server(
+        status(3999),
+        httpx.Response(500),
+        httpx.Response(200, text="<html>maintenance</html>"),
+        ok(),
+    )
+    async with make_client(server, max_attempts=4) as client:
+        await client.match(ImageUrl(IMAGE_URL))
+    assert client.answers == {
+        ("event", "3999"): 1,
+        ("event", "http_500"): 1,
+        ("event", "unreadable"): 1,
+        ("event", "3000"): 1,
+    }
 
 
 @pytest.mark.parametrize("http_status", [401, 403])
@@ -546,18 +577,31 @@ def test_retry_after_parses_seconds_and_http_dates() -> None:
 # -- breaker and rate limiter wiring -----------------------------------------------------------
 
 
-async def test_transient_failures_open_the_breaker_and_fail_fast_sends_nothing() -> None:
-    breaker = CircuitBreaker(2, 60)
+class Probe:
+    """The breaker's health probe, scripted: answers from ``healthy`` (the last one repeats)."""
+
+    def __init__(self, *healthy: bool) -> None:
+        self.healthy = list(healthy)
+        self.calls = 0
+
+    async def __call__(self) -> bool:
+        self.calls += 1
+        return self.healthy.pop(0) if len(self.healthy) > 1 else self.healthy[0]
+
+
+async def test_failures_ask_the_probe_which_opens_and_fail_fast_sends_nothing() -> None:
+    probe = Probe(False)
+    breaker = CircuitBreaker(2, 60, probe=probe)
     server = Server(httpx.Response(503))
     client = make_client(server, max_attempts=2, breaker=breaker)
 
     with pytest.raises(TransientError):
         await client.match(ImageUrl(IMAGE_URL))
-    assert breaker.state is BreakerState.OPEN
+    await eventually(lambda: breaker.state is BreakerState.OPEN, within=5, what="open")
 
     with pytest.raises(CircuitOpenError):
         await client.match(ImageUrl(IMAGE_URL), fail_fast=True)
-    assert server.calls == 2
+    assert server.calls == 2 and probe.calls == 1
     await client.aclose()
 
 
@@ -571,24 +615,41 @@ async def test_transient_failures_open_the_breaker_and_fail_fast_sends_nothing()
         ok(),
     ],
 )
-async def test_only_transient_failures_count_toward_the_breaker(reply: Reply) -> None:
-    breaker = CircuitBreaker(1, 60)
+async def test_only_transient_failures_count_toward_a_probe(reply: Reply) -> None:
+    probe = Probe(False)
+    breaker = CircuitBreaker(1, 60, probe=probe)
 
     with contextlib.suppress(HashgateError):
         await match_once(Server(reply), max_attempts=2, breaker=breaker)
+    await asyncio.sleep(0.01)
 
-    assert breaker.state is BreakerState.CLOSED
+    assert probe.calls == 0 and breaker.state is BreakerState.CLOSED
 
 
-async def test_open_breaker_makes_match_wait_then_probe() -> None:
-    breaker = CircuitBreaker(1, 0.05)
-    breaker.record_failure()
+async def test_open_breaker_makes_match_wait_until_the_probe_closes_it() -> None:
+    breaker = CircuitBreaker(1, 0.05, probe=Probe(False, True))
+    assert not await breaker.answering_now()
     server = Server(ok(True, [TEST_FLAG]))
 
     result = await match_once(server, breaker=breaker)
 
-    assert result.is_match and result.attempts == 1
+    assert result.is_match and result.attempts == 1 and server.calls == 1
     assert breaker.state is BreakerState.CLOSED
+
+
+async def test_probe_ignores_the_open_breaker_and_is_counted_apart() -> None:
+    probe = Probe(False)
+    breaker = CircuitBreaker(1, 60, probe=probe)
+    assert not await breaker.answering_now()
+    server = Server(httpx.Response(503), ok(), httpx.Response(503))
+    async with make_client(server, max_attempts=6, breaker=breaker) as client:
+        result = await client.probe(ImageBytes(b"png", "image/png"), attempts=2)
+        with pytest.raises(TransientError, match="gave up after 1 attempts"):
+            await client.probe(ImageBytes(b"png", "image/png"), attempts=1)
+    assert not result.is_match and result.attempts == 2
+    assert client.probe_calls == 3 and server.calls == 3
+    assert client.answers == {("probe", "http_503"): 2, ("probe", "3000"): 1}
+    assert breaker.state is BreakerState.OPEN, "probe calls do not report to the breaker"
 
 
 class SpyLimiter(RateLimiter):

@@ -168,6 +168,7 @@ def test_public_names_are_exported_and_sorted() -> None:
     modules = {
         "api",
         "breaker",
+        "canary",
         "matcher",
         "models",
         "ratelimit",

@@ -13,6 +13,7 @@ from streams.errors import (
     ReasonCode,
     RejectedByPhotoDNA,
     TransientError,
+    UnknownStatusError,
 )
 from streams.events import ScanKind, VerdictKind
 from streams.photodna import CircuitBreaker, Lane, MatchFlag, MatchResult, MediaRef
@@ -72,12 +73,16 @@ def record(value: bytes | None = None, headers: tuple[tuple[str, bytes], ...] = 
     )
 
 
+async def canary_answers() -> bool:
+    return True
+
+
 def scanner(
     matcher: ScriptedMatcher, breaker: CircuitBreaker | None = None, lane: Lane = Lane.LIVE
 ) -> Scanner:
     return Scanner(
         matcher,
-        breaker or CircuitBreaker(failure_threshold=3, reset_s=0.05),
+        breaker or CircuitBreaker(failure_threshold=3, reset_s=0.05, probe=canary_answers),
         lane=lane,
         enhanced=False,
         retry_limit=2,
@@ -174,14 +179,31 @@ async def test_one_failing_event_is_retried_later_then_dead_lettered_as_replayab
     assert last.error.retryable and last.error.attempts == 3
 
 
+async def test_an_undocumented_status_ends_in_the_dlq_with_its_own_reason_and_code() -> None:
+    failure = UnknownStatusError("PhotoDNA Match: Status 3999", status_code=3999)
+    first = await scanner(ScriptedMatcher(failure)).scan(record())
+    assert isinstance(first, RetryOutcome)
+    last = await scanner(ScriptedMatcher(failure)).scan(record(headers=((ATTEMPTS_HEADER, b"2"),)))
+    assert isinstance(last, DeadLetterOutcome)
+    assert last.error.reason is ReasonCode.UNKNOWN_STATUS and last.error.retryable
+    assert "Status 3999" in last.error.detail
+
+
 async def test_during_an_outage_the_scanner_waits_instead_of_dead_lettering() -> None:
-    breaker = CircuitBreaker(failure_threshold=1, reset_s=0.05)
-    breaker.record_failure()  # open: PhotoDNA is down for everyone
+    health = iter([False, True])  # the canary fails once (an outage), then answers
+
+    async def canary() -> bool:
+        return next(health)
+
+    breaker = CircuitBreaker(failure_threshold=1, reset_s=0.05, probe=canary)
     matcher = ScriptedMatcher(TransientError("503"), result(is_match=False))
 
-    outcome = await asyncio.wait_for(scanner(matcher, breaker).scan(record()), timeout=5)
+    outcome = await asyncio.wait_for(
+        scanner(matcher, breaker).scan(record(headers=((ATTEMPTS_HEADER, b"2"),))), timeout=5
+    )
     assert isinstance(outcome, VerdictOutcome)
     assert len(matcher.calls) == 2
+    breaker.close()
 
 
 async def test_replayed_too_often_stays_in_the_dlq() -> None:

@@ -64,7 +64,7 @@ def test_defaults_load_without_any_environment() -> None:
     assert str(settings.photodna.endpoint) == "https://api.microsoftmoderator.com/photodna/v1.0"
     assert settings.media.delivery_mode is DeliveryMode.URL
     assert settings.scan.max_in_flight == 64
-    assert settings.web.port == 6066
+    assert settings.web.port is None and settings.web.port_of("worker") == 6066
 
 
 def test_prefixed_and_nested_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:

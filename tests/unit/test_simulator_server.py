@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import gc
+import hashlib
 import json
 import logging
 import re
@@ -422,6 +423,70 @@ async def test_timeout_fault_hangs_then_drops_without_an_answer(
     with pytest.raises(httpx.RemoteProtocolError):
         await post_match(http, simulator, image=sample_images.read(sample_images.known[0]))
     assert (await simulator_admin.stats())["timeout"] == 1
+
+
+def by_hash(data: bytes) -> str:
+    """An image fault's key for these bytes."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def by_url(url: str) -> dict[str, str]:
+    return {"DataRepresentation": "URL", "Value": url}
+
+
+async def test_image_faults_hit_one_image_by_url_or_by_hash_and_spare_the_others(
+    http: httpx.AsyncClient,
+    simulator: RunningSimulator,
+    simulator_admin: SimulatorAdmin,
+    sample_images: SampleImages,
+    image_server: ImageServer,
+) -> None:
+    bad = sample_images.read(sample_images.unknown[0])
+    good_url = image_server.url(sample_images.unknown[1])
+    bad_url = good_url + "?bad=1"  # the same image, asked for by another URL
+    await simulator_admin.set_faults(
+        image_faults={by_hash(bad): "unknown_status", bad_url: "no_status"}
+    )
+    assert status_code(await post_match(http, simulator, image=bad)) == 3999
+    assert status_code(await post_match(http, simulator, document=inline(bad))) == 3999
+    no_status = await post_match(http, simulator, document=by_url(bad_url))
+    assert no_status.status_code == 200 and "Status" not in no_status.json()
+    assert status_code(await post_match(http, simulator, document=by_url(good_url))) == 3000
+    good = sample_images.read(sample_images.unknown[2])
+    assert status_code(await post_match(http, simulator, image=good)) == 3000
+    stats = await simulator_admin.stats()
+    assert (stats["status_unknown"], stats["malformed"], stats["ok_clear"]) == (2, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("fault", "http_status", "body_start"),
+    [
+        ("status_3004", 200, b'{"Status": {"Code": 3004'),
+        ("http_500", 500, b""),
+        ("html", 200, b"<html>"),
+        ("timeout", None, b""),  # hangs timeout_s, then the connection drops
+    ],
+)
+async def test_image_fault_answers(
+    http: httpx.AsyncClient,
+    simulator: RunningSimulator,
+    simulator_admin: SimulatorAdmin,
+    sample_images: SampleImages,
+    fault: str,
+    http_status: int | None,
+    body_start: bytes,
+) -> None:
+    image = sample_images.read(sample_images.known[0])
+    await simulator_admin.set_faults(image_faults={by_hash(image): fault}, timeout_s=0.2)
+    if http_status is None:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await post_match(http, simulator, image=image)
+        assert (await simulator_admin.stats())["timeout"] == 1
+        return
+    response = await post_match(http, simulator, image=image)
+    assert response.status_code == http_status
+    assert response.content.startswith(body_start)
+    assert body_start or response.content == b""
 
 
 async def test_a_hanging_request_does_not_hold_up_shutdown(
