@@ -65,9 +65,12 @@ class PhotoDNAView(Protocol):
     @property
     def probe_calls(self) -> int: ...
 
+    @property
+    def retries(self) -> Mapping[str, int]: ...
+
 
 class _PhotoDNACollector(Collector):
-    """The PhotoDNA client's answers by Status code and its health probe's calls."""
+    """The PhotoDNA client's answers by Status code, its retries and its health probe's calls."""
 
     def __init__(self, client: PhotoDNAView) -> None:
         self._client = client
@@ -87,6 +90,14 @@ class _PhotoDNACollector(Collector):
             "Calls of the circuit breaker's health probe (the canary image).",
             value=self._client.probe_calls,
         )
+        retries = CounterMetricFamily(
+            "hashgate_photodna_retries",
+            "PhotoDNA calls retried after a transient error or a 429, counted as they are retried.",
+            labels=["lane"],
+        )
+        for lane, count in sorted(self._client.retries.items()):
+            retries.add_metric([lane], count)
+        yield retries
 
 
 class ScanMetrics:
@@ -119,12 +130,6 @@ class ScanMetrics:
             "Time in PhotoDNA calls per verdict, all attempts.",
             ["lane"],
             buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30),
-            registry=r,
-        )
-        self.api_retries = Counter(
-            "hashgate_photodna_retries",
-            "PhotoDNA calls retried after a transient error.",
-            ["lane"],
             registry=r,
         )
         self.breaker_state = Gauge(

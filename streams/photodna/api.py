@@ -12,8 +12,9 @@ to get CircuitOpenError at once instead. ``probe()`` is the breaker's own health
 canary): it never waits on the breaker nor reports to it, but takes rate-limiter tokens.
 
 ``answers`` counts every answer by caller (``event`` or ``probe``) and Status code
-(``http_<code>`` or ``unreadable`` when it has none), and ``probe_calls`` the probe's HTTP calls
-(answered or not), for the worker's metrics.
+(``http_<code>`` or ``unreadable`` when it has none), ``probe_calls`` the probe's HTTP calls
+(answered or not), and ``retries`` the calls retried per lane, counted when the retry is decided
+(so they rise during an outage too), for the worker's metrics.
 
 The subscription key and the NCMEC password travel only in request headers: they are not in the
 client's repr, and every error leaving the client is scrubbed of them (and of the image URL,
@@ -139,6 +140,7 @@ class PhotoDNAClient(AsyncClosing):
         self._report_url = httpx.URL(f"{self._endpoint}/Report")
         self.answers: Counter[tuple[str, str]] = Counter()
         self.probe_calls = 0
+        self.retries: Counter[str] = Counter()
 
     @classmethod
     def from_settings(
@@ -336,6 +338,7 @@ class PhotoDNAClient(AsyncClosing):
                     raise
                 retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
                 delay = retry.backoff(attempts - 1, retry_after)
+                self.retries[lane.value] += 1
                 logger.warning(
                     "%s (attempt %d of %d); retrying in %.2fs",
                     exc,

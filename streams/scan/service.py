@@ -216,7 +216,6 @@ class ScanService:
                 case VerdictOutcome(verdict=verdict):
                     m.verdicts.labels(verdict.verdict.value, name).inc()
                     m.api_latency.labels(name).observe(verdict.timings.api_ms / 1000)
-                    m.api_retries.labels(name).inc(verdict.attempts - 1)
                 case RetryOutcome():
                     m.event_retries.labels(name).inc()
                 case DeadLetterOutcome(error=error):

@@ -773,3 +773,13 @@ async def test_from_settings_wires_every_part() -> None:
     assert (client.retry.max_attempts, client.retry.base_s, client.retry.cap_s) == (4, 0.5, 9)
     assert client.breaker is not None and client.breaker.reset_s == 3
     assert str(server.requests[0].url).startswith("https://photodna.test/photodna/v1.0/Match?")
+
+
+async def test_retries_are_counted_per_lane_as_they_happen_even_without_a_result() -> None:
+    # The runbook tells operators to watch hashgate_photodna_retries_total rise while calls
+    # fail, before any verdict exists: a count taken only at the verdict would stay at 0.
+    async with make_client(Server(httpx.Response(503))) as client:
+        with pytest.raises(TransientError):
+            await client.match(ImageUrl(IMAGE_URL), lane=Lane.RESCAN)
+
+        assert client.retries == {Lane.RESCAN.value: 2}

@@ -31,26 +31,14 @@ EXIT_CODE_TESTS = {
     2: ["tests/unit/test_rescan_cli.py::test_start_refuses_before_connecting"],
 }
 
-#: Log lines the runbook quotes today that the code does not log. The outage entry is issue 12's
-#: to settle; strict xfail, so the day the code logs them this list must shrink.
-KNOWN_DRIFT = {
-    "PhotoDNA unavailable: pausing N source partitions": "the worker logs 'taking no new records'",
-    "PhotoDNA answering again: resuming N partitions": "the worker logs 'taking records again'",
-}
 
-
-def quoted_log_lines() -> list[object]:
+def quoted_log_lines() -> list[str]:
     """What the runbook says a process logs or prints: after "log says", or "between" two."""
     text = " ".join(runbook_text().split())
     quotes = re.findall(r"[Ll]og says `([^`]+)`", text)
     for first, second in re.findall(r"between `([^`]+)` and `([^`]+)`", text):
         quotes += [first, second]
-    return [
-        pytest.param(q, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DRIFT[q]))
-        if q in KNOWN_DRIFT
-        else q
-        for q in quotes
-    ]
+    return quotes
 
 
 def _test_exists(test_id: str) -> bool:
@@ -89,9 +77,7 @@ def test_each_log_line_the_runbook_quotes_is_what_the_code_logs(quoted: str) -> 
 
 def test_the_runbook_quotes_log_lines() -> None:
     # The parser above still finds them (a rewording of "log says" would hide them all).
-    assert {"hashgate task dump (kill -USR1)", "end of task dump"} <= {
-        str(getattr(q, "values", [q])[0]) for q in quoted_log_lines()
-    }
+    assert {"hashgate task dump (kill -USR1)", "end of task dump"} <= set(quoted_log_lines())
 
 
 def test_every_metric_the_runbook_quotes_is_served_by_a_worker() -> None:
@@ -104,6 +90,7 @@ def test_every_metric_the_runbook_quotes_is_served_by_a_worker() -> None:
         "hashgate_event_retries_total",
         "hashgate_photodna_latency_seconds",
         "hashgate_photodna_retries_total",
+        "hashgate_photodna_probe_calls_total",
         "hashgate_breaker_state",
         "hashgate_consumer_lag",
         "hashgate_in_flight",
