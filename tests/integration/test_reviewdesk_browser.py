@@ -38,7 +38,7 @@ from streams.reviewdesk.accounts import Account, AccountFile, hash_password
 from streams.settings import ReviewRole
 from tests.integration.browser import chromium, is_grayscale, shown_image, strongest_edge, wait_for
 from tests.integration.downstream_harness import DownstreamSetup
-from tests.integration.kafkautil import create_topics, produce
+from tests.integration.kafkautil import produce
 from tests.integration.test_downstream_reporting import reporting_env
 from tests.integration.worker_harness import ScanSetup, records_of, upload
 
@@ -121,13 +121,6 @@ async def test_a_reviewer_reveals_and_approves_a_real_match_in_the_browser(
             name: Account(name=name, role=role, password_hash=password_hash)
             for name, role in (("alice", ReviewRole.REVIEWER), ("audrey", ReviewRole.AUDITOR))
         }
-    )
-    # Created here, not by faust at start: a topic faust has just created can be missing from
-    # the metadata it reads next, and its table then never works (PartitionsMismatch). That
-    # start-up race is hashgate's topic-creation issue, not the desk's; this test keeps out of it.
-    group = downstream.topics.group("reporting")
-    await create_topics(
-        downstream.bootstrap, [f"{group}-{table}-changelog" for table in ("reports", "seen")]
     )
     worker = scan.start_worker()
     agent = downstream.start_agent(
