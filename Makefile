@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install kafka-jars check test test-unit test-integration demo bench schemas clean
+.PHONY: install kafka-jars compose-pki check test test-unit test-integration demo bench schemas clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hashgate needs Python 3.11+")'
@@ -19,6 +19,10 @@ install: $(STAMP)
 # Resolves Apache Kafka's jars from Maven Central into ~/.m2 (tests do this on demand too).
 kafka-jars: install
 	$(BIN)/python -c 'from devtools.localkafka import resolve_classpath; resolve_classpath()'
+
+# The throw-away CA and broker certificate of docker-compose.yml's "sasl" profile (git-ignored).
+compose-pki: install
+	$(BIN)/python -m devtools.testpki deploy/pki kafka-sasl localhost
 
 check: install
 	$(BIN)/ruff check streams devtools tests bench

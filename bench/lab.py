@@ -67,7 +67,7 @@ class Lab:
 
     def env(self, sim: Simulator, topics: ScanTopics, **extra: str) -> dict[str, str]:
         settings = {
-            "HASHGATE_PHOTODNA__RATE_LIMIT_RPS": "1000000",  # "no quota" unless a scenario sets one
+            "HASHGATE_PHOTODNA__KEY_QUOTA_RPS": "1000000",  # "no quota" unless a scenario sets one
             "HASHGATE_SCAN__MAX_IN_FLIGHT": "64",
             "HASHGATE_TOPICS__PARTITIONS": str(PARTITIONS),
             "HASHGATE_WEB__PORT": str(free_port()),

@@ -233,7 +233,13 @@ async def overhead(ctx: Context) -> Result:
             "plain_loop": _backlog_figures(plain),
             "worker_rounds_eps": [r.events_per_s for r in worker_runs],
             "plain_rounds_eps": [r.events_per_s for r in plain_runs],
-            "cpu_ratio": worker.cpu_ms_per_event / plain.cpu_ms_per_event,
+            # None when the plain loop finished inside one sampling interval (a tiny smoke run):
+            # its CPU then reads as 0 and no ratio exists.
+            "cpu_ratio": (
+                worker.cpu_ms_per_event / plain.cpu_ms_per_event
+                if plain.cpu_ms_per_event > 0
+                else None
+            ),
         },
     )
 
@@ -279,7 +285,7 @@ async def quota(ctx: Context) -> Result:
             sim,
             ctx.sizes.quota_events,
             expected_eps=QUOTA_RPS,
-            HASHGATE_PHOTODNA__RATE_LIMIT_RPS=str(QUOTA_RPS),
+            HASHGATE_PHOTODNA__KEY_QUOTA_RPS=str(QUOTA_RPS),
         )
         async with sim.admin() as admin:
             stats = await admin.stats()

@@ -2,7 +2,8 @@
 
     HashgateError
     ├── ConfigurationError          the operator's to fix: stop the worker loudly, ack nothing
-    │   └── AuthenticationError     PhotoDNA said 401/403: the subscription key is wrong
+    │   ├── AuthenticationError     PhotoDNA said 401/403: the subscription key is wrong
+    │   └── KafkaAccessError        the broker refused our TLS trust or SASL login
     ├── TransientError              try again later: timeouts, 5xx, 429, Status 3004
     │   ├── RateLimitedError        429, with the Retry-After the gateway asked for
     │   ├── CircuitOpenError        the breaker is open; nothing was sent
@@ -63,6 +64,10 @@ class AuthenticationError(ConfigurationError):
     def __init__(self, message: str, *, status_code: int) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class KafkaAccessError(ConfigurationError):
+    """The broker's certificate is not trusted, or it refused the SASL login: found at start."""
 
 
 class TransientError(HashgateError):

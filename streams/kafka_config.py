@@ -2,17 +2,26 @@
 
 The CLI tools (rescan, dlq replay) talk to Kafka with aiokafka directly; deriving their options
 from the same faust credentials keeps both paths on identical security settings.
+``check_kafka_access`` tries them once at start, so a wrong CA or password stops the process
+with the setting to fix instead of an endless, quiet retry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
 import faust
+from aiokafka.conn import create_conn
+from aiokafka.errors import (
+    KafkaError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-from streams.errors import ConfigurationError
+from streams.errors import ConfigurationError, KafkaAccessError
 from streams.settings import KafkaSettings, SecurityProtocol
 
 
@@ -60,3 +69,44 @@ def aiokafka_options(kafka: KafkaSettings) -> dict[str, Any]:
 
 def faust_broker_urls(kafka: KafkaSettings) -> list[str]:
     return [f"kafka://{server}" for server in kafka.servers]
+
+
+#: How long the start-up access check waits for one broker's answer.
+ACCESS_CHECK_TIMEOUT_S = 15.0
+
+
+async def check_kafka_access(kafka: KafkaSettings) -> None:
+    """Connect and log in to a bootstrap broker the way every client will; raise
+    ``KafkaAccessError`` naming the setting if the broker refuses us.
+
+    aiokafka treats an untrusted certificate or a refused SASL login like a broker that is
+    down: it retries forever and logs the cause at most. Only an operator can fix these, so they
+    are found here, once, at start. A broker that does not answer at all is left to the
+    clients, which retry it (a broker restart is no reason to stop).
+    """
+    options = aiokafka_options(kafka)
+    del options["bootstrap_servers"]
+    for server in kafka.servers:
+        host, _, port = server.rpartition(":")
+        try:
+            async with asyncio.timeout(ACCESS_CHECK_TIMEOUT_S):
+                connection = await create_conn(host.strip("[]"), int(port), **options)
+        except ssl.SSLCertVerificationError as exc:
+            raise KafkaAccessError(
+                f"HASHGATE_KAFKA__SSL_CAFILE: the certificate of broker {server} is not trusted "
+                f"({exc.verify_message}); point it at the CA that signed the brokers' certificates"
+            ) from None
+        except SaslAuthenticationFailed:
+            raise KafkaAccessError(
+                f"HASHGATE_KAFKA__SASL_USERNAME / HASHGATE_KAFKA__SASL_PASSWORD: broker {server} "
+                f"refused the {kafka.sasl_mechanism} login of user {kafka.sasl_username!r}"
+            ) from None
+        except UnsupportedSaslMechanismError:
+            raise KafkaAccessError(
+                f"HASHGATE_KAFKA__SASL_MECHANISM: broker {server} does not accept "
+                f"{kafka.sasl_mechanism}"
+            ) from None
+        except (OSError, KafkaError, TimeoutError):
+            continue  # down or unreachable: the clients retry it
+        connection.close()
+        return

@@ -17,6 +17,7 @@ import click
 import faust
 
 from streams.errors import EX_CONFIG, EX_SOFTWARE, ConfigurationError
+from streams.kafka_config import check_kafka_access
 from streams.observability.logging import logging_config
 from streams.observability.task_dump import dump_tasks
 from streams.ports import check_port_free
@@ -51,9 +52,11 @@ def worker_options(settings: Settings) -> dict[str, Any]:
 def prepare_kafka_and_port(
     settings: Settings, process: str, topics: dict[str, dict[str, str]]
 ) -> None:
-    """What a faust process needs before faust starts: its web port free, its topics created
-    with their settings, its group's coordinator up. Raises ConfigurationError (exit 78)."""
+    """What a faust process needs before faust starts: its web port free, the broker accepting
+    our credentials, its topics created with their settings, its group's coordinator up.
+    Raises ConfigurationError (exit 78)."""
     check_port_free(settings.web.host, settings.web.port_of(process), "HASHGATE_WEB__PORT")
+    asyncio.run(check_kafka_access(settings.kafka))
     asyncio.run(ensure_topics(settings, topics, group=settings.kafka.consumer_group))
 
 

@@ -147,8 +147,10 @@ class PhotoDNASettings(_Group):
     connect_timeout_s: PositiveFloat = Field(5.0, description="TCP/TLS connect timeout.")
     read_timeout_s: PositiveFloat = Field(30.0, description="Response timeout per call.")
     max_connections: int = Field(100, ge=1, description="HTTP connection pool size.")
-    rate_limit_rps: PositiveFloat = Field(
-        10.0, description="Calls per second allowed for this subscription key."
+    key_quota_rps: PositiveFloat = Field(
+        10.0,
+        description="The subscription key's quota in calls/s, for all workers on the key "
+        "together: each takes the share of the upload partitions it holds.",
     )
     max_attempts: int = Field(6, ge=1, description="Attempts per call for transient errors.")
     backoff_base_s: PositiveFloat = Field(0.2, description="First retry backoff (capped, jitter).")
@@ -165,6 +167,17 @@ class PhotoDNASettings(_Group):
     )
     ncmec_username: str | None = Field(None, description="NCMEC CyberTipline user (x-usr).")
     ncmec_password: SecretStr | None = Field(None, description="NCMEC password (x-pwd, secret).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_per_worker_rate(cls, data: Any) -> Any:
+        """The old per-worker setting would otherwise fail as a bare "extra input"."""
+        if isinstance(data, dict) and "rate_limit_rps" in data:
+            raise ValueError(
+                "HASHGATE_PHOTODNA__RATE_LIMIT_RPS is gone: set HASHGATE_PHOTODNA__KEY_QUOTA_RPS "
+                "to the key's whole quota (workers share it by upload partitions, no division)"
+            )
+        return data
 
 
 class MediaSettings(_Group):
@@ -185,7 +198,9 @@ class MediaSettings(_Group):
 class ScanSettings(_Group):
     max_in_flight: int = Field(64, ge=1, description="PhotoDNA calls in flight per worker.")
     rescan_floor_rps: PositiveFloat = Field(
-        1.0, description="Quota share the rescan lane always keeps, in calls per second."
+        1.0,
+        description="Calls/s of the key's quota the rescan lane always keeps (fleet-wide, "
+        "shared like the quota).",
     )
     event_retry_limit: int = Field(
         3, ge=0, description="Delayed retries of one failing event before it goes to the DLQ."

@@ -2,12 +2,20 @@
 
 faust stops a worker by cancelling its agents; hashgate first stops taking records and lets
 in-flight scans finish (up to ``HASHGATE_SCAN__SHUTDOWN_GRACE_S``), so a deploy does not turn
-every in-flight PhotoDNA call into a wasted, repeated one. Exit codes: see streams/process.py.
+every in-flight PhotoDNA call into a wasted, repeated one. faust's own stop then flushes the
+producer and commits, which waits forever for a broker that is gone: a stop that has not ended
+``STOP_MARGIN_S`` after the grace period ends the process there. Nothing is lost by that: only
+records whose outcomes the broker confirmed were ever acked, so the rest are read again by
+whichever worker owns their partitions next. Exit codes: see streams/process.py.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
+import sys
+import threading
 
 import click
 import faust
@@ -24,6 +32,23 @@ from streams.scan.service import ScanService
 from streams.settings import Settings, load_settings
 from streams.topics import worker_topics
 
+log = logging.getLogger(__name__)
+
+#: Seconds faust's own stop (producer flush, final commit, leaving the group) may take after
+#: the drain's grace period before the process ends anyway.
+STOP_MARGIN_S = 4.0
+
+
+def _end_unfinished_stop(budget_s: float) -> None:
+    """Runs in a timer thread, so a stop stuck inside the event loop cannot hold it up."""
+    log.warning(
+        "stop did not finish within %.0fs (is Kafka reachable?): exiting now; records not "
+        "confirmed by the broker were never committed and will be read again",
+        budget_s,
+    )
+    sys.stderr.flush()
+    os._exit(0)  # a requested stop, with nothing committed past what the broker confirmed
+
 
 class ScanWorker(HashgateWorker):
     def __init__(self, app: faust.App, service: ScanService, settings: Settings) -> None:
@@ -32,6 +57,10 @@ class ScanWorker(HashgateWorker):
         self.grace_s = settings.scan.shutdown_grace_s
 
     async def _stop_on_signal(self, sig: signal.Signals) -> None:
+        budget_s = self.grace_s + STOP_MARGIN_S
+        deadline = threading.Timer(budget_s, _end_unfinished_stop, args=(budget_s,))
+        deadline.daemon = True
+        deadline.start()
         await self.service.drain(self.grace_s)
         await super()._stop_on_signal(sig)
 

@@ -141,7 +141,7 @@ async def start_worker(
         "HASHGATE_KAFKA__CONSUMER_GROUP": group,
         "HASHGATE_PHOTODNA__ENDPOINT": endpoint,
         "HASHGATE_PHOTODNA__SUBSCRIPTION_KEY": key,
-        "HASHGATE_PHOTODNA__RATE_LIMIT_RPS": str(QUOTA_RPS),
+        "HASHGATE_PHOTODNA__KEY_QUOTA_RPS": str(QUOTA_RPS),
         "HASHGATE_SCAN__SHUTDOWN_GRACE_S": str(WORKER_GRACE_S),
         "HASHGATE_WEB__PORT": str(port),
         "HASHGATE_LOG_LEVEL": "INFO",

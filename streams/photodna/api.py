@@ -156,7 +156,7 @@ class PhotoDNAClient(AsyncClosing):
             raise ConfigurationError("HASHGATE_PHOTODNA__SUBSCRIPTION_KEY is not set")
         try:
             rate_limiter = RateLimiter.for_key(
-                key, settings.rate_limit_rps, rescan_floor_rps=rescan_floor_rps
+                key, settings.key_quota_rps, rescan_floor_rps=rescan_floor_rps
             )
         except ValueError as exc:
             raise ConfigurationError(f"HASHGATE_SCAN__RESCAN_FLOOR_RPS: {exc}") from None

@@ -9,9 +9,14 @@ Two lanes share the bucket. Live uploads have strict priority; rescans take a to
 no live call is waiting, except for a reserved floor (``rescan_floor_rps``) that rescans get even
 under full live load, so a long rescan always progresses and live keeps the rest.
 
+A fleet of workers on one key shares its quota: each worker's limiter takes a ``share`` of the
+key's rate (and of the rescan floor), which the scan service sets at every rebalance to the part
+of the upload partitions the worker holds (streams/scan/quota_share.py). No per-worker setting,
+and nothing to redo by hand after a scale-up or a crash.
+
 When the service does answer 429 anyway (another process on the same key, a lower quota than
-configured), the rate adapts AIMD-style: halved at once, and raised back additively with each
-call that goes through.
+configured, a rebalance in progress), the rate adapts AIMD-style: halved at once, and raised back
+additively with each call that goes through.
 """
 
 from __future__ import annotations
@@ -78,6 +83,8 @@ class RateLimiter:
             )
         #: 429 answers seen, for the hashgate_photodna_throttled metric.
         self.throttled = 0
+        self._key_rate = rate
+        self._key_floor = rescan_floor_rps
         self._configured = rate
         self._rate = rate
         self._burst = burst
@@ -109,8 +116,27 @@ class RateLimiter:
         )
 
     @property
+    def key_rate(self) -> float:
+        """The key's whole quota, as configured; ``configured_rate`` is this worker's share."""
+        return self._key_rate
+
+    @property
     def configured_rate(self) -> float:
         return self._configured
+
+    def set_share(self, share: float) -> None:
+        """Take ``share`` (0 < share <= 1) of the key's rate and rescan floor from now on.
+
+        An AIMD cut in force stays in force: the current rate keeps its ratio to the new share.
+        """
+        if not 0 < share <= 1:
+            raise ValueError(f"share must be in (0, 1], not {share:g}")
+        self._refill(self._clock())
+        ratio = self._rate / self._configured
+        self._configured = self._key_rate * share
+        self._floor = self._key_floor * share
+        self._rate = self._configured * ratio
+        self._wake()
 
     @property
     def current_rate(self) -> float:

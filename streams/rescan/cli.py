@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from streams.errors import ReasonCode
+from streams.kafka_config import check_kafka_access
 from streams.observability.logging import configure_logging
 from streams.rescan.dlq import ReplayFilter, ReplayReport, replay_dlq
 from streams.rescan.selection import Selection, SelectionCounts, read_ids_file
@@ -47,6 +48,7 @@ TIMESTAMP = Timestamp()
 def _settings() -> Settings:
     settings = load_settings()
     configure_logging(settings.log_level, settings.secrets())
+    asyncio.run(check_kafka_access(settings.kafka))
     return settings
 
 

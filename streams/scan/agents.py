@@ -7,6 +7,7 @@ from typing import Any
 import faust
 from faust.types import TP, StreamT
 
+from streams.broker_watch import PROBE_INTERVAL_S
 from streams.photodna import Lane
 from streams.scan.service import ScanService
 from streams.settings import Settings
@@ -47,9 +48,12 @@ def install_scan_agents(app: faust.App, settings: Settings, service: ScanService
         for name in outputs:
             await raw_topic(app, name, settings).maybe_declare()
 
+    app.timer(PROBE_INTERVAL_S)(service.kafka_watch.probe)
+
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
-        service.assigned = True
+        assigned: set[TP] = args[0]
+        service.on_partitions_assigned(assigned)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:

@@ -17,10 +17,12 @@ from functools import partial
 from typing import Any, cast
 
 import faust
+from aiokafka.client import AIOKafkaClient
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import Producer as FaustKafkaProducer
 from faust.types import TP, EventT, Message, StreamT
 
+from streams.broker_watch import BrokerWatch
 from streams.errors import ConfigurationError
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, Lane, PhotoDNAMatcher
@@ -28,6 +30,7 @@ from streams.producer_topics import TrackedTopics
 from streams.rescan.latest import ChangeFilter, LatestVerdicts
 from streams.scan.outputs import LANE_HEADER, OutcomeWriter
 from streams.scan.pipeline import DrainReport, ScanPipeline
+from streams.scan.quota_share import upload_share
 from streams.scan.record import NOT_BEFORE_HEADER, SourceRecord
 from streams.scan.scanner import (
     DeadLetterOutcome,
@@ -70,12 +73,15 @@ class FaustPublisher:
         """faust hands agents no record before it assigned partitions, and sends this first."""
         await self._track_all()
 
+    async def kafka_client(self) -> AIOKafkaClient:
+        """The aiokafka client under faust's producer, started if need be."""
+        producer = await self._app.maybe_start_producer()
+        # faust has no public accessor for its aiokafka producer (its aiokafka driver's own)
+        return cast(FaustKafkaProducer, producer)._ensure_producer().client
+
     async def _track_all(self) -> TrackedTopics:
         if self._tracked is None:
-            producer = await self._app.maybe_start_producer()
-            # faust has no public accessor for its aiokafka producer (its aiokafka driver's own)
-            client = cast(FaustKafkaProducer, producer)._ensure_producer().client
-            self._tracked = TrackedTopics(client)
+            self._tracked = TrackedTopics(await self.kafka_client())
             tables = self._app.tables.values()
             changelogs = {table.changelog_topic.get_topic_name() for table in tables}
             for topic in sorted({*self._writes, *changelogs}):
@@ -132,6 +138,7 @@ class ScanService:
         self.publisher = publisher or FaustPublisher(app, writes=worker_topics(settings))
         self.fatal: BaseException | None = None
         self.assigned = False
+        self.kafka_watch = BrokerWatch(self.publisher.kafka_client)
         self._crash: asyncio.Task[None] | None = None
         self.consuming = False
         if matcher.breaker is None:
@@ -256,6 +263,23 @@ class ScanService:
         # shutdown will cancel.
         self._crash = asyncio.get_running_loop().create_task(self.app.crash(exc))
 
+    def on_partitions_assigned(self, assigned: set[TP]) -> None:
+        """Take this worker's share of the key's quota: see streams/scan/quota_share.py."""
+        self.assigned = True
+        limiter = self.matcher.rate_limiter
+        if limiter is None:
+            return
+        uploads = self.settings.topics.uploads
+        partitions = self.app.consumer.topic_partitions(uploads) or self.settings.topics.partitions
+        share = upload_share(assigned, uploads, partitions)
+        limiter.set_share(share)
+        log.info(
+            "quota share %.3f of %g calls/s: %.2f calls/s for this worker's upload partitions",
+            share,
+            limiter.key_rate,
+            limiter.configured_rate,
+        )
+
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         dropped = sum(
             p.forget_partitions({(tp.topic, tp.partition) for tp in revoked})
@@ -284,6 +308,8 @@ class ScanService:
     def readiness(self) -> tuple[bool, str]:
         if self.fatal is not None:
             return False, "stopped on a fatal error"
+        if not self.kafka_watch.reachable:
+            return False, "Kafka broker unreachable"
         if not (self.consuming and self.assigned):
             return False, "not consuming yet (waiting for the consumer group)"
         if self.breaker.state is BreakerState.OPEN:

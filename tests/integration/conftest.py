@@ -7,11 +7,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.localkafka import local_kafka
+from devtools.localkafka import LocalBroker, local_broker
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
+def kafka_broker() -> Iterator[LocalBroker]:
     logging.getLogger("hashgate.localkafka").setLevel(logging.INFO)
-    with local_kafka() as bootstrap:
-        yield bootstrap
+    with local_broker() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: LocalBroker) -> str:
+    return kafka_broker.bootstrap

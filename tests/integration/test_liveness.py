@@ -144,7 +144,7 @@ async def test_a_brown_out_slows_scanning_but_never_stops_it_or_drains_it(
     probe_period_s = 2.0
     await scan.admin.set_faults(latency={"kind": "fixed", "ms": 10})
     worker = scan.start_worker(
-        HASHGATE_PHOTODNA__RATE_LIMIT_RPS=str(rate),
+        HASHGATE_PHOTODNA__KEY_QUOTA_RPS=str(rate),
         HASHGATE_PHOTODNA__BREAKER_RESET_S=str(probe_period_s),
     )
     await worker.wait_ready()

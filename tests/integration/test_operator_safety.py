@@ -100,7 +100,7 @@ async def test_a_first_start_on_an_empty_broker_creates_every_topic_as_declared_
             "HASHGATE_KAFKA__BOOTSTRAP_SERVERS": empty_broker,
             "HASHGATE_PHOTODNA__ENDPOINT": fast_simulator.base_url,
             "HASHGATE_PHOTODNA__SUBSCRIPTION_KEY": SIMULATOR_KEY,
-            "HASHGATE_PHOTODNA__RATE_LIMIT_RPS": "1000",
+            "HASHGATE_PHOTODNA__KEY_QUOTA_RPS": "1000",
             "HASHGATE_KAFKA__SESSION_TIMEOUT_S": "6",
         }
     )

@@ -61,7 +61,7 @@ async def test_live_verdicts_stay_within_the_bound_while_a_large_rescan_runs(
     ]
     await produce(scan.bootstrap, archive, records_of(history))
     worker = scan.start_worker(
-        HASHGATE_PHOTODNA__RATE_LIMIT_RPS=str(RATE), HASHGATE_SCAN__RESCAN_FLOOR_RPS=str(FLOOR)
+        HASHGATE_PHOTODNA__KEY_QUOTA_RPS=str(RATE), HASHGATE_SCAN__RESCAN_FLOOR_RPS=str(FLOOR)
     )
     await worker.wait_ready()
     settings = settings_for(scan.bootstrap, scan.topics)

@@ -20,6 +20,7 @@ from tests.integration.worker_harness import (
     Outcomes,
     ScanSetup,
     WorkerProcess,
+    events_below,
     records_of,
     upload,
 )
@@ -239,7 +240,7 @@ async def test_sigterm_drains_commits_only_finished_work_and_exits_0(scan: ScanS
             scan.bootstrap, scan.topics.group, scan.topics.name("uploads")
         )
         # Every event below a committed offset must have its outcome: commit only what's acked.
-        covered = await _events_below(scan, committed)
+        covered = await events_below(scan.bootstrap, scan.topics.name("uploads"), committed)
         assert covered
         await eventually(
             lambda: covered <= collector.out.event_ids(),
@@ -249,30 +250,6 @@ async def test_sigterm_drains_commits_only_finished_work_and_exits_0(scan: ScanS
         scan.start_worker()
         out = await collector.wait_for(len(events), within=180)
     assert_every_event_once_and_right(out, events, known)
-
-
-async def _events_below(scan: ScanSetup, committed: dict[int, int]) -> set[str]:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    topic = scan.topics.name("uploads")
-    consumer = AIOKafkaConsumer(bootstrap_servers=scan.bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    ids: set[str] = set()
-    try:
-        for partition, offset in committed.items():
-            if offset <= 0:
-                continue
-            tp = TopicPartition(topic, partition)
-            consumer.assign([tp])
-            consumer.seek(tp, 0)
-            while (position := await consumer.position(tp)) < offset:
-                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=offset - position)
-                for record in batch.get(tp, []):
-                    if record.offset < offset:
-                        ids.add(UploadEvent.decode(record.value).event_id)
-    finally:
-        await consumer.stop()
-    return ids
 
 
 async def test_one_event_failing_while_healthy_is_retried_then_dead_lettered(

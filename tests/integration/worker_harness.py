@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from streams.events import ScanError, UploadEvent, Verdict
 from streams.simulator import RunningSimulator, SimulatorAdmin
@@ -265,6 +265,28 @@ async def read_outcomes(
         return collector.out
 
 
+async def events_below(bootstrap: str, topic: str, committed: dict[int, int]) -> set[str]:
+    """Event ids of the upload records below each partition's committed offset."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    ids: set[str] = set()
+    try:
+        for partition, offset in committed.items():
+            if offset <= 0:
+                continue
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            consumer.seek(tp, 0)
+            while (position := await consumer.position(tp)) < offset:
+                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=offset - position)
+                for record in batch.get(tp, []):
+                    if record.offset < offset:
+                        ids.add(UploadEvent.decode(record.value).event_id)
+    finally:
+        await consumer.stop()
+    return ids
+
+
 async def create_scan_topics(bootstrap: str, topics: ScanTopics, partitions: int = 4) -> None:
     await create_topics(bootstrap, [topics.name(s) for s in TOPIC_SETTINGS], partitions)
 
@@ -276,7 +298,7 @@ def worker_env(
         "HASHGATE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "HASHGATE_PHOTODNA__ENDPOINT": endpoint,
         "HASHGATE_PHOTODNA__SUBSCRIPTION_KEY": key,
-        "HASHGATE_PHOTODNA__RATE_LIMIT_RPS": "5000",
+        "HASHGATE_PHOTODNA__KEY_QUOTA_RPS": "5000",
         "HASHGATE_PHOTODNA__BREAKER_RESET_S": "1",
         "HASHGATE_PHOTODNA__BACKOFF_BASE_S": "0.05",
         "HASHGATE_PHOTODNA__BACKOFF_CAP_S": "1",

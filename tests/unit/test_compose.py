@@ -139,11 +139,15 @@ def test_compose_file_has_no_obsolete_version_key() -> None:
     assert "version" not in _compose()
 
 
+#: Mounted files that ``make compose-pki`` generates (git-ignored), not committed ones.
+GENERATED_PKI = "./deploy/pki"
+
+
 def test_files_mounted_from_the_repository_exist() -> None:
     for name, service in _compose()["services"].items():
         for volume in service.get("volumes", []):
             source = volume.split(":", 1)[0]
-            if source.startswith("./"):
+            if source.startswith("./") and not source.startswith(GENERATED_PKI):
                 assert (ROOT / source).is_file(), f"{name} mounts missing {source}"
 
 
@@ -158,10 +162,14 @@ def test_host_ports_are_bound_to_loopback_only() -> None:
 
 def test_hashgate_services_run_the_worker_and_the_simulator() -> None:
     commands = {name: args[:2] for name, _, args in _hashgate_services()}
-    assert commands == {"worker": ["worker"], "simulator": ["simulator", "serve"]}
+    assert commands == {
+        "worker": ["worker"],
+        "worker-sasl": ["worker"],
+        "simulator": ["simulator", "serve"],
+    }
 
 
-@pytest.mark.parametrize("service_name", ["worker", "simulator"])
+@pytest.mark.parametrize("service_name", ["worker", "worker-sasl", "simulator"])
 def test_each_command_exists_and_its_arguments_parse(env_of: Any, service_name: str) -> None:
     service, args = next((s, a) for n, s, a in _hashgate_services() if n == service_name)
     env_of(service)
@@ -181,7 +189,7 @@ def test_the_image_runs_the_worker_by_default() -> None:
     assert command.name == "worker"
 
 
-@pytest.mark.parametrize("service_name", ["worker", "simulator"])
+@pytest.mark.parametrize("service_name", ["worker", "worker-sasl", "simulator"])
 def test_hashgate_variables_are_ones_hashgate_reads(service_name: str) -> None:
     service, args = next((s, a) for n, s, a in _hashgate_services() if n == service_name)
     command, _, _ = _resolve(list(args))
@@ -228,6 +236,38 @@ def test_kafka_listens_on_every_advertised_listener() -> None:
     assert f"127.0.0.1:{host_port}:{host_port}" in _service("kafka")["ports"]
 
 
+def test_the_sasl_profile_worker_logs_in_over_tls_as_the_user_the_profile_creates() -> None:
+    for name in ("kafka-sasl", "kafka-sasl-users", "worker-sasl"):
+        assert _service(name)["profiles"] == ["sasl"], f"{name} must stay optional"
+    kafka = _environment(_service("kafka-sasl"))
+    worker = _environment(_service("worker-sasl"))
+    advertised = _listeners(kafka["KAFKA_ADVERTISED_LISTENERS"])
+    protocols = _listeners(kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].replace(":", "://"))
+    (secure,) = [
+        name
+        for name, address in advertised.items()
+        if address == worker["HASHGATE_KAFKA__BOOTSTRAP_SERVERS"]
+    ]
+    assert protocols[secure] == worker["HASHGATE_KAFKA__SECURITY_PROTOCOL"] == "SASL_SSL"
+    mechanism = worker["HASHGATE_KAFKA__SASL_MECHANISM"]
+    assert kafka["KAFKA_SASL_ENABLED_MECHANISMS"] == mechanism
+    jaas = f"KAFKA_LISTENER_NAME_{secure}_{mechanism.replace('-', '___')}_SASL_JAAS_CONFIG"
+    assert "ScramLoginModule required" in kafka[jaas]
+    user_job = _service("kafka-sasl-users")["entrypoint"]
+    assert _option(user_job, "--entity-name") == worker["HASHGATE_KAFKA__SASL_USERNAME"]
+    password = worker["HASHGATE_KAFKA__SASL_PASSWORD"]
+    assert _option(user_job, "--add-config") == f"{mechanism}=[password={password}]"
+    # The broker's keystore and the worker's CA both come from what `make compose-pki` writes,
+    # for the broker's in-network host name.
+    keystore = kafka[f"KAFKA_LISTENER_NAME_{secure}_SSL_KEYSTORE_LOCATION"]
+    assert f"{GENERATED_PKI}:{Path(keystore).parent}:ro" in _service("kafka-sasl")["volumes"]
+    cafile = worker["HASHGATE_KAFKA__SSL_CAFILE"]
+    assert f"{GENERATED_PKI}/ca.pem:{cafile}:ro" in _service("worker-sasl")["volumes"]
+    makefile = (ROOT / "Makefile").read_text("utf-8")
+    host = worker["HASHGATE_KAFKA__BOOTSTRAP_SERVERS"].split(":")[0]
+    assert f"-m devtools.testpki {GENERATED_PKI[2:]} {host}" in makefile
+
+
 def test_worker_calls_the_simulator_with_a_key_it_accepts(env_of: Any) -> None:
     settings = _worker_settings(env_of)
     simulator_args = _service("simulator")["command"]
@@ -240,12 +280,12 @@ def test_worker_calls_the_simulator_with_a_key_it_accepts(env_of: Any) -> None:
     assert settings.photodna.subscription_key.get_secret_value() in keys
 
 
-def test_worker_replicas_stay_within_the_simulator_quota(env_of: Any) -> None:
+def test_worker_replicas_share_the_simulator_quota_undivided(env_of: Any) -> None:
     settings = _worker_settings(env_of)
     replicas = _service("worker")["deploy"]["replicas"]
     quota = float(_option(_service("simulator")["command"], "--quota-rps"))
     assert replicas == 2
-    assert replicas * settings.photodna.rate_limit_rps <= quota
+    assert settings.photodna.key_quota_rps == quota, "the key's quota, not divided by replicas"
 
 
 def test_worker_gets_time_to_drain_before_sigkill(env_of: Any) -> None:

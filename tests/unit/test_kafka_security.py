@@ -8,6 +8,7 @@ down to the options handed to the clients, with a real CA made by openssl for th
 from __future__ import annotations
 
 import shutil
+import socket
 import ssl
 import subprocess
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from streams.app import create_app
 from streams.errors import ConfigurationError
 from streams.kafka_config import (
     aiokafka_options,
+    check_kafka_access,
     faust_broker_urls,
     faust_credentials,
     ssl_context,
@@ -262,3 +264,12 @@ async def test_the_worker_app_uses_plaintext_by_default() -> None:
     app = create_app(Settings(kafka=_kafka()))
     assert app.conf.broker_credentials is None
     assert _producer_auth(app) == {"security_protocol": "PLAINTEXT"}
+
+
+async def test_the_access_check_leaves_a_broker_that_does_not_answer_to_the_clients() -> None:
+    """A broker that is down (restarting, say) is no configuration error: no exception here."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    kafka = KafkaSettings(bootstrap_servers=f"127.0.0.1:{closed_port}")
+    await check_kafka_access(kafka)

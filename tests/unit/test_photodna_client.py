@@ -742,7 +742,7 @@ def test_from_settings_needs_a_key() -> None:
 
 
 def test_from_settings_refuses_a_floor_that_leaves_live_nothing() -> None:
-    settings_ = PhotoDNASettings(subscription_key=KEY, rate_limit_rps=2)
+    settings_ = PhotoDNASettings(subscription_key=KEY, key_quota_rps=2)
     with pytest.raises(ConfigurationError, match="RESCAN_FLOOR"):
         PhotoDNAClient.from_settings(settings_, rescan_floor_rps=2)
 
@@ -751,7 +751,7 @@ async def test_from_settings_wires_every_part() -> None:
     settings_ = PhotoDNASettings(
         endpoint="https://photodna.test/photodna/v1.0",
         subscription_key=SecretStr("from-settings-key"),
-        rate_limit_rps=8,
+        key_quota_rps=8,
         max_attempts=4,
         backoff_base_s=0.5,
         backoff_cap_s=9,

@@ -128,7 +128,7 @@ def test_bytes_mode_needs_a_fetcher() -> None:
 
 async def test_from_settings_exposes_breaker_and_limiter_and_fits_the_protocol() -> None:
     settings = Settings(
-        photodna={"subscription_key": "settings-matcher-key", "rate_limit_rps": 6},
+        photodna={"subscription_key": "settings-matcher-key", "key_quota_rps": 6},
         media={"delivery_mode": "bytes"},
         scan={"rescan_floor_rps": 2},
     )

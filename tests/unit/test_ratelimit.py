@@ -224,6 +224,38 @@ async def test_throttle_halves_the_rate_and_success_recovers_it() -> None:
     assert bucket.current_rate == 10
 
 
+async def test_a_share_of_the_key_sets_the_rate_and_floor_and_spaces_calls_by_it() -> None:
+    time = FakeTime()
+    bucket = limiter(time, rate=10, rescan_floor_rps=2)
+    bucket.set_share(0.25)
+    assert (bucket.key_rate, bucket.configured_rate, bucket.current_rate) == (10, 2.5, 2.5)
+    assert bucket.rescan_floor_rps == pytest.approx(0.5)
+
+    grants = Grants(bucket)
+    grants.start(Lane.LIVE, 40)
+    await time.run_until(8.0)
+    assert most_in_any_window(grants.times()) <= 3, "2.5 calls/s: at most 3 in any second"
+    assert len(grants.times()) in (20, 21)
+    await grants.cancel_rest()
+
+
+async def test_a_new_share_keeps_an_aimd_cut_in_force() -> None:
+    time = FakeTime()
+    bucket = limiter(time, rate=10)
+    bucket.on_throttled(None)
+    bucket.set_share(0.5)
+    assert (bucket.configured_rate, bucket.current_rate) == (5, pytest.approx(2.5))
+    for _ in range(100):
+        bucket.on_success()
+    assert bucket.current_rate == 5, "recovers to the share, not to the key's quota"
+
+
+@pytest.mark.parametrize("share", [0.0, -0.5, 1.5])
+def test_a_share_outside_zero_to_one_is_refused(share: float) -> None:
+    with pytest.raises(ValueError, match="share"):
+        limiter(FakeTime()).set_share(share)
+
+
 async def test_rate_never_drops_below_its_floor_share() -> None:
     time = FakeTime()
     bucket = limiter(time, rate=10)

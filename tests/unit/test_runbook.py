@@ -26,6 +26,7 @@ EXIT_CODE_TESTS = {
         "tests/integration/test_worker_promises.py::test_rejected_key_stops_the_worker_loudly_and_acks_nothing",
         "tests/integration/test_operator_safety.py::test_a_wrong_photodna_endpoint_exits_78",
         "tests/integration/test_key_rotation.py::test_a_reporting_agent_with_a_refused_key_exits_78_and_files_after_rotation",
+        "tests/integration/test_kafka_sasl.py::test_sasl_ssl_refusal_stops_at_start_with_exit_78_naming_the_setting",
     ],
     70: ["tests/unit/test_process.py::test_any_other_fatal_error_exits_70"],
     2: ["tests/unit/test_rescan_cli.py::test_start_refuses_before_connecting"],
@@ -66,8 +67,8 @@ def test_every_exit_code_the_runbook_lists_has_a_test_that_exits_with_it() -> No
 
 
 def _logged(quoted: str, literals: set[str]) -> bool:
-    """Some string literal in streams/ reads as the quote, with N for each %d or %s."""
-    return any(quoted in re.sub(r"%(?:\.\d+)?[dsf]", "N", literal) for literal in literals)
+    """Some string literal in streams/ reads as the quote, with N for each %d, %s, %f or %g."""
+    return any(quoted in re.sub(r"%(?:\.\d+)?[dsfg]", "N", literal) for literal in literals)
 
 
 @pytest.mark.parametrize("quoted", quoted_log_lines())

@@ -112,7 +112,7 @@ def test_settings_are_frozen() -> None:
         ({"HASHGATE_SCAN__MAX_IN_FLIGHT": "0"}, "HASHGATE_SCAN__MAX_IN_FLIGHT"),
         ({"HASHGATE_SCAN__MAX_IN_FLIGHT": "many"}, "HASHGATE_SCAN__MAX_IN_FLIGHT"),
         ({"HASHGATE_KAFKA__SECURITY_PROTOCOL": "BOGUS"}, "HASHGATE_KAFKA__SECURITY_PROTOCOL"),
-        ({"HASHGATE_PHOTODNA__RATE_LIMIT_RPS": "-1"}, "HASHGATE_PHOTODNA__RATE_LIMIT_RPS"),
+        ({"HASHGATE_PHOTODNA__KEY_QUOTA_RPS": "-1"}, "HASHGATE_PHOTODNA__KEY_QUOTA_RPS"),
         ({"HASHGATE_PHOTODNA__ENDPOINT": "not a url"}, "HASHGATE_PHOTODNA__ENDPOINT"),
         ({"HASHGATE_WEB__PORT": "70000"}, "HASHGATE_WEB__PORT"),
         ({"HASHGATE_LOG_LEVEL": "CHATTY"}, "HASHGATE_LOG_LEVEL"),
@@ -125,6 +125,11 @@ def test_a_bad_value_fails_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: str
 ) -> None:
     assert named in _config_error(monkeypatch, **env)
+
+
+def test_the_old_per_worker_rate_says_what_replaced_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = _config_error(monkeypatch, HASHGATE_PHOTODNA__RATE_LIMIT_RPS="5")
+    assert "HASHGATE_PHOTODNA__KEY_QUOTA_RPS" in message and "whole quota" in message
 
 
 def test_a_missing_ca_file_says_which_file(monkeypatch: pytest.MonkeyPatch) -> None:

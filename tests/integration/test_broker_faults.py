@@ -1,0 +1,131 @@
+"""The broker itself fails: killed with -9 mid-run and restarted, or gone when SIGTERM comes.
+
+These tests kill the broker, so they get one of their own (devtools.localkafka.JavaKafka,
+restarted on the same data directory and ports) instead of the session's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from devtools.localkafka import JavaKafka, started_java_kafka
+from streams.events import UploadEvent
+from tests.integration.kafkautil import committed_offsets, produce
+from tests.integration.test_worker_promises import assert_every_event_once_and_right, uploads
+from tests.integration.worker_harness import (
+    OutcomeCollector,
+    ScanSetup,
+    WorkerProcess,
+    events_below,
+    records_of,
+)
+from tests.waiting import eventually
+
+pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
+
+SHUTDOWN_GRACE_S = 10.0  # worker_env's HASHGATE_SCAN__SHUTDOWN_GRACE_S
+
+
+@pytest.fixture(scope="module")
+def restartable_kafka() -> Iterator[JavaKafka]:
+    with started_java_kafka() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="module")
+def kafka_bootstrap(restartable_kafka: JavaKafka) -> str:
+    """The ``scan`` fixture's broker: this module's own."""
+    return restartable_kafka.bootstrap
+
+
+async def _until_ready(worker: WorkerProcess, ready: bool, within: float) -> None:
+    async def answer() -> bool:
+        try:
+            return (await worker.get("/readyz")).status_code == 200
+        except Exception:  # noqa: BLE001 - a page that does not answer is not "ready"
+            return False
+
+    async with asyncio.timeout(within):
+        while await answer() != ready:  # noqa: ASYNC110 - polling another process's page
+            await asyncio.sleep(0.2)
+
+
+async def _worker_on_backlog(
+    scan: ScanSetup, events: list[UploadEvent], latency_ms: int
+) -> WorkerProcess:
+    """``events`` published, PhotoDNA answering in ``latency_ms``, and a ready worker on them."""
+    await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
+    await scan.admin.set_faults(latency={"kind": "fixed", "ms": latency_ms})
+    worker = scan.start_worker()
+    await worker.wait_ready()
+    return worker
+
+
+async def _broker_gone(broker: JavaKafka, worker: WorkerProcess) -> None:
+    """kill -9 the broker; the worker must say at once that it is not ready."""
+    broker.kill()
+    await _until_ready(worker, False, within=10)
+
+
+async def _committed(scan: ScanSetup) -> dict[int, int]:
+    """The group's committed upload offsets once there are some: the worker commits once a
+    second, and a restarted broker answers with none while it loads its offsets partition."""
+    uploads_topic = scan.topics.name("uploads")
+    committed: dict[int, int] = {}
+    try:
+        async with asyncio.timeout(30):
+            while not any(offset > 0 for offset in committed.values()):
+                await asyncio.sleep(0.25)
+                committed = await committed_offsets(
+                    scan.bootstrap, scan.topics.group, uploads_topic
+                )
+    except TimeoutError:
+        raise AssertionError("the worker's group has no committed offsets") from None
+    return committed
+
+
+async def test_broker_restart_mid_run_loses_nothing_and_the_worker_resumes(
+    scan: ScanSetup, restartable_kafka: JavaKafka
+) -> None:
+    events, known = uploads(scan, 5000, seed=11)
+    worker = await _worker_on_backlog(scan, events, latency_ms=5)
+    async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
+        await collector.wait_for(1500, within=120)
+        await _broker_gone(restartable_kafka, worker)
+        assert collector.settled() < len(events), "the broker must go down mid-run"
+        restartable_kafka.restart()
+        await asyncio.to_thread(restartable_kafka.wait_until_up)
+        await _until_ready(worker, True, within=90)
+        out = await collector.wait_for(len(events), within=240)
+    assert worker.proc is not None and worker.proc.poll() is None, "it resumed by itself"
+    assert_every_event_once_and_right(out, events, known)
+
+
+async def test_sigterm_with_the_broker_gone_exits_within_the_grace_and_commits_nothing_unconfirmed(
+    scan: ScanSetup, restartable_kafka: JavaKafka
+) -> None:
+    events, _ = uploads(scan, 2000, seed=12)
+    worker = await _worker_on_backlog(scan, events, latency_ms=20)
+    async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
+        await collector.wait_for(300, within=120)
+        await _committed(scan)
+        await _broker_gone(restartable_kafka, worker)
+        worker.signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert await worker.wait_exit(within=SHUTDOWN_GRACE_S + 5) == 0
+        assert time.monotonic() - started <= SHUTDOWN_GRACE_S + 5
+        restartable_kafka.restart()
+        await asyncio.to_thread(restartable_kafka.wait_until_up)
+        uploads_topic = scan.topics.name("uploads")
+        committed = await _committed(scan)
+        covered = await events_below(scan.bootstrap, uploads_topic, committed)
+        await eventually(
+            lambda: covered <= collector.out.event_ids(),
+            within=30,
+            what="an outcome on the broker for every committed event",
+        )

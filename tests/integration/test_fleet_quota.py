@@ -1,0 +1,129 @@
+"""Three workers on one subscription key share its quota with no per-worker setting.
+
+Each takes the part of the quota that its upload partitions are of all of them; the simulator
+enforces the key's quota (10 calls/s, as the gateway would) and counts every call and 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from streams.simulator import RunningSimulator, SimulatorAdmin
+from tests.fixtures.simulator_support import SIMULATOR_KEY, ImageServer, start_simulator
+from tests.integration.kafkautil import produce
+from tests.integration.worker_harness import (
+    ScanTopics,
+    WorkerProcess,
+    create_scan_topics,
+    records_of,
+    upload,
+    worker_env,
+)
+
+pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
+pytestmark = pytest.mark.integration
+
+QUOTA_RPS = 10.0
+SESSION_TIMEOUT_S = 6.0  # worker_env's HASHGATE_KAFKA__SESSION_TIMEOUT_S
+WINDOW_S = 4.0  # calls are counted over windows this long
+
+
+@pytest.fixture
+async def quota_simulator() -> AsyncIterator[RunningSimulator]:
+    async with start_simulator(quota_rps=QUOTA_RPS) as running:
+        yield running
+
+
+async def _rates_settled(workers: list[WorkerProcess], within: float) -> None:
+    """Until the workers' rate limiters add up to the quota, none of them taking all of it."""
+
+    async def rates() -> list[float]:
+        return [await w.metric("hashgate_rate_limit_rps") for w in workers]
+
+    current: list[float] = []
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                current = await rates()
+                if abs(sum(current) - QUOTA_RPS) < 0.01 and max(current) < QUOTA_RPS:
+                    return
+                await asyncio.sleep(0.25)
+    except TimeoutError:
+        raise AssertionError(f"rates never shared the quota; last {current}") from None
+
+
+class CallMeter:
+    """The simulator's counts of calls and 429s, read now and again to give rates."""
+
+    def __init__(self, admin: SimulatorAdmin) -> None:
+        self._admin = admin
+        self._loop = asyncio.get_running_loop()
+
+    async def read(self) -> tuple[float, int, int]:
+        stats = await self._admin.stats()
+        return self._loop.time(), stats.total_requests, stats["http_429"]
+
+    async def window(self) -> tuple[float, float]:
+        """Calls per second over WINDOW_S, and the share of them answered 429."""
+        start, calls, throttled = await self.read()
+        await asyncio.sleep(WINDOW_S)  # the measuring window itself, not a wait for a condition
+        end, calls_after, throttled_after = await self.read()
+        made = calls_after - calls
+        return made / (end - start), (throttled_after - throttled) / max(made, 1)
+
+    async def until_rate(self, rate: float, deadline: float) -> float:
+        """The first time a window ending before ``deadline`` reaches ``rate`` calls/s."""
+        samples: list[tuple[float, int]] = []
+        while True:
+            now, calls, _ = await self.read()
+            samples.append((now, calls))
+            for then, calls_then in samples:
+                if now - then >= WINDOW_S and (calls - calls_then) / (now - then) >= rate:
+                    return now
+            samples = [s for s in samples if now - s[0] <= WINDOW_S * 2]
+            if now > deadline:
+                raise AssertionError(f"calls never back at {rate}/s by the deadline")
+            await asyncio.sleep(0.25)
+
+
+async def test_fleet_of_three_shares_one_key_and_survivors_take_over_a_killed_share(
+    kafka_bootstrap: str,
+    quota_simulator: RunningSimulator,
+    image_server: ImageServer,
+    worker_factory: Callable[..., WorkerProcess],
+) -> None:
+    topics = ScanTopics()
+    await create_scan_topics(kafka_bootstrap, topics)
+    unknown = image_server.images.unknown
+    events = [upload(n, image_server.url(unknown[n % len(unknown)])) for n in range(1500)]
+    await produce(kafka_bootstrap, topics.name("uploads"), records_of(events))
+    env = worker_env(
+        kafka_bootstrap,
+        quota_simulator.base_url,
+        SIMULATOR_KEY,
+        topics,
+        HASHGATE_PHOTODNA__KEY_QUOTA_RPS=str(QUOTA_RPS),
+    )
+    workers = [worker_factory(env) for _ in range(3)]
+    await asyncio.gather(*(w.wait_ready() for w in workers))
+    await _rates_settled(workers, within=60)
+
+    async with SimulatorAdmin(quota_simulator.admin_url) as admin:
+        meter = CallMeter(admin)
+        together, throttled = await meter.window()
+        assert together >= 0.95 * QUOTA_RPS, f"three workers made {together:.2f} calls/s"
+        assert throttled < 0.005, f"{throttled:.2%} of calls got 429"
+
+        workers[0].signal(signal.SIGKILL)
+        killed_at = asyncio.get_running_loop().time()
+        deadline = killed_at + SESSION_TIMEOUT_S + 10
+        back_at = await meter.until_rate(0.95 * QUOTA_RPS, deadline)
+        assert back_at <= deadline, f"back at 9.5 calls/s only {back_at - killed_at:.1f}s later"
+        await _rates_settled(workers[1:], within=10)
+        survivors, throttled = await meter.window()
+    assert survivors >= 0.95 * QUOTA_RPS, f"two survivors made {survivors:.2f} calls/s"
+    assert throttled < 0.005, f"{throttled:.2%} of calls got 429"
