@@ -7,10 +7,11 @@ module stays a table of contents.
 from __future__ import annotations
 
 import sys
+import traceback
 
 import click
 
-from streams.errors import EX_CONFIG, ConfigurationError
+from streams.errors import EX_CONFIG, EX_SOFTWARE, EX_UNAVAILABLE, ConfigurationError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,3 +56,15 @@ def main() -> None:
     except ConfigurationError as exc:
         click.echo(f"hashgate: configuration error: {exc}", err=True)
         sys.exit(EX_CONFIG)
+    except Exception as exc:  # noqa: BLE001 -- every exit is one the runbook lists, never a bare 1
+        from streams.kafka_config import is_unreachable_broker
+
+        if is_unreachable_broker(exc):
+            click.echo(
+                f"hashgate: Kafka unreachable ({exc}): check HASHGATE_KAFKA__BOOTSTRAP_SERVERS "
+                "and that the brokers are up",
+                err=True,
+            )
+            sys.exit(EX_UNAVAILABLE)
+        click.echo(f"hashgate: unexpected error, a bug:\n{traceback.format_exc()}", err=True)
+        sys.exit(EX_SOFTWARE)
