@@ -41,7 +41,10 @@ default:
 @pytest.fixture
 def secured(kafka_broker: LocalBroker) -> SecuredListener:
     if kafka_broker.secured is None:
-        pytest.skip("the broker in KAFKA_BOOTSTRAP has no SASL_SSL listener these tests know")
+        why = "the broker in use (KAFKA_BOOTSTRAP or a container) has no SASL_SSL listener we know"
+        if os.environ.get("CI") == "true":  # CI starts its own broker: a skip there hides a bug
+            pytest.fail(why)
+        pytest.skip(why)
     return kafka_broker.secured
 
 
