@@ -31,7 +31,12 @@ async def scan_upload(client: PhotoDNAClient, settings: Settings, value: bytes) 
         upload,
         is_match=result.is_match,
         matches=[
-            MatchDetail(source=f.source, violations=list(f.violations), match_id=f.match_id)
+            MatchDetail(
+                source=f.source,
+                violations=list(f.violations),
+                match_id=f.match_id,
+                distance=f.distance,
+            )
             for f in result.flags
         ],
         tracking_id=result.tracking_id,

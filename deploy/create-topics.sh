@@ -36,6 +36,7 @@ create moderation.actions
 create reports.review
 create reports.decisions
 create reports.outcomes
+create reports.audit
 create stats.matches --config cleanup.policy=compact
 create downstream.errors
 echo "hashgate topics ready"

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 from collections.abc import Callable
 
 import click
 
-from streams.errors import EX_CONFIG, ConfigurationError
+from streams.errors import EX_CONFIG, EX_SOFTWARE, EX_UNAVAILABLE, ConfigurationError
 
 
 def _schemas_command() -> click.Command:
@@ -62,6 +63,7 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
     "reporting": _command("streams.downstream.reporting", "reporting_command"),
     "reports": _command("streams.downstream.reports_cli", "reports_command"),
     "rescan": _command("streams.rescan.cli", "rescan_command"),
+    "reviewers": _command("streams.downstream.reviewdesk.cli", "reviewers_command"),
     "schemas": _schemas_command,
     "settings": _command("streams.settings_doc", "settings_command"),
     "simulator": _simulator_command,
@@ -94,3 +96,15 @@ def main() -> None:
     except ConfigurationError as exc:
         click.echo(f"hashgate: configuration error: {exc}", err=True)
         sys.exit(EX_CONFIG)
+    except Exception as exc:  # noqa: BLE001 -- every exit is one the runbook lists, never a bare 1
+        from streams.kafka.config import is_unreachable_broker
+
+        if is_unreachable_broker(exc):
+            click.echo(
+                f"hashgate: Kafka unreachable ({exc}): check HASHGATE_KAFKA__BOOTSTRAP_SERVERS "
+                "and that the brokers are up",
+                err=True,
+            )
+            sys.exit(EX_UNAVAILABLE)
+        click.echo(f"hashgate: unexpected error, a bug:\n{traceback.format_exc()}", err=True)
+        sys.exit(EX_SOFTWARE)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 #: Exit codes of every hashgate process (sysexits.h): the runbook's table lists them.
+EX_UNAVAILABLE = 69  # an operator command found no Kafka broker answering at its bootstrap
 EX_SOFTWARE = 70  # a fatal error that is not the operator's to fix: a bug, an unknown failure
 EX_CONFIG = 78  # a configuration error: invalid setting, topic set-up refused, port in use, key
 

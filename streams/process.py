@@ -74,10 +74,14 @@ def run_worker(worker: faust.Worker, fatal: Callable[[], BaseException | None], 
     """Run until stopped; a fatal error recorded by the process sets the exit code."""
     try:
         worker.execute_from_commandline()
-    except SystemExit:
+    except SystemExit as stopped:
         error = fatal()
         if error is None:
-            raise
+            if stopped.code in (0, None):
+                raise
+            # faust itself ended badly (its own crash): the runbook's code for a bug, not its 1
+            click.echo(f"hashgate {name} stopped: faust exited {stopped.code}", err=True)
+            sys.exit(EX_SOFTWARE)
         code = EX_CONFIG if isinstance(error, ConfigurationError) else EX_SOFTWARE
         click.echo(f"hashgate {name} stopped: {error}", err=True)
         sys.exit(code)

@@ -8,6 +8,7 @@ frozen: a worker reads them once at start, so a bad value fails there, not mid-s
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 from collections.abc import Mapping
 from enum import StrEnum
@@ -123,6 +124,9 @@ class TopicSettings(_Group):
     reports_review: str = Field("reports.review", description="Reports awaiting human review.")
     reports_decisions: str = Field("reports.decisions", description="Operator review decisions.")
     reports_outcomes: str = Field("reports.outcomes", description="NCMEC report outcomes.")
+    reports_audit: str = Field(
+        "reports.audit", description="Review desk audit: logins, image reveals, decisions."
+    )
     stats: str = Field("stats.matches", description="Aggregate match counts.")
     downstream_errors: str = Field(
         "downstream.errors", description="DLQ of the moderation, reporting and stats agents."
@@ -233,6 +237,60 @@ class ReportingSettings(_Group):
     )
 
 
+class ReviewRole(StrEnum):
+    """What a review desk account may do: ``reviewer`` decides, ``auditor`` only reads."""
+
+    REVIEWER = "reviewer"
+    AUDITOR = "auditor"
+
+
+class ReviewSettings(_Group):
+    accounts_file: Path | None = Field(
+        None,
+        description="Reviewer accounts (argon2 hashes) kept by `hashgate reviewers add`.",
+    )
+    session_secret: SecretStr | None = Field(
+        None,
+        description="Key signing session cookies (secret); unset: random per process start.",
+    )
+    session_idle_s: PositiveFloat = Field(
+        900.0, description="A review desk session ends after this long without a request."
+    )
+    secure_cookies: bool = Field(
+        False, description="Mark session cookies Secure (set it when served over TLS)."
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins per account, and per address, before a lockout."
+    )
+    login_lockout_s: PositiveFloat = Field(
+        300.0, description="Window of counted failed logins, and how long a lockout lasts."
+    )
+    proxy_user_header: str | None = Field(
+        None, description="Header naming the user set by a trusted reverse proxy; unset: off."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs whose proxy_user_header is believed (JSON list).",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or CIDR") from None
+        return proxies
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError("needs at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return secret
+
+
 class StatsSettings(_Group):
     retention_days: int = Field(
         400, ge=1, description="Days of daily match counts the stats agent keeps in memory."
@@ -270,6 +328,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     reporting: ReportingSettings = Field(default_factory=ReportingSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
     stats: StatsSettings = Field(default_factory=StatsSettings)
     log_level: str = Field(
         "INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level."
@@ -281,6 +340,7 @@ class Settings(BaseSettings):
             self.photodna.subscription_key,
             self.photodna.ncmec_password,
             self.kafka.sasl_password,
+            self.review.session_secret,
         ]
 
 

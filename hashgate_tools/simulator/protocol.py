@@ -62,6 +62,7 @@ class MatchFlag:
     match_id: str
     source: str
     violations: tuple[str, ...]
+    distance: int
 
 
 def new_tracking_id() -> str:
@@ -84,6 +85,7 @@ def match_body(flags: list[MatchFlag], tracking_id: str) -> dict[str, Any]:
                     "AdvancedInfo": [{"Key": "MatchId", "Value": flag.match_id}],
                     "Source": flag.source,
                     "Violations": list(flag.violations),
+                    "MatchDistance": flag.distance,
                 }
                 for flag in flags
             ],

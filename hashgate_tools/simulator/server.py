@@ -192,8 +192,8 @@ class Simulator:
         hit = self.db.lookup(outcome, self.config.match_threshold)
         flags = []
         if hit is not None:
-            entry, _distance = hit
-            flags.append(MatchFlag(entry.match_id, entry.source, entry.violations))
+            entry, distance = hit
+            flags.append(MatchFlag(entry.match_id, entry.source, entry.violations, distance))
         self.stats.answer(Answer.OK_MATCH if flags else Answer.OK_CLEAR)
         return web.json_response(match_body(flags, tracking_id))
 

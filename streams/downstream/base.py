@@ -142,7 +142,19 @@ class DownstreamLoop(Generic[T]):
             self.running = False
 
     async def process(self, record: SourceRecord) -> bool:
-        """Handle one record completely; False means the agent must stop (record not done)."""
+        """Handle one record completely; False means the agent must stop (record not done).
+
+        Nothing may raise out of here: faust would ack the record and restart the agent, a
+        silent skip. An error outside ``handle()`` (a table read or write, the DLQ write) stops
+        the agent like an unplanned error inside it."""
+        try:
+            return await self._process(record)
+        except Exception as exc:  # a bug or a broken table: stop rather than ack the record
+            log.exception("%s: unexpected error around the record; stopping", self.name)
+            await self._fail(exc, None)
+            return False
+
+    async def _process(self, record: SourceRecord) -> bool:
         try:
             item = self.sink.model.decode(record.value or b"")
         except EventDecodeError as exc:
@@ -192,13 +204,13 @@ class DownstreamLoop(Generic[T]):
         self._metrics.held.labels(self.name).inc()
         await self._backoff.sleep(delay)
 
-    async def _fail(self, exc: BaseException, ref: ItemRef) -> None:
+    async def _fail(self, exc: BaseException, ref: ItemRef | None) -> None:
         self.fatal = exc
         log.critical(
             "%s: stopping, acking nothing more: %s",
             self.name,
             exc,
-            extra={"content_id": ref.content_id, "tenant": ref.tenant},
+            extra={} if ref is None else {"content_id": ref.content_id, "tenant": ref.tenant},
         )
         await self._on_fatal(exc)
 

@@ -28,7 +28,7 @@ from streams.downstream.base import ItemRef, Sink, VerdictSink
 from streams.downstream.emitter import Emitter
 from streams.downstream.filing import ReportFiler
 from streams.downstream.report_state import OPEN_PHASES, ReportPhase, ReportState
-from streams.downstream.review_pages import install_review_pages
+from streams.downstream.reviewdesk.install import install_review_desk
 from streams.downstream.store import ModelStore
 from streams.errors import BackpressureError, PermanentError, ReasonCode, TransientError
 from streams.events import (
@@ -281,7 +281,7 @@ def build_reporting(settings: Settings, **faust_overrides: object) -> Downstream
     )
     downstream.add_loop(f"{ROLE}.matches", topics.verdicts_match, MatchesToReports(book))
     downstream.add_loop(f"{ROLE}.decisions", topics.reports_decisions, DecisionsToReports(book))
-    install_review_pages(downstream.app, book, downstream.emitter(f"{ROLE}.http"), topics)
+    install_review_desk(downstream, book, role=ROLE)
     return downstream
 
 

@@ -1,5 +1,6 @@
 """The event contracts on hashgate's topics: versioned pydantic models, and the topic registry."""
 
+from streams.events.audit import AuditAction, ReviewAudit
 from streams.events.base import Event
 from streams.events.moderation import ActionKind, ModerationAction, action_id_for
 from streams.events.reporting import (
@@ -38,6 +39,7 @@ EVENT_MODELS: tuple[type[Event], ...] = (
     ReviewRequest,
     ReviewDecision,
     ReportOutcome,
+    ReviewAudit,
     MatchCount,
 )
 
@@ -45,6 +47,7 @@ EVENT_MODELS: tuple[type[Event], ...] = (
 __all__ = [
     "EVENT_MODELS",
     "ActionKind",
+    "AuditAction",
     "DlqReplayMark",
     "Event",
     "MatchCount",
@@ -55,6 +58,7 @@ __all__ = [
     "RescanManifest",
     "RescanOutcome",
     "RescanRequest",
+    "ReviewAudit",
     "ReviewChoice",
     "ReviewDecision",
     "ReviewRequest",

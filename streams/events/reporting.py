@@ -58,8 +58,8 @@ class ReviewRequest(Event):
 
 
 class ReviewDecision(Event):
-    """An operator's decision, emitted to ``reports.decisions`` by the CLI or the agent's HTTP
-    endpoint; key ``content_id`` (so it reaches the agent instance that holds the report)."""
+    """An operator's decision, emitted to ``reports.decisions`` by the CLI or the agent's review
+    desk; key ``content_id`` (so it reaches the agent instance that holds the report)."""
 
     schema_name = "review_decision"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streams.events.audit import ReviewAudit
 from streams.events.base import Event
 from streams.events.moderation import ModerationAction
 from streams.events.reporting import ReportOutcome, ReviewDecision, ReviewRequest
@@ -182,7 +183,7 @@ REGISTRY: tuple[Topic, ...] = (
         ReviewDecision,
         "content_id",
         "Operators' review decisions.",
-        ("hashgate reports approve|reject", "the reporting agent's HTTP endpoint"),
+        ("hashgate reports approve|reject", "the reporting agent's review desk"),
         (REPORTING,),
     ),
     Topic(
@@ -192,6 +193,14 @@ REGISTRY: tuple[Topic, ...] = (
         "Every outcome of a report: filed, rejected or failed.",
         (REPORTING,),
         ("operators", "compliance records", "hashgate reports pending"),
+    ),
+    Topic(
+        "reports_audit",
+        ReviewAudit,
+        "actor",
+        "Review desk audit trail: every login and failed login, image reveal and decision.",
+        (REPORTING,),
+        ("compliance records", "security monitoring"),
     ),
     Topic(
         "stats",

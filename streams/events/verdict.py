@@ -48,6 +48,9 @@ class MatchDetail(_Part):
     source: str
     violations: list[str] = Field(default_factory=list)
     match_id: str | None = None
+    distance: int | None = Field(
+        None, ge=0, description="PhotoDNA's MatchDistance, when it gives one; smaller is closer."
+    )
 
 
 class Timings(_Part):

@@ -15,6 +15,7 @@ from typing import Any
 import faust
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
+    KafkaConnectionError,
     KafkaError,
     SaslAuthenticationFailed,
     UnsupportedSaslMechanismError,
@@ -112,3 +113,9 @@ async def check_kafka_access(kafka: KafkaSettings) -> None:
             continue  # down or unreachable: the clients retry it
         connection.close()
         return
+
+
+def is_unreachable_broker(exc: BaseException) -> bool:
+    """Whether ``exc`` is a client's "no bootstrap broker answered", which a one-shot command
+    cannot wait out the way a long-running process's clients do."""
+    return isinstance(exc, KafkaConnectionError)

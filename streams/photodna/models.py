@@ -70,6 +70,8 @@ class MatchFlag:
     source: str
     violations: list[str]
     match_id: str | None = None
+    #: ``MatchDistance``, when the service gives one (smaller is closer).
+    distance: int | None = None
 
 
 @dataclass(frozen=True)

@@ -212,10 +212,13 @@ def _parse_flag(raw: Any) -> MatchFlag | None:
         None,
     )
     source = raw.get("Source")
+    distance = raw.get("MatchDistance")
     return MatchFlag(
         source=source if isinstance(source, str) and source else "unknown",
         violations=[str(v) for v in violations],
         match_id=match_id,
+        # A distance that is not a whole number is left out, never a reason to doubt the match.
+        distance=distance if type(distance) is int and distance >= 0 else None,
     )
 
 

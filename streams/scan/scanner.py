@@ -152,7 +152,12 @@ class Scanner:
         if result.status_code != OK_STATUS:  # the client should never hand us this; fail closed
             raise TransientError(f"PhotoDNA answered Status {result.status_code}, not OK")
         matches = [
-            MatchDetail(source=f.source, violations=list(f.violations), match_id=f.match_id)
+            MatchDetail(
+                source=f.source,
+                violations=list(f.violations),
+                match_id=f.match_id,
+                distance=f.distance,
+            )
             for f in result.flags
         ]
         now = self._now()

@@ -8,8 +8,6 @@ import os
 import signal
 import sys
 
-import httpx
-
 from hashgate_tools.harness.downstream import AgentProcess, DownstreamSetup, match_verdict
 from hashgate_tools.harness.images import SIMULATOR_KEY, ImageServer
 from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
@@ -77,14 +75,17 @@ async def test_approved_reports_are_filed_once_and_rejected_ones_never(
 
     code, said = await hashgate(agent, "reports", "approve", reviews["content-a"].report_id)
     assert code == 0, said
-    async with httpx.AsyncClient(base_url=agent.url, timeout=10) as http:
-        unreasoned = await http.post(f"/reports/{reviews['content-b'].report_id}/reject")
-        rejected = await http.post(
-            f"/reports/{reviews['content-b'].report_id}/reject",
-            json={"reason": "benign test image", "by": "bob"},
-        )
-    assert rejected.status_code == 202, rejected.text
-    assert unreasoned.status_code == 400
+    code, said = await hashgate(
+        agent,
+        "reports",
+        "reject",
+        reviews["content-b"].report_id,
+        "--reason",
+        "benign test image",
+        "--by",
+        "bob",
+    )
+    assert code == 0, said
     await downstream.wait_consumed("reporting", downstream.topics.name("reports_decisions"), 2)
 
     outcomes = {o.content_id: o for o in await downstream.read("reports_outcomes", ReportOutcome)}

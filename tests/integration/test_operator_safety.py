@@ -197,12 +197,16 @@ async def test_a_task_dump_with_calls_in_flight_neither_crashes_nor_leaks(
     for dumps in (1, 2):
         worker.signal(signal.SIGUSR1)
         await eventually(lambda n=dumps: dumped(n), within=30, poll=0.1, what=f"dump {dumps}")
+
+    def whole_dumps() -> int:
+        return worker.log_path.read_text(errors="replace").count("end of task dump")
+
+    await eventually(lambda: whole_dumps() == 2, within=30, poll=0.1, what="two whole dumps")
     output = worker.log_path.read_text(errors="replace")
     assert worker.proc.poll() is None, worker.log_tail()
     assert SIMULATOR_KEY not in output
     assert signature not in output
     assert "X-Amz-Signature" not in output
-    await eventually(lambda: output.count("end of task dump") == 2, what="two whole dumps")
     assert "ASYNCIO TASKS" in output
     assert (await worker.get("/healthz")).status_code == 200
     worker.signal(signal.SIGTERM)

@@ -37,3 +37,7 @@ def test_any_other_fatal_error_exits_70() -> None:
 
 def test_a_clean_stop_keeps_fausts_code() -> None:
     assert exit_code(None, faust_code=0) == 0
+
+
+def test_a_crash_inside_faust_with_no_recorded_error_exits_70_not_fausts_1() -> None:
+    assert exit_code(None, faust_code=1) == EX_SOFTWARE

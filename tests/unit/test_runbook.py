@@ -28,7 +28,14 @@ EXIT_CODE_TESTS = {
         "tests/integration/test_key_rotation.py::test_a_reporting_agent_with_a_refused_key_exits_78_and_files_after_rotation",
         "tests/integration/test_kafka_sasl.py::test_sasl_ssl_refusal_stops_at_start_with_exit_78_naming_the_setting",
     ],
-    70: ["tests/unit/test_process.py::test_any_other_fatal_error_exits_70"],
+    70: [
+        "tests/unit/test_process.py::test_any_other_fatal_error_exits_70",
+        "tests/unit/test_process.py::test_a_crash_inside_faust_with_no_recorded_error_exits_70_not_fausts_1",
+        "tests/unit/test_cli_exit_codes.py::test_an_unexpected_error_in_a_command_exits_70",
+    ],
+    69: [
+        "tests/unit/test_cli_exit_codes.py::test_an_operator_command_with_no_broker_answering_exits_69_naming_the_setting",
+    ],
     2: ["tests/unit/rescan/test_cli.py::test_start_refuses_before_connecting"],
 }
 
@@ -92,6 +99,7 @@ def test_every_metric_the_runbook_quotes_is_served_by_a_worker() -> None:
         "hashgate_photodna_latency_seconds",
         "hashgate_photodna_retries_total",
         "hashgate_photodna_probe_calls_total",
+        "hashgate_photodna_answers_total",
         "hashgate_breaker_state",
         "hashgate_consumer_lag",
         "hashgate_in_flight",

@@ -246,3 +246,22 @@ def test_other_tools_variables_with_the_prefix_are_left_alone(
 ) -> None:
     monkeypatch.setenv("HASHGATE_SIMULATOR_KEYS", "a,b")
     assert load_settings().scan.max_in_flight == 64
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("HASHGATE_REVIEW__TRUSTED_PROXIES", '["10.0.0.0/8", "proxy.local"]', "not an IP"),
+        ("HASHGATE_REVIEW__SESSION_SECRET", "short", "at least 32 characters"),
+    ],
+)
+def test_review_desk_settings_are_checked_at_start(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, problem: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert variable in message and problem in message
+    if "SECRET" in variable:
+        assert value not in message

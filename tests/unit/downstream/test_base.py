@@ -168,6 +168,24 @@ async def test_an_unplanned_exception_stops_the_agent_rather_than_skip_the_recor
     assert verdict.verdict_id not in h.seen_table
 
 
+class BrokenTable(dict[str, str]):
+    """A table whose write fails, as faust's does when its changelog topic is not known yet."""
+
+    def __setitem__(self, key: str, value: str) -> None:
+        raise RuntimeError("PartitionsMismatch")
+
+
+async def test_a_failing_table_write_stops_the_agent_instead_of_raising_into_faust() -> None:
+    # An exception out of process() would reach faust, which acks the record and restarts
+    # the agent: the record would be skipped.
+    h = Harness(ScriptedSink())
+    h.loop.seen = SeenStore(BrokenTable(), clock=lambda: NOW)
+
+    assert not await h.loop.process(record_of(make_verdict()))
+
+    assert isinstance(h.fatal[0], RuntimeError)
+
+
 async def test_a_failed_write_is_retried_until_kafka_confirms_it() -> None:
     h = Harness(ScriptedSink())
     h.publisher.failures = 3

@@ -197,6 +197,19 @@ async def test_match_result_carries_flags_and_tracking() -> None:
     assert result.flags == [MatchFlag(source="Test", violations=["A1"], match_id="104149")]
     assert result.tracking_id == TRACKING
     assert (result.status_code, result.status_description) == (3000, "OK")
+
+
+@pytest.mark.parametrize(("raw", "distance"), [(17, 17), (0, 0), (-1, None), ("17", None)])
+async def test_match_distance_is_carried_when_it_is_a_whole_number(
+    raw: object, distance: int | None
+) -> None:
+    """A strange MatchDistance is dropped; it never turns a match into a doubt."""
+    result = await match_once(Server(ok(True, [{**TEST_FLAG, "MatchDistance": raw}])))
+
+    assert result.is_match is True
+    assert result.flags == [
+        MatchFlag(source="Test", violations=["A1"], match_id="104149", distance=distance)
+    ]
     assert result.attempts == 1
     assert result.api_seconds >= 0
 

@@ -100,11 +100,14 @@ async def test_clear_only_for_status_3000_without_match() -> None:
 
 
 async def test_match_flags_make_a_match_even_if_is_match_is_false() -> None:
-    flag = MatchFlag(source="Test", violations=["A1"], match_id="104149")
+    flag = MatchFlag(source="Test", violations=["A1"], match_id="104149", distance=12)
     outcome = await scanner(ScriptedMatcher(result(is_match=False, flags=[flag]))).scan(record())
     assert isinstance(outcome, VerdictOutcome)
     assert outcome.verdict.verdict is VerdictKind.MATCH
-    assert outcome.verdict.matches[0].match_id == "104149"
+    assert (outcome.verdict.matches[0].match_id, outcome.verdict.matches[0].distance) == (
+        "104149",
+        12,
+    )
 
 
 async def test_a_non_ok_result_never_becomes_clear() -> None:

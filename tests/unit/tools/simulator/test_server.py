@@ -94,6 +94,7 @@ async def test_known_image_is_a_match_in_the_service_format(
             "AdvancedInfo": [{"Key": "MatchId", "Value": "100001"}],
             "Source": "Test",
             "Violations": ["A1"],
+            "MatchDistance": 0,
         }
     ]
     assert TRACKING_ID.match(body["TrackingId"])
@@ -612,6 +613,7 @@ async def test_an_image_added_at_runtime_matches_from_then_on(
             "AdvancedInfo": [{"Key": "MatchId", "Value": entry.match_id}],
             "Source": "Partner",
             "Violations": ["B1"],
+            "MatchDistance": 0,
         }
     ]
     assert await simulator_admin.reload_db() == 6
