@@ -86,6 +86,11 @@ class CircuitBreaker:
         return self._state
 
     @property
+    def failure_threshold(self) -> int:
+        """Event calls failing in a row that make the breaker ask its probe."""
+        return self._threshold
+
+    @property
     def reset_s(self) -> float:
         """The current open period (doubles after each failed probe while open)."""
         return self._reset

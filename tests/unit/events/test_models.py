@@ -94,6 +94,19 @@ def test_verdict_id_is_deterministic_per_event_and_scan() -> None:
     assert rescan.verdict_id == verdict_id_for("evt-1", ScanInfo(kind="rescan", rescan_id="r-1"))
 
 
+@pytest.mark.parametrize(
+    ("scan", "pinned"),
+    [
+        (ScanInfo(), "97fda9f1-0426-554c-a29a-dd3251892f6c"),
+        (ScanInfo(kind=ScanKind.RESCAN, rescan_id="rs-1"), "d8cff8f4-e31c-53a1-ba79-f81a1d2a8d0b"),
+    ],
+)
+def test_verdict_ids_are_the_same_in_every_process_and_release(scan: ScanInfo, pinned: str) -> None:
+    # Consumers de-duplicate on verdict_id across restarts and worker versions: a namespace
+    # drawn per process would keep ids stable inside one test run and still break that.
+    assert verdict_id_for("evt-1", scan) == pinned
+
+
 def test_verdict_carries_upload_fields_and_round_trips() -> None:
     verdict = _verdict(ScanInfo(), is_match=True)
     assert verdict.verdict is VerdictKind.MATCH

@@ -626,6 +626,20 @@ async def test_only_transient_failures_count_toward_a_probe(reply: Reply) -> Non
     assert probe.calls == 0 and breaker.state is BreakerState.CLOSED
 
 
+@pytest.mark.parametrize("is_match", [True, False])
+async def test_status_3004_counts_toward_the_probe_whatever_isMatch_says(is_match: bool) -> None:
+    probe = Probe(False)
+    breaker = CircuitBreaker(1, 60, probe=probe)
+    client = make_client(Server({**status(3004), "IsMatch": is_match}), breaker=breaker)
+
+    with pytest.raises(TransientError):
+        await client.match(ImageUrl(IMAGE_URL))
+
+    await eventually(lambda: breaker.state is BreakerState.OPEN, within=5, what="open")
+    assert probe.calls == 1
+    await client.aclose()
+
+
 async def test_open_breaker_makes_match_wait_until_the_probe_closes_it() -> None:
     breaker = CircuitBreaker(1, 0.05, probe=Probe(False, True))
     assert not await breaker.answering_now()
@@ -772,6 +786,7 @@ async def test_from_settings_wires_every_part() -> None:
     assert client.rate_limiter.rescan_floor_rps == 1
     assert (client.retry.max_attempts, client.retry.base_s, client.retry.cap_s) == (4, 0.5, 9)
     assert client.breaker is not None and client.breaker.reset_s == 3
+    assert client.breaker.failure_threshold == 7
     assert str(server.requests[0].url).startswith("https://photodna.test/photodna/v1.0/Match?")
 
 

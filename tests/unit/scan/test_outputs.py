@@ -21,11 +21,18 @@ from streams.events.rescan import RescanOutcome, Result
 from streams.events.topics import (
     topic_name,
 )
-from streams.kafka.record import REPLAYS_HEADER
+from streams.kafka.record import (
+    ATTEMPTS_HEADER,
+    FIRST_SEEN_HEADER,
+    NOT_BEFORE_HEADER,
+    REPLAYS_HEADER,
+    SourceRecord,
+)
 from streams.retry import RetryPolicy
-from streams.scan.outputs import OutcomeRouter
+from streams.scan.outputs import LANE_HEADER, OutcomeRouter
 from streams.scan.scanner import (
     DeadLetterOutcome,
+    RetryOutcome,
     ScanRequest,
     UnchangedOutcome,
     VerdictOutcome,
@@ -200,3 +207,49 @@ async def test_a_failed_write_is_retried_until_it_is_confirmed() -> None:
 
     assert recorder.topics() == [TOPICS.verdicts_clear, TOPICS.verdicts_latest]
     assert len(slept) == 2
+
+
+async def test_a_retry_record_is_the_original_bytes_with_fresh_retry_headers() -> None:
+    """The retry topic's record format: what consume_retries and the next scan read back."""
+    first_seen = datetime(2026, 11, 21, 11, 0, tzinfo=UTC)
+    original = SourceRecord(
+        topic=TOPICS.rescans,
+        partition=3,
+        offset=41,
+        key=b"img-1",
+        value=b'{"exact": "original bytes"}',
+        headers=(
+            ("traceparent", b"00-abc-def-01"),
+            (ATTEMPTS_HEADER, b"1"),
+            (FIRST_SEEN_HEADER, first_seen.isoformat().encode()),
+            (NOT_BEFORE_HEADER, b"2026-11-21T11:30:00+00:00"),
+            (LANE_HEADER, b"live"),
+        ),
+        received_at=NOW,
+    )
+    recorder = Recorder()
+    not_before = datetime(2026, 11, 21, 12, 5, tzinfo=UTC)
+
+    await router(recorder).route(RetryOutcome(original, 2, not_before, "503"))
+
+    [(topic, key, value, headers)] = recorder.sent
+    assert (topic, key, value) == (TOPICS.retries, b"img-1", b'{"exact": "original bytes"}')
+    assert headers == [
+        ("traceparent", b"00-abc-def-01"),
+        (ATTEMPTS_HEADER, b"2"),
+        (FIRST_SEEN_HEADER, first_seen.isoformat().encode()),
+        (NOT_BEFORE_HEADER, not_before.isoformat().encode()),
+        (LANE_HEADER, b"rescan"),
+    ]
+    written = SourceRecord(TOPICS.retries, 0, 0, key, value, tuple(headers), NOW)
+    assert written.previous_attempts == 2 and written.first_seen == first_seen
+    assert written.time_header(NOT_BEFORE_HEADER) == not_before
+
+
+async def test_a_retry_of_a_record_without_value_writes_empty_bytes() -> None:
+    empty = SourceRecord(TOPICS.uploads, 0, 1, None, None, (), NOW)
+    recorder = Recorder()
+
+    await router(recorder).route(RetryOutcome(empty, 1, NOW, "503"))
+
+    assert recorder.sent[0][1:3] == (None, b"")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -227,3 +227,37 @@ async def test_rescan_lane_decodes_rescan_requests() -> None:
     assert isinstance(outcome, VerdictOutcome)
     assert outcome.verdict.scan.kind is ScanKind.RESCAN
     assert outcome.verdict.scan.rescan_id == "r-9"
+
+
+@pytest.mark.parametrize(("replays", "scanned"), [(b"0", True), (b"3", True), (b"4", False)])
+async def test_the_replay_limit_admits_exactly_its_number_of_replays(
+    replays: bytes, scanned: bool
+) -> None:
+    matcher = ScriptedMatcher(result(is_match=False))
+    outcome = await scanner(matcher).scan(record(headers=((REPLAYS_HEADER, replays),)))
+
+    assert isinstance(outcome, VerdictOutcome) is scanned
+    assert len(matcher.calls) == int(scanned)
+    if not scanned:
+        assert isinstance(outcome, DeadLetterOutcome)
+        assert outcome.error.reason is ReasonCode.REPLAY_LIMIT_REACHED
+        assert outcome.replays == 4 and "more than 3 times" in outcome.error.detail
+
+
+@pytest.mark.parametrize(("previous", "retried"), [(b"0", True), (b"1", True), (b"2", False)])
+async def test_the_retry_limit_allows_exactly_its_number_of_delayed_retries(
+    previous: bytes, retried: bool
+) -> None:
+    outcome = await scanner(ScriptedMatcher(TransientError("503"))).scan(
+        record(headers=((ATTEMPTS_HEADER, previous),))
+    )
+
+    attempts = int(previous) + 1
+    if retried:
+        assert isinstance(outcome, RetryOutcome)
+        assert outcome.attempts == attempts and outcome.error == "503"
+        assert outcome.not_before == NOW + timedelta(seconds=30)
+    else:
+        assert isinstance(outcome, DeadLetterOutcome)
+        assert outcome.error.attempts == attempts
+        assert "outlived 2 delayed retries" in outcome.error.detail
