@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install kafka-jars compose-pki check test test-unit test-integration demo bench schemas clean
+.PHONY: install kafka-jars compose-pki check test test-unit test-integration mutate mutate-changed demo bench schemas clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hashgate needs Python 3.11+")'
@@ -38,6 +38,16 @@ test-unit: install
 
 test-integration: kafka-jars
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+# Mutation testing of the safety core (docs/mutation.md), one test process at a time.
+# MUTATE="streams/scan/scanner.py ..." narrows it; mutate-changed takes what differs from BASE.
+MUTATE ?=
+BASE ?= main
+mutate: install
+	$(BIN)/python -m hashgate_tools.mutation $(MUTATE)
+
+mutate-changed: install
+	$(BIN)/python -m hashgate_tools.mutation --changed $(BASE)
 
 demo: kafka-jars
 	$(BIN)/python -m hashgate_tools.demo

@@ -99,10 +99,12 @@ async def test_outage_pauses_and_resumes_without_dlq_or_false_clear(scan: ScanSe
         await _until_metric(worker, "hashgate_breaker_state", 2)
         assert (await worker.get("/readyz")).status_code == 503
         during = collector.settled()
-        await asyncio.sleep(5)  # part of the 20 s outage: in-flight scans give up or wait
+        # The outage lasts as long as the worker needs to fail health probes, not a fixed
+        # time: probes back off 1, 2, 4, 8 s, so the 3rd comes ~3 s in, the 5th ~15 s in.
+        await _until_metric(worker, FAILED_PROBES, 3, at_least=True)
         group, uploads_topic = scan.topics.group, scan.topics.name("uploads")
         offsets_during = await committed_offsets(scan.bootstrap, group, uploads_topic)
-        await asyncio.sleep(15)  # the rest of the outage
+        await _until_metric(worker, FAILED_PROBES, 5, at_least=True)
         assert await committed_offsets(scan.bootstrap, group, uploads_topic) == offsets_during
         assert collector.settled() - during <= 70, "only in-flight scans may finish"
         assert out_of(collector.out) == [], "no DLQ record for an outage"
@@ -123,9 +125,15 @@ def out_of(out: Outcomes) -> list[str]:
     return [e.reason.value for e in out.errors]
 
 
-async def _until_metric(worker: WorkerProcess, name: str, value: float) -> None:
+FAILED_PROBES = 'hashgate_photodna_answers_total{caller="probe",status="http_503"}'
+
+
+async def _until_metric(
+    worker: WorkerProcess, name: str, value: float, *, at_least: bool = False
+) -> None:
     async def check() -> bool:
-        return await worker.metric(name) == value
+        seen = await worker.metric(name)
+        return seen >= value if at_least else seen == value
 
     async with asyncio.timeout(60):
         while not await check():  # noqa: ASYNC110 - polling another process's /metrics
@@ -264,21 +272,14 @@ async def test_one_event_failing_while_healthy_is_retried_then_dead_lettered(
     )
     await worker.wait_ready()
     unknown = scan.images.images.unknown
+    healthy = [upload(n, scan.images.url(unknown[n % len(unknown)])) for n in range(40)]
     async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
-        await produce(scan.bootstrap, scan.topics.name("uploads"), records_of([bad]))
-        n = 0
-        while not collector.out.errors:  # healthy traffic alongside the failing event
-            await produce(
-                scan.bootstrap,
-                scan.topics.name("uploads"),
-                records_of([upload(n, scan.images.url(unknown[n % len(unknown)]))]),
-            )
-            n += 1
-            assert n < 400, "the failing event never reached the DLQ"
-            await asyncio.sleep(0.1)
-        error = collector.out.errors[0]
+        # Healthy traffic alongside: PhotoDNA answers, so this event fails on its own.
+        await produce(scan.bootstrap, scan.topics.name("uploads"), records_of([bad, *healthy]))
+        out = await collector.wait_for(1 + len(healthy), within=120)
+    [error] = out.errors
     assert error.reason is ReasonCode.RETRIES_EXHAUSTED
     assert error.retryable and error.attempts == 3
     assert error.value == bad.encode() and error.event_id == bad.event_id
-    assert bad.event_id not in {v.event_id for v in collector.out.verdicts}
+    assert {v.event_id for v in out.verdicts} == {e.event_id for e in healthy}
     assert await worker.metric("hashgate_event_retries_total") == 2
