@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -97,19 +98,22 @@ def make_verdict(
     tenant: str = "acme",
     content_id: str | None = None,
     flags: tuple[tuple[str, tuple[str, ...]], ...] = (("Test", ("A1",)),),
+    matches: Sequence[MatchDetail] | None = None,
     scanned_at: datetime = NOW,
     scan: ScanInfo | None = None,
     is_match: bool = True,
     upload: UploadEvent | None = None,
+    tracking_id: str | None = None,
 ) -> Verdict:
-    """A verdict on ``upload`` (default: upload ``n``); a match with ``flags`` unless told not."""
+    """A verdict on ``upload`` (default: upload ``n``): a match with ``flags`` (or exactly
+    ``matches``) unless ``is_match`` is false."""
+    if matches is None:
+        matches = [MatchDetail(source=s, violations=list(v), match_id="m-1") for s, v in flags]
     return Verdict.for_upload(
         upload or make_upload(n, tenant=tenant, content_id=content_id),
         is_match=is_match,
-        matches=[MatchDetail(source=s, violations=list(v), match_id="m-1") for s, v in flags]
-        if is_match
-        else [],
-        tracking_id=f"WUS_{n}",
+        matches=list(matches) if is_match else [],
+        tracking_id=tracking_id or f"WUS_{n}",
         enhanced=False,
         attempts=1,
         timings=Timings(received_at=scanned_at, scanned_at=scanned_at, api_ms=5, total_ms=9),

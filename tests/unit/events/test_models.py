@@ -9,16 +9,15 @@ import pytest
 
 from streams.errors import EventDecodeError, ReasonCode
 from streams.events import (
-    MatchDetail,
     ScanError,
     ScanInfo,
     ScanKind,
-    Timings,
     UploadEvent,
     Verdict,
     VerdictKind,
     verdict_id_for,
 )
+from tests.support import make_verdict
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 GOOD = {
@@ -71,18 +70,7 @@ def test_bad_records_are_refused_naming_the_field(
 
 
 def _verdict(scan: ScanInfo, *, is_match: bool) -> Verdict:
-    timings = Timings(received_at=NOW, scanned_at=NOW, api_ms=12.5, total_ms=20.0)
-    matches = [MatchDetail(source="Test", violations=["A1"], match_id="104149")]
-    return Verdict.for_upload(
-        UploadEvent.decode(_raw()),
-        is_match=is_match,
-        matches=matches if is_match else [],
-        tracking_id="WUS_1",
-        enhanced=False,
-        attempts=1,
-        timings=timings,
-        scan=scan,
-    )
+    return make_verdict(upload=UploadEvent.decode(_raw()), scan=scan, is_match=is_match)
 
 
 def test_verdict_id_is_deterministic_per_event_and_scan() -> None:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from streams.events import MatchDetail, ScanInfo, ScanKind, Timings, UploadEvent, Verdict
+from streams.events import MatchDetail, ScanInfo, ScanKind, UploadEvent, Verdict
 from streams.scan.changes import ChangeFilter, verdict_digest
 from streams.scan.scanner import ScanRequest, UnchangedOutcome, VerdictOutcome
+from tests.support import make_verdict
 
 pytestmark = pytest.mark.unit
 
@@ -28,15 +29,8 @@ B2 = MatchDetail(source="NCMEC", violations=["B2", "A1"], match_id="7")
 
 
 def verdict(*matches: MatchDetail, scan: ScanInfo = RESCAN, tracking: str = "WUS_a") -> Verdict:
-    return Verdict.for_upload(
-        UPLOAD,
-        is_match=bool(matches),
-        matches=list(matches),
-        tracking_id=tracking,
-        enhanced=False,
-        attempts=1,
-        timings=Timings(received_at=NOW, scanned_at=NOW, api_ms=1, total_ms=2),
-        scan=scan,
+    return make_verdict(
+        upload=UPLOAD, matches=matches, is_match=bool(matches), scan=scan, tracking_id=tracking
     )
 
 

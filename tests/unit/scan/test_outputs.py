@@ -13,7 +13,6 @@ from streams.events import (
     ScanError,
     ScanInfo,
     ScanKind,
-    Timings,
     UploadEvent,
     Verdict,
 )
@@ -38,6 +37,7 @@ from streams.scan.scanner import (
     VerdictOutcome,
 )
 from streams.settings import TopicSettings
+from tests.support import make_verdict
 
 pytestmark = pytest.mark.unit
 
@@ -54,16 +54,7 @@ UPLOAD = UploadEvent(
 
 
 def verdict(scan: ScanInfo, *, is_match: bool = False) -> Verdict:
-    return Verdict.for_upload(
-        UPLOAD,
-        is_match=is_match,
-        matches=[],
-        tracking_id="WUS_t",
-        enhanced=False,
-        attempts=1,
-        timings=Timings(received_at=NOW, scanned_at=NOW, api_ms=1, total_ms=2),
-        scan=scan,
-    )
+    return make_verdict(upload=UPLOAD, scan=scan, is_match=is_match, matches=())
 
 
 def dead_letter(scan: ScanInfo, replays: int = 0) -> DeadLetterOutcome:
