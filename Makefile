@@ -41,13 +41,15 @@ test-integration: kafka-jars
 
 # Mutation testing of the safety core (docs/mutation.md), one test process at a time.
 # MUTATE="streams/scan/scanner.py ..." narrows it; mutate-changed takes what differs from BASE.
+# MUTATE_ARGS="--budget-min 30" stops after that long, naming the mutants left unrun.
 MUTATE ?=
 BASE ?= main
+MUTATE_ARGS ?=
 mutate: install
-	$(BIN)/python -m hashgate_tools.mutation $(MUTATE)
+	$(BIN)/python -m hashgate_tools.mutation $(MUTATE_ARGS) $(MUTATE)
 
 mutate-changed: install
-	$(BIN)/python -m hashgate_tools.mutation --changed $(BASE)
+	$(BIN)/python -m hashgate_tools.mutation $(MUTATE_ARGS) --changed $(BASE)
 
 demo: kafka-jars
 	$(BIN)/python -m hashgate_tools.demo

@@ -25,6 +25,7 @@ from hashgate_tools.harness.worker import (
 )
 from streams.errors import ReasonCode
 from streams.events import UploadEvent, Verdict, VerdictKind
+from streams.photodna.canary import CANARY_ATTEMPTS
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
 
@@ -99,12 +100,14 @@ async def test_outage_pauses_and_resumes_without_dlq_or_false_clear(scan: ScanSe
         await _until_metric(worker, "hashgate_breaker_state", 2)
         assert (await worker.get("/readyz")).status_code == 503
         during = collector.settled()
-        # The outage lasts as long as the worker needs to fail health probes, not a fixed
-        # time: probes back off 1, 2, 4, 8 s, so the 3rd comes ~3 s in, the 5th ~15 s in.
-        await _until_metric(worker, FAILED_PROBES, 3, at_least=True)
+        # The outage lasts as long as the worker takes to fail health probes, not a fixed
+        # time: while open, probes back off 1, 2, 4, 8, 8 s (each is CANARY_ATTEMPTS calls),
+        # so 3 more failed probes take ~7 s (in-flight scans give up or wait), 5 more ~23 s.
+        failed = await worker.metric(FAILED_PROBES)
+        await _until_metric(worker, FAILED_PROBES, failed + 3 * CANARY_ATTEMPTS, at_least=True)
         group, uploads_topic = scan.topics.group, scan.topics.name("uploads")
         offsets_during = await committed_offsets(scan.bootstrap, group, uploads_topic)
-        await _until_metric(worker, FAILED_PROBES, 5, at_least=True)
+        await _until_metric(worker, FAILED_PROBES, failed + 5 * CANARY_ATTEMPTS, at_least=True)
         assert await committed_offsets(scan.bootstrap, group, uploads_topic) == offsets_during
         assert collector.settled() - during <= 70, "only in-flight scans may finish"
         assert out_of(collector.out) == [], "no DLQ record for an outage"
