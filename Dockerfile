@@ -48,8 +48,8 @@ EXPOSE 8000
 FROM base AS worker
 COPY --from=runtime-build /opt/hashgate /opt/hashgate
 USER 10001:10001
-# Metrics and health pages: the worker on 6066; each agent on its own default port (README,
-# "Web ports"), which the health check finds from the command PID 1 runs.
+# Metrics and health pages: the worker on 6066; each agent on its own default port
+# (docs/operations.md, "Web ports"), which the health check finds from the command PID 1 runs.
 EXPOSE 6066
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; from streams.ports import DEFAULT_PORTS; cmd = open('/proc/1/cmdline', 'rb').read().split(b'\\0')[1].decode(); port = os.environ.get('HASHGATE_WEB__PORT') or DEFAULT_PORTS.get(cmd, 6066); urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4)"]

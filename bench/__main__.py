@@ -36,7 +36,7 @@ from hashgate_tools.localkafka import local_kafka
 @click.option(
     "--markdown",
     is_flag=True,
-    help="Instead: print the README table of the latest full run (results/latest.json).",
+    help="Instead: print the docs/benchmarks.md table of the latest full run (latest.json).",
 )
 @click.option(
     "--profile",

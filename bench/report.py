@@ -95,7 +95,7 @@ def write(doc: dict[str, Any], out_dir: Path, *, latest: bool) -> list[Path]:
 
 
 def markdown(doc: dict[str, Any]) -> str:
-    """The README's figures: one table row per scenario, and where they were measured."""
+    """docs/benchmarks.md's figures: a table row per scenario, and where they were measured."""
     m = doc["machine"]
     lines = [
         "| | scenario | hashgate | baseline (same run) | ratio | aim | met |",

@@ -3,7 +3,7 @@
 Every process serves HTTP (metrics and health pages, the agents' own pages, the simulator's
 API). With one shared default, a second process on the same host died with a traceback and the
 README's ``curl`` examples reached the wrong process; each now has its own default, listed in
-the README's "Web ports" table (generated from ``DEFAULT_PORTS``).
+the "Web ports" table of docs/operations.md (generated from ``DEFAULT_PORTS``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Generated blocks of README.md: the text between `<!-- NAME:start -->` and `<!-- NAME:end -->`.
+"""Generated blocks of README.md and docs/*.md: the text between `<!-- NAME:start -->` and
+`<!-- NAME:end -->`.
 
 The configuration table and the events reference are rendered from the code; a test compares
 each block with its renderer, so the README cannot drift from what hashgate really reads and

@@ -1,8 +1,9 @@
 """The configuration reference, generated from the settings model so the docs cannot drift.
 
-Operators configure hashgate only through environment variables, so the README lists every one
-of them. Writing that list by hand would rot the first time someone adds a field; rendering it
-from ``Settings`` (names, types, defaults, Field descriptions) and checking it in CI does not.
+Operators configure hashgate only through environment variables, so docs/configuration.md
+lists every one of them. Writing that list by hand would rot the first time someone adds a
+field; rendering it from ``Settings`` (names, types, defaults, Field descriptions) and checking
+it in CI does not.
 Secret fields never show a value, not even a default.
 """
 
@@ -24,7 +25,7 @@ from streams.readme_blocks import ReadmeBlock
 from streams.readme_blocks import doc_command as readme_doc_command
 from streams.settings import Settings, env_var_name
 
-BLOCK = ReadmeBlock("config-table", "hashgate settings doc --write README.md")
+BLOCK = ReadmeBlock("config-table", "hashgate settings doc --write docs/configuration.md")
 SECRET_DEFAULT = "(secret, no default)"
 
 _TYPE_NAMES: dict[Any, str] = {
@@ -125,7 +126,7 @@ def _cell(text: str) -> str:
 
 
 def settings_table() -> str:
-    """The Markdown table of every setting, as it appears in the README."""
+    """The Markdown table of every setting, as it appears in docs/configuration.md."""
     lines = [
         "| Variable | Type | Default | Description |",
         "| --- | --- | --- | --- |",

@@ -1,4 +1,4 @@
-"""The README's operations runbook, parsed: what it quotes, so tests can hold it to the code.
+"""The runbook (docs/operations.md), parsed: what it quotes, so tests can hold it to the code.
 
 Every metric name, exit code and log line the runbook quotes has a test behind it (see
 tests/unit/test_runbook.py for the map); a new quote without one fails that test.
@@ -11,8 +11,8 @@ from pathlib import Path
 
 from streams.readme_blocks import ReadmeBlock
 
-README = Path(__file__).parents[1] / "README.md"
-RUNBOOK = ReadmeBlock("runbook", "edit README.md")
+README = Path(__file__).parents[1] / "docs" / "operations.md"
+RUNBOOK = ReadmeBlock("runbook", "edit docs/operations.md")
 
 
 def runbook_text() -> str:

@@ -1,9 +1,9 @@
-"""The README's event reference, rendered from the same JSON Schemas as schemas/.
+"""The events reference (docs/events.md), rendered from the same JSON Schemas as schemas/.
 
-Integrators read the README before the schema files; a hand-written field list would drift from
+Integrators read the reference before the schema files; a hand-written field list would drift from
 the models the first time one changes. This renders the topic table from ``CHANNELS`` and the
 field tables from ``json_schema(model)``, and ``hashgate schemas doc --check`` fails in CI when
-the README's copy is stale.
+the copy in docs/events.md is stale.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from streams.readme_blocks import ReadmeBlock
 from streams.readme_blocks import doc_command as readme_doc_command
 from streams.settings import TopicSettings
 
-BLOCK = ReadmeBlock("events", "hashgate schemas doc --write README.md")
+BLOCK = ReadmeBlock("events", "hashgate schemas doc --write docs/events.md")
 
 Schema = dict[str, Any]
 
 INTRO = (
     "Generated from the event models, the same source as the JSON Schemas in `schemas/`, by "
-    "`hashgate schemas doc --write README.md`; a test fails when this section drifts from the "
+    "`hashgate schemas doc --write docs/events.md`; a test fails when this section drifts from the "
     "models. Every value is one JSON object; `schema_version` is required on the wire and "
     "unknown fields are refused, so a newer producer's record goes to the DLQ as "
     "`unsupported_schema_version` or `invalid_event` instead of being half-understood. Topic "
@@ -159,7 +159,7 @@ def _model_section(model: type[Event]) -> tuple[list[str], dict[str, Schema]]:
 
 
 def markdown_reference(topics: TopicSettings | None = None) -> str:
-    """The whole events section of the README, between its markers."""
+    """The whole events section of docs/events.md, between its markers."""
     topics = topics or TopicSettings()
     lines = [INTRO, "", "### Topics", "", *topics_table(topics), "", "### Event models", ""]
     shared: dict[str, Schema] = {}

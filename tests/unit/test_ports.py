@@ -49,8 +49,8 @@ def test_a_free_port_passes() -> None:
 
 
 def test_the_readmes_web_ports_table_lists_every_default() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    table = ReadmeBlock("ports", "edit README.md").read(readme)
+    readme = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    table = ReadmeBlock("ports", "edit docs/operations.md").read(readme)
     commands = {"simulator": "hashgate simulator serve"}
     rows = {
         f"| `{commands.get(process, f'hashgate {process}')}` | {port} |"

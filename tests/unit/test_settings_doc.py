@@ -1,4 +1,4 @@
-"""The README's configuration table is generated from the settings model and may not drift."""
+"""docs/configuration.md's table is generated from the settings model and may not drift."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from streams.settings_doc import (
 
 pytestmark = pytest.mark.unit
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 SECRET_VARS = {
     "HASHGATE_KAFKA__SASL_PASSWORD",
     "HASHGATE_PHOTODNA__SUBSCRIPTION_KEY",
@@ -42,7 +42,8 @@ def _expected_env_vars() -> set[str]:
 
 def test_readme_table_is_the_generated_one() -> None:
     assert BLOCK.read(README.read_text("utf-8")) == settings_table(), (
-        "README.md is out of date: run `hashgate settings doc --write README.md`"
+        "docs/configuration.md is out of date: run "
+        "`hashgate settings doc --write docs/configuration.md`"
     )
 
 

@@ -1,4 +1,4 @@
-"""The README's events section is the generated one, and it documents every topic and field."""
+"""docs/events.md is the generated reference, and it documents every topic and field."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from streams.settings import TopicSettings
 
 pytestmark = pytest.mark.unit
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+README = Path(__file__).resolve().parents[3] / "docs" / "events.md"
 
 
 def section_of(reference: str, model_name: str) -> str:
@@ -36,7 +36,7 @@ def row_of(section: str, field: str) -> list[str]:
 
 def test_readme_events_section_is_the_generated_one() -> None:
     assert BLOCK.read(README.read_text("utf-8")) == markdown_reference(), (
-        "README.md is out of date: run `hashgate schemas doc --write README.md`"
+        "docs/events.md is out of date: run `hashgate schemas doc --write docs/events.md`"
     )
 
 
