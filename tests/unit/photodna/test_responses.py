@@ -12,12 +12,19 @@ import httpx
 import pytest
 
 from streams.errors import (
+    AuthenticationError,
     ReasonCode,
     RejectedByPhotoDNA,
     TransientError,
     UnknownStatusError,
 )
-from streams.photodna.responses import read_match, read_report, status_label
+from streams.photodna.responses import (
+    ServiceStatus,
+    raise_for_http,
+    read_match,
+    read_report,
+    status_label,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -144,3 +151,44 @@ def test_answers_are_labelled_by_status_code_else_http_status(
     response: httpx.Response, label: str
 ) -> None:
     assert status_label(response) == label
+
+
+def test_a_match_id_is_read_from_its_own_key_only() -> None:
+    info = [{"Key": "Zeta", "Value": "not-it"}, {"Key": "MatchId", "Value": "104149"}]
+    flag = {"Source": "Test", "Violations": ["A1"], "AdvancedInfo": info}
+
+    _, [read], _ = read_match(answer(3000, is_match=True, MatchDetails={"MatchFlags": [flag]}))
+
+    assert read.match_id == "104149"
+
+
+@pytest.mark.parametrize(("length", "quoted"), [(200, 200), (201, 200), (450, 200)])
+def test_service_text_is_quoted_up_to_200_characters(length: int, quoted: int) -> None:
+    text = "x" * length
+    status = ServiceStatus(3004, text, None)
+
+    said = status.describe("Match").split("(", 1)[1].rstrip(")")
+
+    assert len(said) == quoted
+    assert said == text if length <= 200 else said == "x" * 199 + "…"
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({"message": "Access denied due to invalid subscription key."}, True),
+        ({"message": ""}, False),
+        ({"message": 401}, False),
+        (["message"], False),
+    ],
+)
+def test_a_refused_key_quotes_the_gateways_message_when_it_has_one(
+    body: object, said: bool
+) -> None:
+    with pytest.raises(AuthenticationError) as raised:
+        raise_for_http(httpx.Response(401, json=body), "Match")
+
+    expected = "PhotoDNA Match: HTTP 401: the subscription key was refused"
+    if said:
+        expected += ": Access denied due to invalid subscription key."
+    assert str(raised.value) == expected
