@@ -142,7 +142,7 @@ def raise_for_http(response: httpx.Response, operation: str) -> None:
     if code == 429:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         raise RateLimitedError(f"{where}: over quota", retry_after=retry_after)
-    if code >= 500 or code == 408 or not response.is_client_error:
+    if code == 408 or not response.is_client_error:  # 5xx, and anything else unexpected
         raise TransientError(f"{where}{_gateway_message(response)}")
     if code in (404, 405):
         raise ConfigurationError(

@@ -192,3 +192,33 @@ def test_a_refused_key_quotes_the_gateways_message_when_it_has_one(
     if said:
         expected += ": Access denied due to invalid subscription key."
     assert str(raised.value) == expected
+
+
+@pytest.mark.parametrize("source", [5, "", None])
+def test_a_flag_without_a_readable_source_is_from_an_unknown_list(source: object) -> None:
+    flag = {"Source": source, "Violations": ["A1"]}
+
+    _, [read], _ = read_match(answer(3000, is_match=True, MatchDetails={"MatchFlags": [flag]}))
+
+    assert read.source == "unknown"
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        {"Source": "Test", "Violations": "A1", "AdvancedInfo": []},
+        {"Source": "Test", "Violations": ["A1"], "AdvancedInfo": {"MatchId": "1"}},
+    ],
+)
+def test_a_flag_with_unreadable_parts_never_clears(flag: dict[str, Any]) -> None:
+    with pytest.raises(TransientError, match="cannot be ruled out"):
+        read_match(answer(3000, is_match=False, MatchDetails={"MatchFlags": [flag]}))
+
+
+@pytest.mark.parametrize("http", [500, 502, 503, 504, 408, 302])
+def test_server_errors_timeouts_and_odd_statuses_are_transient(http: int) -> None:
+    with pytest.raises(TransientError) as raised:
+        raise_for_http(httpx.Response(http, json={"message": "busy"}), "Match")
+
+    assert type(raised.value) is TransientError
+    assert str(raised.value) == f"PhotoDNA Match: HTTP {http}: busy"
