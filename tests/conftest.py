@@ -4,6 +4,7 @@ test a clean process: no ``HASHGATE_*`` setting from the shell, no limiter from 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,17 @@ _TESTS = Path(__file__).parent
 
 #: Variables that steer the test run itself (set by .ci/run), not hashgate: kept.
 TEST_RUN_VARIABLES = frozenset({"HASHGATE_REQUIRE_BROWSER"})
+
+
+def _clear_hashgate_settings(unset: Callable[[str], object]) -> None:
+    for name in list(os.environ):
+        if name.upper().startswith("HASHGATE_") and name not in TEST_RUN_VARIABLES:
+            unset(name)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before collection too: test modules that build ``Settings()`` at import read none."""
+    _clear_hashgate_settings(os.environ.pop)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -30,7 +42,5 @@ def clean_process(monkeypatch: pytest.MonkeyPatch) -> None:
     An exported ``HASHGATE_SCAN__MAX_IN_FLIGHT=0`` must not fail the suite, and a limiter that
     one test registered for a key must not carry its tokens into the next test.
     """
-    for name in list(os.environ):
-        if name.upper().startswith("HASHGATE_") and name not in TEST_RUN_VARIABLES:
-            monkeypatch.delenv(name)
+    _clear_hashgate_settings(monkeypatch.delenv)
     monkeypatch.setattr(RateLimiter, "_registry", {})

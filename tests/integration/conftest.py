@@ -9,6 +9,9 @@ import pytest
 
 from hashgate_tools.localkafka import LocalBroker, local_broker
 
+# Shared checks keep pytest's detailed assertion messages.
+pytest.register_assert_rewrite("tests.integration.promise_support")
+
 
 @pytest.fixture(scope="session")
 def kafka_broker() -> Iterator[LocalBroker]:

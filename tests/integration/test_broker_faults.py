@@ -24,7 +24,7 @@ from hashgate_tools.harness.worker import (
 )
 from hashgate_tools.localkafka import JavaKafka, started_java_kafka
 from streams.events import UploadEvent
-from tests.integration.test_worker_promises import assert_every_event_once_and_right, uploads
+from tests.integration.promise_support import assert_every_event_once_and_right, uploads
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
 

@@ -12,23 +12,9 @@ from hashgate_tools.harness.downstream import AgentProcess, DownstreamSetup, mat
 from hashgate_tools.harness.images import SIMULATOR_KEY, ImageServer
 from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
 from streams.events import ReportOutcome, ReportStatus, ReviewRequest, ScanInfo, ScanKind
+from tests.integration.reporting_support import NCMEC_PASSWORD, reporting_env
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.downstream_fixtures"]
-
-NCMEC_PASSWORD = "ncmec-secret-pw-5d1c"
-
-
-def reporting_env(simulator: RunningSimulator) -> dict[str, str]:
-    return {
-        "HASHGATE_PHOTODNA__ENDPOINT": simulator.base_url,
-        "HASHGATE_PHOTODNA__SUBSCRIPTION_KEY": SIMULATOR_KEY,
-        "HASHGATE_PHOTODNA__NCMEC_USERNAME": "ncmec-user",
-        "HASHGATE_PHOTODNA__NCMEC_PASSWORD": NCMEC_PASSWORD,
-        "HASHGATE_REPORTING__ORG_NAME": "Example Platform",
-        "HASHGATE_REPORTING__REPORTER_NAME": "Trust & Safety",
-        "HASHGATE_REPORTING__REPORTER_EMAIL": "tns@example.com",
-        "HASHGATE_MEDIA__ALLOW_HOSTS": '["127.0.0.1"]',
-    }
 
 
 async def hashgate(agent: AgentProcess, *args: str) -> tuple[int, str]:

@@ -40,7 +40,7 @@ from streams.events import (
 )
 from streams.settings import ReviewRole
 from tests.integration.browser import chromium, is_grayscale, shown_image, strongest_edge, wait_for
-from tests.integration.test_downstream_reporting import reporting_env
+from tests.integration.reporting_support import reporting_env
 
 pytest_plugins = [
     "tests.fixtures.simulator",
