@@ -17,6 +17,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -52,7 +53,7 @@ class Process:
         self.log_path = log_dir / f"{name}.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Process:
+    def start(self) -> Self:
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 self.argv,

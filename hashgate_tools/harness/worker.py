@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from hashgate_tools.harness.host import free_port
 from hashgate_tools.harness.images import ImageServer
 from hashgate_tools.harness.kafka import Record, create_topics, unique
+from hashgate_tools.harness.processes import Process
 from hashgate_tools.harness.waiting import eventually
 from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
 from streams.events import ScanError, UploadEvent, Verdict
@@ -56,26 +56,21 @@ class ScanTopics:
         return [self.name(s) for s in ("verdicts_match", "verdicts_clear", "scan_errors")]
 
 
-class WorkerProcess:
+class WorkerProcess(Process):
     """One ``hashgate <command>`` subprocess (the worker, or a downstream agent) with its own
     web port and log file."""
 
     def __init__(self, env: dict[str, str], log_path: Path, command: str = "worker") -> None:
         self.command = command
         self.port = int(env.get("HASHGATE_WEB__PORT") or free_port())
-        self.env = {**os.environ, **env, "HASHGATE_WEB__PORT": str(self.port)}
+        argv = [sys.executable, "-m", "streams", command]
+        env = {**env, "HASHGATE_WEB__PORT": str(self.port)}
+        super().__init__(command, argv, env, log_path.parent)
         self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> WorkerProcess:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams", self.command],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        return self
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self._proc
 
     @property
     def url(self) -> str:
@@ -98,9 +93,8 @@ class WorkerProcess:
                 await asyncio.sleep(0.25)
 
     def _assert_running(self) -> None:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
+        if self.exit_code is not None:
+            raise AssertionError(f"{self.command} exited with {self.exit_code}:\n{self.log_tail()}")
 
     def signal(self, signum: signal.Signals) -> None:
         assert self.proc is not None
@@ -113,25 +107,6 @@ class WorkerProcess:
             lambda: proc.poll() is not None, within=within, poll=0.1, what="worker exit"
         )
         return proc.returncode
-
-    def stop(self) -> None:
-        """Best-effort cleanup at the end of a test."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    async def wait_metric(self, name: str, at_least: float, within: float = 60) -> float:
-        """Until the metric's sum reaches ``at_least``; fails if the worker exits meanwhile."""
-        async with asyncio.timeout(within):
-            while True:
-                self._assert_running()
-                with contextlib.suppress(httpx.TransportError):
-                    if (value := await self.metric(name)) >= at_least:
-                        return value
-                await asyncio.sleep(0.2)
 
     async def metric(self, name: str) -> float:
         """Sum of one metric's samples on /metrics."""

@@ -39,4 +39,4 @@ async def downstream(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Down
 
     yield DownstreamSetup(kafka_bootstrap, topics, start_agent)
     for agent in started:
-        agent.stop()
+        agent.kill()

@@ -101,4 +101,4 @@ async def test_a_first_verdict_and_report_with_the_readmes_simulator_setup(
         errors = [line for line in reporting.log_text().splitlines() if '"level": "error"' in line]
         assert errors == [], errors
     finally:
-        reporting.stop()
+        reporting.kill()
