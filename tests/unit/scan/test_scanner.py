@@ -261,3 +261,51 @@ async def test_the_retry_limit_allows_exactly_its_number_of_delayed_retries(
         assert isinstance(outcome, DeadLetterOutcome)
         assert outcome.error.attempts == attempts
         assert "outlived 2 delayed retries" in outcome.error.detail
+
+
+async def test_a_verdict_carries_the_calls_timings_and_at_least_one_attempt() -> None:
+    answered = MatchResult(
+        is_match=False,
+        flags=[],
+        tracking_id="WUS_t",
+        status_code=3000,
+        status_description="OK",
+        attempts=0,
+        api_seconds=0.25,
+        quota_seconds=1.5,
+    )
+    early = record()
+    taken = SourceRecord(
+        early.topic,
+        early.partition,
+        early.offset,
+        early.key,
+        early.value,
+        (),
+        NOW - timedelta(seconds=2),
+    )
+
+    outcome = await scanner(ScriptedMatcher(answered)).scan(taken)
+
+    assert isinstance(outcome, VerdictOutcome)
+    timings = outcome.verdict.timings
+    assert (timings.api_ms, timings.quota_ms, timings.total_ms) == (250, 1500, 2000)
+    assert (timings.received_at, timings.scanned_at) == (NOW - timedelta(seconds=2), NOW)
+    assert outcome.verdict.attempts == 1
+
+
+async def test_a_record_received_after_the_clocks_now_has_no_negative_total() -> None:
+    early = record()
+    late = SourceRecord(
+        early.topic,
+        early.partition,
+        early.offset,
+        early.key,
+        early.value,
+        (),
+        NOW + timedelta(seconds=1),
+    )
+
+    outcome = await scanner(ScriptedMatcher(result(is_match=False))).scan(late)
+
+    assert isinstance(outcome, VerdictOutcome) and outcome.verdict.timings.total_ms == 0
