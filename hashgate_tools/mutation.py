@@ -30,7 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Each safety-core module and the unit tests that must kill its mutants.
 SAFETY_CORE: dict[str, tuple[str, ...]] = {
-    "streams/scan/scanner.py": ("tests/unit/scan/test_scanner.py",),
+    "streams/scan/scanner.py": (
+        "tests/unit/scan/test_scanner.py",
+        "tests/unit/scan/test_changes.py",
+        "tests/unit/scan/test_outputs.py",
+    ),
     "streams/scan/pipeline.py": ("tests/unit/scan/test_pipeline.py",),
     "streams/scan/ack_tracker.py": (
         "tests/unit/scan/test_ack_tracker.py",

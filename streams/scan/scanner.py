@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 OK_STATUS = 3000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)  # pragma: no mutate (nothing writes to them)
 class ScanRequest:
     """What a record asks for, whichever lane it came from."""
 
@@ -64,13 +64,13 @@ DECODERS: dict[Lane, Callable[[bytes | None], ScanRequest]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)  # pragma: no mutate (nothing writes to them)
 class VerdictOutcome:
     verdict: Verdict
     request: ScanRequest
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)  # pragma: no mutate (nothing writes to them)
 class RetryOutcome:
     """Re-publish the original bytes to the retry topic, to be scanned again after a delay."""
 
@@ -80,7 +80,7 @@ class RetryOutcome:
     error: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)  # pragma: no mutate (nothing writes to them)
 class UnchangedOutcome:
     """An only-changed rescan found the content's last verdict again: nothing is emitted."""
 
@@ -88,10 +88,10 @@ class UnchangedOutcome:
     request: ScanRequest
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)  # pragma: no mutate (nothing writes to them)
 class DeadLetterOutcome:
     error: ScanError
-    replays: int = 0  # DLQ replays of the record so far, kept as a header for the next replay
+    replays: int  # DLQ replays of the record so far, kept as a header for the next replay
 
 
 Outcome = VerdictOutcome | UnchangedOutcome | RetryOutcome | DeadLetterOutcome

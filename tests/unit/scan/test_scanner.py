@@ -16,10 +16,17 @@ from streams.errors import (
     UnknownStatusError,
 )
 from streams.events import ScanKind, VerdictKind
-from streams.kafka.record import ATTEMPTS_HEADER, REPLAYS_HEADER, SourceRecord
+from streams.kafka.record import ATTEMPTS_HEADER, FIRST_SEEN_HEADER, REPLAYS_HEADER, SourceRecord
 from streams.photodna import CircuitBreaker, Lane, MatchFlag, MatchResult, MediaRef
 from streams.scan.pipeline import FatalScanError
-from streams.scan.scanner import DeadLetterOutcome, RetryOutcome, Scanner, VerdictOutcome
+from streams.scan.scanner import (
+    DeadLetterOutcome,
+    RetryOutcome,
+    Scanner,
+    VerdictOutcome,
+    decode_rescan,
+    decode_upload,
+)
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 UPLOAD = {
@@ -309,3 +316,28 @@ async def test_a_record_received_after_the_clocks_now_has_no_negative_total() ->
     outcome = await scanner(ScriptedMatcher(result(is_match=False))).scan(late)
 
     assert isinstance(outcome, VerdictOutcome) and outcome.verdict.timings.total_ms == 0
+
+
+async def test_a_dead_letter_counts_every_scan_and_keeps_when_the_record_was_first_seen() -> None:
+    first_seen = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+    retried = record(
+        headers=((ATTEMPTS_HEADER, b"1"), (FIRST_SEEN_HEADER, first_seen.isoformat().encode()))
+    )
+    rejected = RejectedByPhotoDNA("3206", reason=ReasonCode.NOT_AN_IMAGE, status_code=3206)
+
+    outcome = await scanner(ScriptedMatcher(rejected)).scan(retried)
+
+    assert isinstance(outcome, DeadLetterOutcome)
+    assert (outcome.error.attempts, outcome.error.first_seen) == (2, first_seen)
+    assert (outcome.error.last_seen, outcome.replays) == (NOW, 0)
+    assert (outcome.error.event_id, outcome.error.tenant) == ("evt-1", "acme")
+
+
+def test_only_a_rescan_that_asks_for_it_is_only_changed() -> None:
+    upload = json.dumps(UPLOAD).encode()
+    assert decode_upload(upload).only_changed is False
+    request = {"schema_version": 1, "rescan_id": "rs-1", "requested_at": UPLOAD["uploaded_at"]}
+    plain = json.dumps({**request, "upload": UPLOAD}).encode()
+    asked = json.dumps({**request, "upload": UPLOAD, "only_changed": True}).encode()
+    assert decode_rescan(plain).only_changed is False
+    assert decode_rescan(asked).only_changed is True
