@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
@@ -44,6 +43,7 @@ from streams.photodna import (
     parse_retry_after,
 )
 from streams.settings import PhotoDNASettings
+from tests.support import settle
 
 pytestmark = pytest.mark.unit
 
@@ -619,11 +619,14 @@ async def test_only_transient_failures_count_toward_a_probe(reply: Reply) -> Non
     probe = Probe(False)
     breaker = CircuitBreaker(1, 60, probe=probe)
 
+    client = make_client(Server(reply), max_attempts=2, breaker=breaker)
+
     with contextlib.suppress(HashgateError):
-        await match_once(Server(reply), max_attempts=2, breaker=breaker)
-    await asyncio.sleep(0.01)
+        await client.match(ImageUrl(IMAGE_URL))
+    await settle()  # a probe, had one been asked for, would have started by now
 
     assert probe.calls == 0 and breaker.state is BreakerState.CLOSED
+    await client.aclose()
 
 
 @pytest.mark.parametrize("is_match", [True, False])

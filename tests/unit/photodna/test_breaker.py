@@ -10,6 +10,7 @@ import pytest
 
 from hashgate_tools.harness.waiting import eventually
 from streams.photodna.breaker import BreakerState, CircuitBreaker
+from tests import support
 
 pytestmark = pytest.mark.unit
 
@@ -79,7 +80,7 @@ async def test_a_success_resets_the_failure_count(make: type[Probed]) -> None:
         p.cb.record_failure()
         p.cb.record_failure()
         p.cb.record_success()
-    await asyncio.sleep(0.01)
+    await support.settle()
     assert p.probe.calls == 0
 
 

@@ -10,6 +10,7 @@ import pytest
 from hashgate_tools.harness.waiting import eventually
 from streams.kafka.record import SourceRecord
 from streams.scan.pipeline import FatalScanError, ScanPipeline
+from tests.support import settle
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
@@ -104,7 +105,7 @@ async def test_unacked_records_are_bounded_behind_a_stuck_head() -> None:
             gate.finish(offset)
     await eventually(lambda: pipeline.in_flight == 1)
     blocked = asyncio.create_task(pipeline.submit(rec(4), lambda: None))
-    await asyncio.sleep(0.01)
+    await settle()
     assert not blocked.done() and pipeline.unacked == 4
     gate.finish(0)
     assert await asyncio.wait_for(blocked, 5)
@@ -162,4 +163,5 @@ async def test_drain_lets_running_work_finish_then_abandons_the_rest() -> None:
 
 def test_unacked_bound_must_cover_in_flight() -> None:
     with pytest.raises(ValueError, match="max_unacked"):
-        ScanPipeline(Gate(), max_in_flight=8, max_unacked=4, on_fatal=_no_fatal)
+        ScanPipeline(Gate(), max_in_flight=5, max_unacked=4, on_fatal=_no_fatal)
+    assert ScanPipeline(Gate(), max_in_flight=4, max_unacked=4, on_fatal=_no_fatal).unacked == 0
