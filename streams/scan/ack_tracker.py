@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False)  # pragma: no mutate (never compared or hashed)
 class Ticket:
     """One record's place in its partition's queue."""
 
@@ -22,7 +22,7 @@ class Ticket:
     done: bool = False
 
 
-@dataclass(slots=True)
+@dataclass(slots=True)  # pragma: no mutate (slots only save memory)
 class PartitionAcks:
     """FIFO of one partition's unacked records, in the order they were taken."""
 

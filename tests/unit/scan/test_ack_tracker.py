@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -69,3 +70,24 @@ def test_offsets_must_increase_within_a_partition() -> None:
         pass
     else:
         raise AssertionError("a repeated offset must be refused")
+
+
+@pytest.mark.parametrize(("taken", "next_offset"), [([10], 10), ([10], 9), ([5, 10], 7)])
+def test_a_partition_refuses_an_offset_that_is_not_after_its_last(
+    taken: list[int], next_offset: int
+) -> None:
+    queue = PartitionAcks()
+    for offset in taken:
+        queue.track(offset, lambda: None)
+
+    with pytest.raises(ValueError, match=f"offset {next_offset} is not after {taken[-1]}$"):
+        queue.track(next_offset, lambda: None)
+    assert len(queue) == len(taken)
+
+
+def test_forgetting_a_partition_never_seen_drops_nothing() -> None:
+    tracker = AckTracker()
+    tracker.track("t", 0, 1, lambda: None)
+
+    assert tracker.forget("t", 7) == 0
+    assert tracker.pending() == 1
