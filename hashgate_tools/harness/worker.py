@@ -108,6 +108,16 @@ class WorkerProcess(Process):
         )
         return proc.returncode
 
+    async def wait_metric(self, name: str, at_least: float, within: float = 60) -> float:
+        """Until the metric's sum reaches ``at_least``; fails if the worker exits meanwhile."""
+        async with asyncio.timeout(within):
+            while True:
+                self._assert_running()
+                with contextlib.suppress(httpx.TransportError):
+                    if (value := await self.metric(name)) >= at_least:
+                        return value
+                await asyncio.sleep(0.2)
+
     async def metric(self, name: str) -> float:
         """Sum of one metric's samples on /metrics."""
         text = (await self.get("/metrics")).text

@@ -304,11 +304,15 @@ async def test_open_breaker_fails_fast_without_calling(
         with pytest.raises(TransientError):
             await client.match(image, fail_fast=True)
         await eventually(lambda: breaker.state is BreakerState.OPEN, within=10, what="open")
+        calls_when_open = (await simulator_admin.stats()).total_requests
         with pytest.raises(CircuitOpenError):
             await client.match(image, fail_fast=True)
+        assert (await simulator_admin.stats()).total_requests == calls_when_open
+    # The event's calls (its last one may find the breaker open already), then the canary's.
     stats = await simulator_admin.stats()
-    assert stats["http_5xx"] == FAST_RETRIES.max_attempts + CANARY_ATTEMPTS, "event, then canary"
     assert client.probe_calls == CANARY_ATTEMPTS
+    event_calls = stats["http_5xx"] - CANARY_ATTEMPTS
+    assert 2 <= event_calls <= FAST_RETRIES.max_attempts, stats
 
 
 async def test_an_outage_pauses_the_call_and_it_completes_after_recovery(
