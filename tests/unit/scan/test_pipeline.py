@@ -158,7 +158,16 @@ async def test_drain_lets_running_work_finish_then_abandons_the_rest() -> None:
     report = await pipeline.drain(0.2)
     assert (report.finished, report.abandoned) == (1, 1)
     assert acked == [0]
+    assert gate.running == 0, "the abandoned scan was cancelled before drain returned"
     assert not await pipeline.submit(rec(5), lambda: acked.append(5))
+
+
+async def test_draining_an_idle_pipeline_reports_nothing() -> None:
+    pipeline = ScanPipeline(Gate(), max_in_flight=2, max_unacked=2, on_fatal=_no_fatal)
+
+    report = await pipeline.drain(0.2)
+
+    assert (report.finished, report.abandoned) == (0, 0)
 
 
 def test_unacked_bound_must_cover_in_flight() -> None:
