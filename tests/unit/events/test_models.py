@@ -6,12 +6,15 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from streams.errors import EventDecodeError, ReasonCode
 from streams.events import (
+    MatchDetail,
     ScanError,
     ScanInfo,
     ScanKind,
+    Timings,
     UploadEvent,
     Verdict,
     VerdictKind,
@@ -146,3 +149,39 @@ def test_an_event_round_trips_and_an_unknown_schema_version_is_refused_on_decode
     assert UploadEvent.decode(event.encode()) == event
     with pytest.raises(EventDecodeError):
         UploadEvent.decode(_raw(schema_version=9))
+
+
+@pytest.mark.parametrize(
+    ("field", "lowest"),
+    [("api_ms", 0), ("quota_ms", 0), ("total_ms", 0)],
+)
+def test_timings_accept_zero_and_refuse_anything_below(field: str, lowest: float) -> None:
+    moments = {
+        "received_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "scanned_at": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    given = {"api_ms": 1.0, "total_ms": 1.0}
+    assert getattr(Timings(**moments, **{**given, field: lowest}), field) == lowest
+    with pytest.raises(ValidationError, match=field):
+        Timings(**moments, **{**given, field: lowest - 0.001})
+
+
+def test_a_match_distance_is_zero_or_more() -> None:
+    assert MatchDetail(source="Test", distance=0).distance == 0
+    with pytest.raises(ValidationError, match="distance"):
+        MatchDetail(source="Test", distance=-1)
+
+
+def test_a_verdict_took_at_least_one_call() -> None:
+    data = json.loads(_verdict(ScanInfo(), is_match=True).encode())
+    assert Verdict.decode(json.dumps({**data, "attempts": 1})).attempts == 1
+    with pytest.raises(EventDecodeError, match="attempts"):
+        Verdict.decode(json.dumps({**data, "attempts": 0}))
+
+
+def test_verdict_parts_refuse_unknown_fields_and_changes() -> None:
+    with pytest.raises(ValidationError, match="extra"):
+        ScanInfo(kind=ScanKind.LIVE, colour="red")  # type: ignore[call-arg]
+    scan = ScanInfo()
+    with pytest.raises(ValidationError, match="frozen"):
+        scan.kind = ScanKind.RESCAN  # type: ignore[misc]
