@@ -90,3 +90,31 @@ def test_the_logging_config_scrubs_every_line_it_writes(configured: io.StringIO)
     lines = [json.loads(text) for text in configured.getvalue().splitlines()]
     assert [entry["msg"] for entry in lines] == ["sent [redacted]", "key=[redacted]"]
     assert [entry["logger"] for entry in lines] == ["httpcore", "streams.photodna"]
+
+
+def test_a_json_line_has_time_level_logger_message_and_the_extra_fields() -> None:
+    entry = record("scanned %s", "img-1")
+    entry.created = 1_764_590_400.5  # 2025-12-01T12:00:00.500Z
+    entry.content_id = "img-1"
+    entry._private = "kept out"
+
+    fields = json.loads(JsonFormatter().format(entry))
+
+    assert fields == {
+        "ts": "2025-12-01T12:00:00.500+00:00",
+        "level": "warning",
+        "logger": "httpx",
+        "msg": "scanned img-1",
+        "content_id": "img-1",
+    }
+
+
+def test_a_scrubbed_traceback_is_still_written() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError as exc:
+        entry = record("failed", exc=exc)
+    SecretScrubber(["unrelated-secret"]).filter(entry)
+
+    assert entry.exc_info is None
+    assert "ValueError: boom" in json.loads(JsonFormatter().format(entry))["exc"]
