@@ -96,20 +96,21 @@ async def test_same_key_runs_in_order_other_keys_concurrently() -> None:
     await eventually(lambda: pipeline.in_flight == 0)
 
 
-async def test_unacked_records_are_bounded_behind_a_stuck_head() -> None:
+@pytest.mark.parametrize("bound", [4, 300])  # 300: beyond the ints Python interns
+async def test_unacked_records_are_bounded_behind_a_stuck_head(bound: int) -> None:
     gate = Gate()
-    pipeline = ScanPipeline(gate, max_in_flight=2, max_unacked=4, on_fatal=_no_fatal)
-    for offset in range(4):
+    pipeline = ScanPipeline(gate, max_in_flight=2, max_unacked=bound, on_fatal=_no_fatal)
+    for offset in range(bound):
         await pipeline.submit(rec(offset), lambda: None)
         if offset:
             gate.finish(offset)
     await eventually(lambda: pipeline.in_flight == 1)
-    blocked = asyncio.create_task(pipeline.submit(rec(4), lambda: None))
+    blocked = asyncio.create_task(pipeline.submit(rec(bound), lambda: None))
     await settle()
-    assert not blocked.done() and pipeline.unacked == 4
+    assert not blocked.done() and pipeline.unacked == bound
     gate.finish(0)
     assert await asyncio.wait_for(blocked, 5)
-    gate.finish(4)
+    gate.finish(bound)
 
 
 async def test_a_fatal_error_stops_everything_and_acks_nothing_after_it() -> None:
