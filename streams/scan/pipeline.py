@@ -167,5 +167,5 @@ class ScanPipeline:
         for task in pending:
             task.cancel()
         if pending:
-            await asyncio.wait(pending, timeout=5)
+            await asyncio.wait(pending, timeout=5)  # pragma: no mutate (see docs/mutation.md)
         return DrainReport(finished=len(running) - len(pending), abandoned=len(pending))
