@@ -112,9 +112,10 @@ def test_clear_verdict_cannot_carry_matches_and_ids_cannot_be_forged() -> None:
     with pytest.raises(EventDecodeError, match="clear verdict"):
         Verdict.decode(json.dumps(data))
     data = json.loads(clear.encode())
-    data["verdict_id"] = "00000000-0000-0000-0000-000000000000"
-    with pytest.raises(EventDecodeError, match="verdict_id"):
-        Verdict.decode(json.dumps(data))
+    for forged in ("00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"):
+        data["verdict_id"] = forged
+        with pytest.raises(EventDecodeError, match="verdict_id"):
+            Verdict.decode(json.dumps(data))
 
 
 def test_rescan_scan_info_needs_an_id() -> None:
