@@ -153,12 +153,13 @@ async def test_drain_lets_running_work_finish_then_abandons_the_rest() -> None:
     gate = Gate()
     pipeline = ScanPipeline(gate, max_in_flight=4, max_unacked=10, on_fatal=_no_fatal)
     acked: list[int] = []
-    for offset in range(2):
+    for offset in range(4):
         await pipeline.submit(rec(offset), lambda o=offset: acked.append(o))
-    gate.finish(0)
+    for offset in (0, 1, 2):
+        gate.finish(offset)
     report = await pipeline.drain(0.2)
-    assert (report.finished, report.abandoned) == (1, 1)
-    assert acked == [0]
+    assert (report.finished, report.abandoned) == (3, 1)
+    assert acked == [0, 1, 2]
     assert gate.running == 0, "the abandoned scan was cancelled before drain returned"
     assert not await pipeline.submit(rec(5), lambda: acked.append(5))
 
