@@ -105,7 +105,7 @@ class Scanner:
         self,
         matcher: Matcher,
         breaker: CircuitBreaker,
-        *,
+        *,  # pragma: no mutate (callers pass these by name)
         lane: Lane,
         enhanced: bool,
         retry_limit: int,

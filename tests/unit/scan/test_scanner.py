@@ -117,8 +117,9 @@ async def test_match_flags_make_a_match_even_if_is_match_is_false() -> None:
     )
 
 
-async def test_a_non_ok_result_never_becomes_clear() -> None:
-    outcome = await scanner(ScriptedMatcher(result(is_match=False, status=3004))).scan(record())
+@pytest.mark.parametrize("status", [3004, 2999, 0])
+async def test_a_non_ok_result_never_becomes_clear(status: int) -> None:
+    outcome = await scanner(ScriptedMatcher(result(is_match=False, status=status))).scan(record())
     assert isinstance(outcome, RetryOutcome)
 
 
