@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -342,3 +343,15 @@ def test_only_a_rescan_that_asks_for_it_is_only_changed() -> None:
     asked = json.dumps({**request, "upload": UPLOAD, "only_changed": True}).encode()
     assert decode_rescan(plain).only_changed is False
     assert decode_rescan(asked).only_changed is True
+
+
+async def test_each_verdict_is_logged_at_debug_with_its_url_redacted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="streams.scan.scanner"):
+        await scanner(ScriptedMatcher(result(is_match=False))).scan(record())
+
+    [entry] = [r for r in caplog.records if r.getMessage() == "verdict"]
+    assert (entry.verdict, entry.content_id, entry.tenant) == ("clear", "img-1", "acme")  # type: ignore[attr-defined]
+    assert entry.media.startswith("https://cdn.example.com/… #")  # type: ignore[attr-defined]
+    assert "secret" not in entry.media  # type: ignore[attr-defined]
