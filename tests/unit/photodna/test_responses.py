@@ -6,6 +6,7 @@ the reader must raise the code's own error whatever ``IsMatch`` says.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from streams.errors import (
 )
 from streams.photodna.responses import (
     ServiceStatus,
+    parse_retry_after,
     raise_for_http,
     read_match,
     read_report,
@@ -154,7 +156,11 @@ def test_answers_are_labelled_by_status_code_else_http_status(
 
 
 def test_a_match_id_is_read_from_its_own_key_only() -> None:
-    info = [{"Key": "Zeta", "Value": "not-it"}, {"Key": "MatchId", "Value": "104149"}]
+    info = [
+        {"Key": "Alpha", "Value": "not-it"},
+        {"Key": "Zeta", "Value": "not-it"},
+        {"Key": "MatchId", "Value": "104149"},
+    ]
     flag = {"Source": "Test", "Violations": ["A1"], "AdvancedInfo": info}
 
     _, [read], _ = read_match(answer(3000, is_match=True, MatchDetails={"MatchFlags": [flag]}))
@@ -222,3 +228,10 @@ def test_server_errors_timeouts_and_odd_statuses_are_transient(http: int) -> Non
 
     assert type(raised.value) is TransientError
     assert str(raised.value) == f"PhotoDNA Match: HTTP {http}: busy"
+
+
+def test_a_retry_after_date_without_a_zone_is_read_as_utc() -> None:
+    now = datetime(2026, 10, 21, 7, 28, 0, tzinfo=UTC)
+
+    assert parse_retry_after("Wed, 21 Oct 2026 07:28:10 -0000", now=now) == 10
+    assert parse_retry_after("Wed, 21 Oct 2026 07:28:10 GMT", now=now) == 10
