@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import faust
 from aiokafka.conn import create_conn
@@ -119,3 +119,24 @@ def is_unreachable_broker(exc: BaseException) -> bool:
     """Whether ``exc`` is a client's "no bootstrap broker answered", which a one-shot command
     cannot wait out the way a long-running process's clients do."""
     return isinstance(exc, KafkaConnectionError)
+
+
+class _Startable(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+StartableT = TypeVar("StartableT", bound=_Startable)
+
+
+async def started(client: StartableT) -> StartableT:
+    """``client`` (a consumer or producer) started; stopped again if its start fails, so a
+    broker that does not answer leaves no half-open client behind (asyncio logs those at ERROR
+    as "Unclosed AIOKafkaConsumer")."""
+    try:
+        await client.start()
+    except BaseException:
+        await client.stop()
+        raise
+    return client

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
-from streams.kafka.config import aiokafka_options
+from streams.kafka.config import aiokafka_options, started
 from streams.kafka.internals import producer_client
 from streams.kafka.producer_topics import TrackedTopics
 from streams.retry import RetryPolicy
@@ -146,7 +146,7 @@ async def windowed_writer(settings: Settings) -> AsyncIterator[WindowedWriter]:
     producer = AIOKafkaProducer(
         **aiokafka_options(settings.kafka), acks="all", enable_idempotence=True, linger_ms=20
     )
-    await producer.start()
+    await started(producer)
     try:
         writer = WindowedWriter(producer)
         yield writer

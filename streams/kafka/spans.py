@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 
 from streams.errors import ConfigurationError
-from streams.kafka.config import aiokafka_options
+from streams.kafka.config import aiokafka_options, started
 from streams.settings import KafkaSettings, Settings
 
 #: Records per fetch; small enough to keep memory flat, large enough to read fast.
@@ -78,7 +78,7 @@ def span_consumer(kafka: KafkaSettings) -> AIOKafkaConsumer:
 async def reader(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
     """A started ``span_consumer``, stopped on exit."""
     consumer = span_consumer(settings.kafka)
-    await consumer.start()
+    await started(consumer)
     try:
         yield consumer
     finally:
@@ -143,7 +143,7 @@ async def read_to_end(
     if not partitions:
         return []
     consumer = span_consumer(kafka)
-    await consumer.start()
+    await started(consumer)
     try:
         starts = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
@@ -213,7 +213,7 @@ class CatchUpReader:
         if self._consumer is None:
             self._partitions = await partitions_of(self._settings, self.topic)
             consumer = span_consumer(self._settings.kafka)
-            await consumer.start()
+            await started(consumer)
             self._consumer = consumer
         return self._consumer
 

@@ -33,6 +33,7 @@ def test_an_operator_command_with_no_broker_answering_exits_69_naming_the_settin
     assert done.returncode == EX_UNAVAILABLE, done.stderr
     assert "HASHGATE_KAFKA__BOOTSTRAP_SERVERS" in done.stderr
     assert "Traceback" not in done.stderr
+    assert "Unclosed" not in done.stderr, "a failed start leaves no client half open"
 
 
 def test_an_unexpected_error_in_a_command_exits_70(
