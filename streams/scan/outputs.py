@@ -91,11 +91,10 @@ class OutcomeRouter:
     def _records(self, outcome: Outcome) -> list[OutRecord]:
         match outcome:
             case VerdictOutcome(verdict=verdict):
-                topic = (
-                    self._topics.verdicts_match
-                    if verdict.verdict is VerdictKind.MATCH  # pragma: no mutate
-                    else self._topics.verdicts_clear
-                )
+                topic = {
+                    VerdictKind.MATCH: self._topics.verdicts_match,
+                    VerdictKind.CLEAR: self._topics.verdicts_clear,
+                }[verdict.verdict]
                 return [(topic, verdict.content_id.encode(), verdict.encode(), [])]
             case UnchangedOutcome():
                 return []
