@@ -37,7 +37,7 @@ class ScanInfo(_Part):
 
     @model_validator(mode="after")
     def _rescan_has_id(self) -> Self:
-        if (self.kind is ScanKind.RESCAN) != (self.rescan_id is not None):  # pragma: no mutate
+        if (self.kind is ScanKind.RESCAN) != (self.rescan_id is not None):
             raise ValueError("rescan_id is required for, and only for, kind 'rescan'")
         return self
 
@@ -97,7 +97,7 @@ class Verdict(Event):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if self.verdict is VerdictKind.CLEAR and self.matches:  # pragma: no mutate
+        if self.verdict is VerdictKind.CLEAR and self.matches:
             raise ValueError("a clear verdict cannot carry match details")
         if self.verdict_id != verdict_id_for(self.event_id, self.scan):
             raise ValueError("verdict_id does not derive from event_id and scan")
