@@ -3,6 +3,7 @@ and the demo alike."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Self
@@ -52,3 +53,15 @@ class OutcomeReader:
         if record.topic == self.errors:
             return Outcome(record, ScanError.decode(value))
         return Outcome(record, Verdict.decode(value))
+
+
+async def read_outcomes(reader: OutcomeReader, count: int, *, within: float = 120) -> list[Outcome]:
+    """At least the first ``count`` outcomes (all of them, once ``count`` records were counted)."""
+    found: list[Outcome] = []
+    try:
+        async with asyncio.timeout(within):
+            while len(found) < count:
+                found += await reader.read(timeout_ms=500)
+    except TimeoutError:
+        raise TimeoutError(f"{len(found)} of {count} outcomes within {within}s") from None
+    return found

@@ -56,6 +56,10 @@ class ScanTopics:
     def outputs(self) -> list[str]:
         return [self.name(s) for s in ("verdicts_match", "verdicts_clear", "scan_errors")]
 
+    def outcome_reader(self, bootstrap: str) -> OutcomeReader:
+        verdicts = [self.name("verdicts_match"), self.name("verdicts_clear")]
+        return OutcomeReader(bootstrap, verdicts, self.name("scan_errors"))
+
 
 class WorkerProcess(Process):
     """One ``hashgate <command>`` subprocess (the worker, or a downstream agent) with its own
@@ -172,8 +176,7 @@ class OutcomeCollector:
         self.topics = topics
         self.out = Outcomes([], [], [])
         self.raw_errors: list[ConsumerRecord[bytes, bytes]] = []
-        verdicts = [topics.name("verdicts_match"), topics.name("verdicts_clear")]
-        self._reader = OutcomeReader(bootstrap, verdicts, topics.name("scan_errors"))
+        self._reader = topics.outcome_reader(bootstrap)
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> OutcomeCollector:
