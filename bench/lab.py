@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.observe import OutputWatch, Progress
 from bench.workload import ImagePool, preload, uploads, write_images
+from hashgate_tools.harness.outcomes import read_outcomes
 from hashgate_tools.harness.processes import (
     ImageServerProcess,
     Process,
@@ -123,7 +124,10 @@ class Lab:
                     events, process, within=120 + 3 * events / expected_eps, poll_s=poll_s
                 )
                 first_ms, last_ms = await watch.span_ms()
-                outputs = await watch.read_all() if keep_verdicts else []
+                outcomes = []
+                if keep_verdicts:
+                    async with topics.outcome_reader(self.bootstrap) as reader:
+                        outcomes = await read_outcomes(reader, await watch.count())
         finally:
             process.stop()
         return BacklogRun(
@@ -131,11 +135,7 @@ class Lab:
             span_s=(last_ms - first_ms) / 1000,
             cpu_ms_per_event=progress.cpu_per_output() * 1000,
             progress=progress,
-            verdicts=[
-                Verdict.decode(r.value or b"")
-                for r in outputs
-                if r.topic != topics.name("scan_errors")
-            ],
+            verdicts=[o.decoded for o in outcomes if isinstance(o.decoded, Verdict)],
         )
 
 

@@ -126,22 +126,6 @@ class OutputWatch(AsyncClosing):
                 if batch.get(tp):
                     return batch[tp][0]
 
-    async def read_all(self) -> list[ConsumerRecord[bytes, bytes]]:
-        """Every output record up to the current end offsets."""
-        ends = await self.ends()
-        for tp in self._partitions:
-            self._consumer.seek(tp, 0)
-        records: list[ConsumerRecord[bytes, bytes]] = []
-        remaining = {tp for tp, end in ends.items() if end > 0}
-        async with asyncio.timeout(120):
-            while remaining:
-                batch = await self._consumer.getmany(*remaining, timeout_ms=500)
-                for tp, part in batch.items():
-                    records += [r for r in part if r.offset < ends[tp]]
-                    if part and part[-1].offset >= ends[tp] - 1:
-                        remaining.discard(tp)
-        return records
-
 
 async def delivery_delays_ms(bootstrap: str, topic: str, count: int) -> list[float]:
     """How long ``count`` records took from their producer to a bare aiokafka consumer: the

@@ -12,11 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import ConsumerRecord
-
 from bench.lab import NAIVE_AGENT, PLAIN_LOOP, WORKER, BacklogRun, Lab
 from bench.observe import OutputWatch, delivery_delays_ms
 from bench.workload import publish_paced, uploads
+from hashgate_tools.harness.outcomes import Outcome, read_outcomes
 from streams.events import Verdict
 
 #: The simulator latency and worker concurrency of scenario (a); their quotient is the bound.
@@ -167,10 +166,11 @@ async def latency(ctx: Context) -> Result:
                     delivery_delays_ms(lab.bootstrap, uploads_topic, warm_up + count),
                 )
                 await watch.wait_for(warm_up + count, worker, within=120)
-                records = await watch.read_all()
+                async with topics.outcome_reader(lab.bootstrap) as reader:
+                    outcomes = await read_outcomes(reader, await watch.count())
         finally:
             worker.stop()
-    steady = sorted(t for r in records if (t := _timing(r, sent_at)) is not None)
+    steady = sorted(t for o in outcomes if (t := _timing(o, sent_at)) is not None)
     added_ms = [t.e2e_ms - t.api_ms for t in steady]
     api_ms = [t.api_ms for t in steady]
     e2e_ms = [t.e2e_ms for t in steady]
@@ -347,11 +347,10 @@ class _Timing:
     to_kafka_ms: float
 
 
-def _timing(record: ConsumerRecord[bytes, bytes], sent_at: dict[str, int]) -> _Timing | None:
-    """None for a warm-up upload (not in ``sent_at``)."""
-    verdict = Verdict.decode(record.value or b"")
-    sent = sent_at.get(verdict.event_id)
-    if sent is None:
+def _timing(outcome: Outcome, sent_at: dict[str, int]) -> _Timing | None:
+    """None for a warm-up upload (not in ``sent_at``) or a DLQ record."""
+    verdict, record = outcome.decoded, outcome.record
+    if not isinstance(verdict, Verdict) or (sent := sent_at.get(verdict.event_id)) is None:
         return None
     received = verdict.timings.received_at.timestamp() * 1000
     scanned = verdict.timings.scanned_at.timestamp() * 1000

@@ -21,7 +21,10 @@ class Children:
     def start(
         self, name: str, argv: list[str], env: dict[str, str], cwd: Path, stop_timeout_s: float
     ) -> Process:
-        child = Process(name, argv, env, log_dir=cwd, cwd=cwd).start()
+        return self.adopt(Process(name, argv, env, log_dir=cwd, cwd=cwd).start(), stop_timeout_s)
+
+    def adopt(self, child: Process, stop_timeout_s: float) -> Process:
+        """A child started elsewhere (the harness), stopped with the others."""
         self._started.append((child, stop_timeout_s))
         return child
 

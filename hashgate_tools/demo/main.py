@@ -32,9 +32,10 @@ from hashgate_tools.demo.services import (
     start_worker,
 )
 from hashgate_tools.demo.tally import Tally
-from hashgate_tools.demo.traffic import OutcomeReader, delete_topics, publish
+from hashgate_tools.demo.traffic import collect, delete_topics, publish
 from hashgate_tools.demo.workload import TENANTS, PlannedRecord, plan_records, write_samples
 from hashgate_tools.harness.images import serve_folder
+from hashgate_tools.harness.outcomes import OutcomeReader
 from hashgate_tools.harness.processes import Process
 from hashgate_tools.localkafka import LocalKafkaError, local_kafka
 from streams.settings import TopicSettings
@@ -92,13 +93,10 @@ async def _scan(run: DemoRun, bootstrap: str, run_dir: Path) -> None:
             f"publishing {len(records)} records at {run.rate:g}/s: {run.uploads} uploads from "
             f"{', '.join(TENANTS)} and 3 bad records"
         )
-        reader = OutcomeReader(bootstrap, run.topics)
-        await reader.start()
-        try:
+        verdicts = [run.topics.verdicts_match, run.topics.verdicts_clear]
+        async with OutcomeReader(bootstrap, verdicts, run.topics.scan_errors) as reader:
             run.console.begin(run.tally)
             await _publish_and_collect(run, bootstrap, records, reader, worker)
-        finally:
-            await reader.stop()
 
 
 async def _publish_and_collect(
@@ -112,7 +110,7 @@ async def _publish_and_collect(
     tasks = [
         asyncio.create_task(publish(bootstrap, run.topics.uploads, records, run.rate, run.tally)),
         asyncio.create_task(
-            reader.collect(run.tally, run.console, worker=worker, settle_s=SETTLE_S)
+            collect(reader, run.tally, run.console, worker=worker, settle_s=SETTLE_S)
         ),
     ]
     try:

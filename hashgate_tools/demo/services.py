@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from hashgate_tools.demo.children import Children
 from hashgate_tools.harness.host import free_port
-from hashgate_tools.harness.processes import Process, http_ok
+from hashgate_tools.harness.processes import Process, Simulator, http_ok
+from hashgate_tools.harness.processes import start_simulator as harness_simulator
 from streams.settings import TopicSettings
 
 #: The simulator's per-key quota and the worker's matching client-side rate.
@@ -29,16 +29,6 @@ WORKER_GRACE_S = 5
 
 class DemoError(RuntimeError):
     """A part of the demo could not start; the message says which and shows its log."""
-
-
-@dataclass(frozen=True)
-class Simulator:
-    child: Process
-    root_url: str
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.root_url}/photodna/v1.0"
 
 
 def demo_topics(prefix: str) -> TopicSettings:
@@ -68,25 +58,19 @@ async def _wait_until_ok(child: Process, url: str, timeout_s: float) -> None:
 
 
 async def start_simulator(children: Children, run_dir: Path, key: str) -> Simulator:
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "streams",
-        "simulator",
-        "serve",
-        "--port",
-        str(port),
-        "--keys",
-        key,
-        "--quota-rps",
-        str(QUOTA_RPS),
-        "--latency-ms",
-        LATENCY,
-    ]
-    child = children.start("simulator", argv, dict(os.environ), run_dir, stop_timeout_s=10)
-    simulator = Simulator(child, f"http://127.0.0.1:{port}")
-    await _wait_until_ok(child, f"{simulator.root_url}/healthz", SIMULATOR_READY_TIMEOUT_S)
+    """The harness's simulator, stopped with the demo's other children."""
+    try:
+        simulator = await harness_simulator(
+            run_dir,
+            "simulator",
+            key,
+            quota_rps=QUOTA_RPS,
+            latency_ms=LATENCY,
+            within=SIMULATOR_READY_TIMEOUT_S,
+        )
+    except RuntimeError as exc:
+        raise DemoError(str(exc)) from None
+    children.adopt(simulator.process, stop_timeout_s=10)
     return simulator
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
@@ -17,9 +17,9 @@ from hashgate_tools.demo.display import Console
 from hashgate_tools.demo.services import DemoError
 from hashgate_tools.demo.tally import Row, Tally
 from hashgate_tools.demo.workload import PlannedRecord
+from hashgate_tools.harness.outcomes import OutcomeReader
 from hashgate_tools.harness.processes import Process
 from streams.events import ScanError, Verdict
-from streams.settings import TopicSettings
 
 #: How often the consumer wakes up even when nothing arrives, to keep the live status fresh.
 POLL_MS = 250
@@ -42,48 +42,29 @@ async def publish(
         await producer.stop()
 
 
-class OutcomeReader:
-    """Reads the match, clear and DLQ topics from the beginning into the tally."""
+async def collect(
+    reader: OutcomeReader,
+    tally: Tally,
+    console: Console,
+    *,
+    worker: Process,
+    settle_s: float,
+) -> None:
+    """Until every planned record has an outcome, or ``settle_s`` after the last was sent."""
+    while not tally.finished(time.monotonic(), settle_s):
+        if worker.exit_code is not None:
+            raise DemoError(f"the worker exited with code {worker.exit_code}:\n{worker.log_tail()}")
+        for outcome in await reader.read(timeout_ms=POLL_MS):
+            row = _add(tally, outcome.decoded, time.monotonic())
+            if row is not None:
+                console.outcome(row)
+        console.refresh()
 
-    def __init__(self, bootstrap: str, topics: TopicSettings) -> None:
-        self._topics = topics
-        self._consumer = AIOKafkaConsumer(
-            topics.verdicts_match,
-            topics.verdicts_clear,
-            topics.scan_errors,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            group_id=None,
-        )
 
-    async def start(self) -> None:
-        await self._consumer.start()
-
-    async def stop(self) -> None:
-        await self._consumer.stop()
-
-    async def collect(
-        self, tally: Tally, console: Console, *, worker: Process, settle_s: float
-    ) -> None:
-        """Until every planned record has an outcome, or ``settle_s`` after the last was sent."""
-        while not tally.finished(time.monotonic(), settle_s):
-            if worker.exit_code is not None:
-                raise DemoError(
-                    f"the worker exited with code {worker.exit_code}:\n{worker.log_tail()}"
-                )
-            batches = await self._consumer.getmany(timeout_ms=POLL_MS)
-            for records in batches.values():
-                for record in records:
-                    row = self._add(tally, record.topic, record.value or b"", time.monotonic())
-                    if row is not None:
-                        console.outcome(row)
-            console.refresh()
-
-    def _add(self, tally: Tally, topic: str, value: bytes, at: float) -> Row | None:
-        if topic == self._topics.scan_errors:
-            return tally.add_error(ScanError.decode(value), at)
-        return tally.add_verdict(Verdict.decode(value), at)
+def _add(tally: Tally, decoded: Verdict | ScanError, at: float) -> Row | None:
+    if isinstance(decoded, ScanError):
+        return tally.add_error(decoded, at)
+    return tally.add_verdict(decoded, at)
 
 
 async def delete_topics(bootstrap: str, prefix: str) -> None:

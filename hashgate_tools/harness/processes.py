@@ -157,16 +157,28 @@ class Simulator:
 
 
 async def start_simulator(
-    log_dir: Path, name: str, key: str, *, quota_rps: float, latency_ms: float
+    log_dir: Path,
+    name: str,
+    key: str,
+    *,
+    quota_rps: float,
+    latency_ms: float | str,
+    within: float = 60,
 ) -> Simulator:
+    """``hashgate simulator serve`` on a free port, once it answers /healthz; killed again if it
+    never does. ``latency_ms`` is a number or a distribution (``lognormal:80:400``)."""
     port = free_port()
     argv = python("-m", "streams", "simulator", "serve", "--port", str(port), "--keys", key)
     argv += ["--quota-rps", str(quota_rps), "--latency-ms", str(latency_ms)]
     argv += ["--log-level", "WARNING"]
     sim = Simulator(Process(name, argv, {}, log_dir).start(), port)
-    await sim.process.wait_until(
-        lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), within=60, what="simulator up"
-    )
+    try:
+        await sim.process.wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), within=within, what="simulator up"
+        )
+    except BaseException:
+        sim.process.kill()
+        raise
     return sim
 
 

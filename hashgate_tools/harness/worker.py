@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from hashgate_tools.harness.host import free_port
 from hashgate_tools.harness.images import ImageServer
 from hashgate_tools.harness.kafka import Record, create_topics, unique
+from hashgate_tools.harness.outcomes import Outcome, OutcomeReader
 from hashgate_tools.harness.processes import Process
 from hashgate_tools.harness.waiting import eventually
 from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
@@ -54,6 +55,10 @@ class ScanTopics:
     @property
     def outputs(self) -> list[str]:
         return [self.name(s) for s in ("verdicts_match", "verdicts_clear", "scan_errors")]
+
+    def outcome_reader(self, bootstrap: str) -> OutcomeReader:
+        verdicts = [self.name("verdicts_match"), self.name("verdicts_clear")]
+        return OutcomeReader(bootstrap, verdicts, self.name("scan_errors"))
 
 
 class WorkerProcess(Process):
@@ -171,17 +176,11 @@ class OutcomeCollector:
         self.topics = topics
         self.out = Outcomes([], [], [])
         self.raw_errors: list[ConsumerRecord[bytes, bytes]] = []
-        self._consumer = AIOKafkaConsumer(
-            *topics.outputs,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            group_id=None,
-        )
+        self._reader = topics.outcome_reader(bootstrap)
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> OutcomeCollector:
-        await self._consumer.start()
+        await self._reader.__aenter__()
         self._task = asyncio.create_task(self._run())
         return self
 
@@ -190,23 +189,22 @@ class OutcomeCollector:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        await self._consumer.stop()
+        await self._reader.__aexit__()
 
     async def _run(self) -> None:
         while True:
-            batch = await self._consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                for r in records:
-                    self._add(r)
+            for outcome in await self._reader.read(timeout_ms=200):
+                self._add(outcome)
 
-    def _add(self, r: ConsumerRecord[bytes, bytes]) -> None:
-        if r.topic == self.topics.name("verdicts_match"):
-            self.out.matches.append(Verdict.decode(r.value))
-        elif r.topic == self.topics.name("verdicts_clear"):
-            self.out.clears.append(Verdict.decode(r.value))
+    def _add(self, outcome: Outcome) -> None:
+        decoded = outcome.decoded
+        if isinstance(decoded, ScanError):
+            self.out.errors.append(decoded)
+            self.raw_errors.append(outcome.record)
+        elif outcome.record.topic == self.topics.name("verdicts_match"):
+            self.out.matches.append(decoded)
         else:
-            self.out.errors.append(ScanError.decode(r.value))
-            self.raw_errors.append(r)
+            self.out.clears.append(decoded)
 
     def settled(self) -> int:
         """Events with an outcome so far (duplicates counted once)."""

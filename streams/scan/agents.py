@@ -36,6 +36,10 @@ def install_scan_agents(app: faust.App, settings: Settings, service: ScanService
         for name in outputs:
             await raw_topic(app, name, settings).maybe_declare()
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def stop_on_failure() -> None:
+        await service.stop_on_failure()
+
     app.timer(PROBE_INTERVAL_S)(service.kafka_watch.probe)
 
     @app.on_partitions_assigned.connect

@@ -20,7 +20,6 @@ from streams.scan.key_chain import KeyChain
 log = logging.getLogger(__name__)
 
 Handler = Callable[[SourceRecord], Awaitable[None]]
-FatalHandler = Callable[[BaseException], Awaitable[None]]
 
 
 class FatalScanError(Exception):
@@ -49,7 +48,9 @@ class ScanPipeline:
     ``handler`` must write the record's outcome (verdict, retry or DLQ record) and return only
     once Kafka confirmed the write; it raises ``FatalScanError`` for errors that must stop the
     worker. Any other exception is a bug in the handler: the record is left unacked and the
-    worker is stopped too, because acking it would skip the event.
+    worker is stopped too, because acking it would skip the event. Either way the pipeline
+    takes no more records and records the error in ``failed``; whoever runs the worker awaits
+    ``wait_failed`` and stops it.
     """
 
     def __init__(
@@ -58,7 +59,6 @@ class ScanPipeline:
         *,  # pragma: no mutate (every caller passes these by name)
         max_in_flight: int,
         max_unacked: int,
-        on_fatal: FatalHandler,
         name: str = "scan",
     ) -> None:
         if max_unacked < max_in_flight:
@@ -66,7 +66,6 @@ class ScanPipeline:
         self.name = name
         self.max_in_flight = max_in_flight
         self._handler = handler
-        self._on_fatal = on_fatal
         self._max_unacked = max_unacked
         self._slots = asyncio.Semaphore(max_in_flight)
         self._room = asyncio.Event()
@@ -75,6 +74,7 @@ class ScanPipeline:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.failed: BaseException | None = None
+        self._has_failed = asyncio.Event()
 
     @property
     def in_flight(self) -> int:
@@ -121,7 +121,7 @@ class ScanPipeline:
                 exc.record.offset,
                 exc,
             )
-            await self._fail(exc.__cause__ or exc)
+            self._fail(exc.__cause__ or exc)
         except Exception as exc:  # an unknown bug: stop rather than skip the record
             log.exception(
                 "scan handler failed unexpectedly; stopping without acking",
@@ -131,7 +131,7 @@ class ScanPipeline:
                     "offset": record.offset,
                 },
             )
-            await self._fail(exc)
+            self._fail(exc)
         else:
             if self._acks.finish(record.topic, record.partition, ticket):
                 self._room.set()
@@ -139,11 +139,17 @@ class ScanPipeline:
             self._chain.release(record.key, mine)
             self._slots.release()
 
-    async def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: BaseException) -> None:
         if self.failed is None:
             self.failed = exc
             self.stop_taking()
-            await self._on_fatal(exc)
+            self._has_failed.set()
+
+    async def wait_failed(self) -> BaseException:
+        """Returns, once a record met an error that must stop the worker, that error."""
+        await self._has_failed.wait()
+        assert self.failed is not None
+        return self.failed
 
     def stop_taking(self) -> None:
         """Refuse new records from now on; running ones carry on."""

@@ -95,7 +95,6 @@ class ScanService:
                 path.handle,
                 max_in_flight=scan.max_in_flight * RECORDS_PER_CALL_SLOT,
                 max_unacked=scan.max_in_flight * UNACKED_PER_SLOT,
-                on_fatal=self._on_fatal,
                 name=lane.value,
             )
         for lane, pipeline in self.pipelines.items():
@@ -152,16 +151,22 @@ class ScanService:
             log.warning("PhotoDNA answering again: taking records again")
             self._flowing.set()
 
-    async def _on_fatal(self, exc: BaseException) -> None:
-        if self.fatal is not None:
-            return
+    async def stop_on_failure(self) -> None:
+        """Stop the worker, acking nothing more, once any lane's pipeline met a fatal error."""
+        waits = [asyncio.ensure_future(p.wait_failed()) for p in self.pipelines.values()]
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        exc = next(iter(done)).result()
         self.fatal = exc
         kind = "configuration error" if isinstance(exc, ConfigurationError) else "fatal error"
         log.critical("stopping the worker on a %s, acking nothing more: %s", kind, exc)
         for pipeline in self.pipelines.values():
             pipeline.stop_taking()
-        # Crash from a task of its own: this coroutine runs inside a pipeline task, which the
-        # shutdown will cancel.
+        # Crash from a task of its own: this coroutine runs as an app task, which the shutdown
+        # will cancel.
         self._crash = asyncio.get_running_loop().create_task(self.app.crash(exc))
 
     def on_partitions_assigned(self, assigned: set[TP]) -> None:

@@ -43,13 +43,9 @@ class Gate:
         self.release.setdefault(offset, asyncio.Event()).set()
 
 
-async def _no_fatal(exc: BaseException) -> None:
-    raise AssertionError(f"unexpected fatal {exc!r}")
-
-
 async def test_in_flight_never_exceeds_the_bound_and_submit_waits() -> None:
     gate = Gate()
-    pipeline = ScanPipeline(gate, max_in_flight=3, max_unacked=100, on_fatal=_no_fatal)
+    pipeline = ScanPipeline(gate, max_in_flight=3, max_unacked=100)
     acked: list[int] = []
     for offset in range(3):
         assert await pipeline.submit(rec(offset), lambda o=offset: acked.append(o))
@@ -67,7 +63,7 @@ async def test_in_flight_never_exceeds_the_bound_and_submit_waits() -> None:
 
 async def test_acks_follow_offset_order_whatever_the_completion_order() -> None:
     gate = Gate()
-    pipeline = ScanPipeline(gate, max_in_flight=10, max_unacked=100, on_fatal=_no_fatal)
+    pipeline = ScanPipeline(gate, max_in_flight=10, max_unacked=100)
     acked: list[int] = []
     for offset in range(5):
         await pipeline.submit(rec(offset), lambda o=offset: acked.append(o))
@@ -82,7 +78,7 @@ async def test_acks_follow_offset_order_whatever_the_completion_order() -> None:
 
 async def test_same_key_runs_in_order_other_keys_concurrently() -> None:
     gate = Gate()
-    pipeline = ScanPipeline(gate, max_in_flight=10, max_unacked=100, on_fatal=_no_fatal)
+    pipeline = ScanPipeline(gate, max_in_flight=10, max_unacked=100)
     for offset, key in enumerate([b"a", b"b", b"a", b"a", b"c"]):
         await pipeline.submit(rec(offset, key), lambda: None)
     await eventually(lambda: sorted(gate.started) == [0, 1, 4])
@@ -99,7 +95,7 @@ async def test_same_key_runs_in_order_other_keys_concurrently() -> None:
 @pytest.mark.parametrize("bound", [4, 300])  # 300: beyond the ints Python interns
 async def test_unacked_records_are_bounded_behind_a_stuck_head(bound: int) -> None:
     gate = Gate()
-    pipeline = ScanPipeline(gate, max_in_flight=2, max_unacked=bound, on_fatal=_no_fatal)
+    pipeline = ScanPipeline(gate, max_in_flight=2, max_unacked=bound)
     for offset in range(bound):
         await pipeline.submit(rec(offset), lambda: None)
         if offset:
@@ -114,22 +110,17 @@ async def test_unacked_records_are_bounded_behind_a_stuck_head(bound: int) -> No
 
 
 async def test_a_fatal_error_stops_everything_and_acks_nothing_after_it() -> None:
-    fatal: list[BaseException] = []
-
     async def handler(record: SourceRecord) -> None:
         if record.offset == 1:
             raise FatalScanError("bad key", record=record) from PermissionError("401")
 
-    async def on_fatal(exc: BaseException) -> None:
-        fatal.append(exc)
-
-    pipeline = ScanPipeline(handler, max_in_flight=1, max_unacked=10, on_fatal=on_fatal)
+    pipeline = ScanPipeline(handler, max_in_flight=1, max_unacked=10)
     acked: list[int] = []
     for offset in range(3):
         await pipeline.submit(rec(offset, b"same"), lambda o=offset: acked.append(o))
     await eventually(lambda: pipeline.in_flight == 0)
     assert acked == [0]
-    assert isinstance(fatal[0], PermissionError)
+    assert isinstance(await asyncio.wait_for(pipeline.wait_failed(), 5), PermissionError)
     assert not await pipeline.submit(rec(9), lambda: acked.append(9))
 
 
@@ -137,21 +128,16 @@ async def test_an_unexpected_handler_bug_is_not_acked() -> None:
     async def handler(record: SourceRecord) -> None:
         raise KeyError("bug")
 
-    fatal: list[BaseException] = []
-
-    async def on_fatal(exc: BaseException) -> None:
-        fatal.append(exc)
-
-    pipeline = ScanPipeline(handler, max_in_flight=2, max_unacked=10, on_fatal=on_fatal)
+    pipeline = ScanPipeline(handler, max_in_flight=2, max_unacked=10)
     acked: list[int] = []
     await pipeline.submit(rec(0), lambda: acked.append(0))
-    await eventually(lambda: bool(fatal))
-    assert acked == [] and isinstance(fatal[0], KeyError)
+    fatal = await asyncio.wait_for(pipeline.wait_failed(), 5)
+    assert acked == [] and isinstance(fatal, KeyError)
 
 
 async def test_drain_lets_running_work_finish_then_abandons_the_rest() -> None:
     gate = Gate()
-    pipeline = ScanPipeline(gate, max_in_flight=4, max_unacked=10, on_fatal=_no_fatal)
+    pipeline = ScanPipeline(gate, max_in_flight=4, max_unacked=10)
     acked: list[int] = []
     for offset in range(4):
         await pipeline.submit(rec(offset), lambda o=offset: acked.append(o))
@@ -165,7 +151,7 @@ async def test_drain_lets_running_work_finish_then_abandons_the_rest() -> None:
 
 
 async def test_draining_an_idle_pipeline_reports_nothing() -> None:
-    pipeline = ScanPipeline(Gate(), max_in_flight=2, max_unacked=2, on_fatal=_no_fatal)
+    pipeline = ScanPipeline(Gate(), max_in_flight=2, max_unacked=2)
 
     report = await pipeline.drain(0.2)
 
@@ -174,5 +160,5 @@ async def test_draining_an_idle_pipeline_reports_nothing() -> None:
 
 def test_unacked_bound_must_cover_in_flight() -> None:
     with pytest.raises(ValueError, match="max_unacked"):
-        ScanPipeline(Gate(), max_in_flight=5, max_unacked=4, on_fatal=_no_fatal)
-    assert ScanPipeline(Gate(), max_in_flight=4, max_unacked=4, on_fatal=_no_fatal).unacked == 0
+        ScanPipeline(Gate(), max_in_flight=5, max_unacked=4)
+    assert ScanPipeline(Gate(), max_in_flight=4, max_unacked=4).unacked == 0
