@@ -24,7 +24,7 @@ from streams.events import (
     Verdict,
 )
 from streams.kafka.record import SourceRecord
-from streams.photodna import RetryPolicy
+from streams.photodna import MatchResult, RetryPolicy
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
@@ -119,6 +119,20 @@ def make_verdict(
         timings=Timings(received_at=scanned_at, scanned_at=scanned_at, api_ms=5, total_ms=9),
         scan=scan or ScanInfo(),
     )
+
+
+def clear_result(**fields: object) -> MatchResult:
+    """A Status 3000 ``IsMatch: false`` answer; ``fields`` override any part of it."""
+    answer: dict[str, object] = {
+        "is_match": False,
+        "flags": [],
+        "tracking_id": "WUS_t",
+        "status_code": 3000,
+        "status_description": "OK",
+        "attempts": 1,
+        "api_seconds": 0.01,
+    }
+    return MatchResult(**{**answer, **fields})  # type: ignore[arg-type]
 
 
 def record_of(event: Event | bytes, *, key: bytes = b"content-1", offset: int = 0) -> SourceRecord:

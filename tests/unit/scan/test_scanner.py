@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from streams.scan.scanner import (
     decode_rescan,
     decode_upload,
 )
+from tests.support import clear_result
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 UPLOAD = {
@@ -273,26 +275,8 @@ async def test_the_retry_limit_allows_exactly_its_number_of_delayed_retries(
 
 
 async def test_a_verdict_carries_the_calls_timings_and_at_least_one_attempt() -> None:
-    answered = MatchResult(
-        is_match=False,
-        flags=[],
-        tracking_id="WUS_t",
-        status_code=3000,
-        status_description="OK",
-        attempts=0,
-        api_seconds=0.25,
-        quota_seconds=1.5,
-    )
-    early = record()
-    taken = SourceRecord(
-        early.topic,
-        early.partition,
-        early.offset,
-        early.key,
-        early.value,
-        (),
-        NOW - timedelta(seconds=2),
-    )
+    answered = clear_result(attempts=0, api_seconds=0.25, quota_seconds=1.5)
+    taken = dataclasses.replace(record(), received_at=NOW - timedelta(seconds=2))
 
     outcome = await scanner(ScriptedMatcher(answered)).scan(taken)
 
@@ -304,16 +288,7 @@ async def test_a_verdict_carries_the_calls_timings_and_at_least_one_attempt() ->
 
 
 async def test_a_record_received_after_the_clocks_now_has_no_negative_total() -> None:
-    early = record()
-    late = SourceRecord(
-        early.topic,
-        early.partition,
-        early.offset,
-        early.key,
-        early.value,
-        (),
-        NOW + timedelta(seconds=1),
-    )
+    late = dataclasses.replace(record(), received_at=NOW + timedelta(seconds=1))
 
     outcome = await scanner(ScriptedMatcher(result(is_match=False))).scan(late)
 

@@ -19,7 +19,7 @@ from streams.observability.metrics import ScanMetrics
 from streams.photodna import BreakerState, CircuitBreaker, Lane, MatchResult, MediaRef
 from streams.scan.service import ScanService
 from streams.settings import Settings
-from tests.support import NOW, make_upload, settle
+from tests.support import NOW, clear_result, make_upload, settle
 
 pytestmark = pytest.mark.unit
 
@@ -78,15 +78,7 @@ class Matcher:
     async def match(self, media: MediaRef, *, lane: Lane) -> MatchResult:
         self.calls.append(media.media_url)
         await self.hold.wait()
-        return MatchResult(
-            is_match=False,
-            flags=[],
-            tracking_id="WUS_t",
-            status_code=3000,
-            status_description="OK",
-            attempts=1,
-            api_seconds=0.01,
-        )
+        return clear_result()
 
 
 @dataclass
