@@ -297,6 +297,45 @@ class StatsSettings(_Group):
     )
 
 
+class StateSettings(_Group):
+    """Where and how long the processes' tables live (faust tables, one folder per instance)."""
+
+    store: str = Field(
+        "rocksdb://",
+        pattern=r"^(rocksdb|memory)://",
+        description="faust store of the worker's latest-verdict table: rocksdb:// keeps it "
+        "on disk across restarts; memory:// rebuilds it from its topic at every start.",
+    )
+    dir: Path | None = Field(
+        None,
+        description="Folder of the tables (unset: the system temp folder); each instance "
+        "uses <dir>/<consumer group>-<web port>, so keep both stable across restarts.",
+    )
+    standby_replicas: int = Field(
+        1,
+        ge=0,
+        description="Workers that keep a warm copy of each table partition, so a rebalance "
+        "reads only what is new instead of the whole changelog.",
+    )
+    verdict_digests_ttl_s: PositiveFloat | None = Field(
+        None,
+        description="Expiry of a content's latest verdict in the worker's table (unset: as "
+        "long as the compacted latest-verdict topic keeps it; an expired one means "
+        "'changed', so the rescan verdict is emitted).",
+    )
+    block_cache_mb: int = Field(
+        8, ge=1, description="RocksDB read cache per table partition, in MiB."
+    )
+    write_buffer_mb: int = Field(
+        4, ge=1, description="RocksDB write buffer per table partition, in MiB (two at most)."
+    )
+    checkpoint_interval_s: PositiveFloat = Field(
+        10.0,
+        description="How often the worker records how far its table is up to date, so a "
+        "restart reads only the changelog records written after that.",
+    )
+
+
 class WebSettings(_Group):
     host: str = Field("127.0.0.1", description="Bind address of metrics and health pages.")
     port: int | None = Field(
@@ -330,6 +369,7 @@ class Settings(BaseSettings):
     reporting: ReportingSettings = Field(default_factory=ReportingSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     stats: StatsSettings = Field(default_factory=StatsSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
     log_level: str = Field(
         "INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level."
     )
