@@ -24,6 +24,7 @@ from typing import Any
 import faust
 from aiokafka.partitioner import murmur2
 from faust.types import TP, EventT
+from yarl import URL
 
 from streams.kafka.app import raw_topic
 from streams.kafka.internals import table_partition
@@ -45,6 +46,7 @@ class _RestoringTable(faust.Table[bytes, bytes]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.restored: set[TP] = set()
+        self.restoring = False
         self.replayed = 0
 
     def apply_changelog_batch(self, batch: Iterable[EventT[Any]]) -> None:
@@ -56,11 +58,13 @@ class _RestoringTable(faust.Table[bytes, bytes]):
         self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
     ) -> None:
         self.restored -= {*revoked, *newly_assigned}
+        self.restoring = True
         await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         await super().on_recovery_completed(active_tps, standby_tps)
         self.restored = set(active_tps)
+        self.restoring = False
 
 
 class LatestVerdictTable:
@@ -90,7 +94,8 @@ class LatestVerdictTable:
             value_type=bytes,
             partitions=self._partitions,
             changelog_topic=raw_topic(app, self.topic, settings),
-            store=state.store,
+            # with the name as its path: faust takes a bare "rocksdb://" for "no store given"
+            store=URL(state.store) / TABLE_NAME,
             options=options,
         )
         app.tables.add(table)
@@ -102,6 +107,11 @@ class LatestVerdictTable:
     def replayed(self) -> int:
         """Changelog records faust restored into this table since the process started."""
         return self._table.replayed
+
+    @property
+    def restoring(self) -> bool:
+        """Between a rebalance and the end of faust's restore of the table."""
+        return self._table.restoring
 
     def partition_of(self, key: bytes) -> int:
         """The partition Kafka's default partitioner (murmur2) gives ``key``."""

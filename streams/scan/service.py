@@ -229,6 +229,8 @@ class ScanService:
             return False, "Kafka broker unreachable"
         if not (self.consuming and self.assigned):
             return False, "not consuming yet (waiting for the consumer group)"
+        if self.latest.restoring:
+            return False, "restoring the latest-verdict table from its changelog"
         if self.breaker.state is BreakerState.OPEN:
             return False, "PhotoDNA circuit breaker is open"
         return True, "consuming"
