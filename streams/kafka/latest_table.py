@@ -100,6 +100,7 @@ class LatestVerdictTable:
         )
         app.tables.add(table)
         self._table = table
+        self.faust_table: faust.Table[bytes, bytes] = table  # faust's hooks drive it
         self._writing: Counter[int] = Counter()  # latest-verdict writes not yet in the table
         self._begun: Counter[int] = Counter()  # latest-verdict writes ever begun
 
