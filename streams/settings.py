@@ -317,8 +317,9 @@ class StateSettings(_Group):
         description="Workers that keep a warm copy of each table partition, so a rebalance "
         "reads only what is new instead of the whole changelog.",
     )
-    verdict_digests_ttl_s: PositiveFloat | None = Field(
+    verdict_digests_ttl_s: float | None = Field(
         None,
+        gt=0,
         description="Expiry of a content's latest verdict in the worker's table (unset: as "
         "long as the compacted latest-verdict topic keeps it; an expired one means "
         "'changed', so the rescan verdict is emitted).",
