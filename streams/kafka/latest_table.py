@@ -24,7 +24,6 @@ from typing import Any
 import faust
 from aiokafka.partitioner import murmur2
 from faust.types import TP, EventT
-from yarl import URL
 
 from streams.kafka.app import raw_topic
 from streams.kafka.internals import table_partition
@@ -94,8 +93,8 @@ class LatestVerdictTable:
             value_type=bytes,
             partitions=self._partitions,
             changelog_topic=raw_topic(app, self.topic, settings),
-            # with the name as its path: faust takes a bare "rocksdb://" for "no store given"
-            store=URL(state.store) / TABLE_NAME,
+            # "rocksdb:<name>": faust takes a bare "rocksdb://" for "no store given"
+            store=f"{state.store.split(':', 1)[0]}:{TABLE_NAME}",
             options=options,
         )
         app.tables.add(table)
