@@ -25,7 +25,6 @@ import faust
 from aiokafka.partitioner import murmur2
 from faust.types import TP, EventT
 
-from streams.kafka.app import raw_topic
 from streams.kafka.internals import table_partition
 from streams.settings import Settings
 
@@ -92,7 +91,20 @@ class LatestVerdictTable:
             key_type=bytes,
             value_type=bytes,
             partitions=self._partitions,
-            changelog_topic=raw_topic(app, self.topic, settings),
+            changelog_topic=app.topic(
+                self.topic,
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=self._partitions,
+                replicas=settings.topics.replication_factor,
+                # as faust's own changelog topics: no acks (nothing consumes it as a stream, and
+                # faust's stall check would report the partitions as stuck), room for restores
+                acks=False,
+                maxsize=131_072,
+                allow_empty=True,
+            ),
             # "rocksdb:<name>": faust takes a bare "rocksdb://" for "no store given"
             store=f"{state.store.split(':', 1)[0]}:{TABLE_NAME}",
             options=options,
@@ -146,11 +158,16 @@ class LatestVerdictTable:
         table holds everything below the partition's end offset. A write that began while the
         end offset was read makes the partition wait for the next checkpoint.
         """
-        for tp in sorted(self._table.restored):
-            begun = self._begun[tp.partition]
-            if self._writing[tp.partition]:
-                continue
-            end = (await self._app.consumer.highwaters(tp)).get(tp)
+        candidates = {
+            tp: self._begun[tp.partition]
+            for tp in self._table.restored
+            if not self._writing[tp.partition]
+        }
+        if not candidates:
+            return
+        ends = await self._app.consumer.highwaters(*candidates)
+        for tp, begun in sorted(candidates.items()):
+            end = ends.get(tp)
             unchanged = begun == self._begun[tp.partition] and not self._writing[tp.partition]
             if end and unchanged and tp in self._table.restored:
                 self._table.data.set_persisted_offset(tp, end - 1)
