@@ -297,25 +297,28 @@ class StatsSettings(_Group):
     )
 
 
-class StateSettings(_Group):
-    """Where and how long the processes' tables live (faust tables, one folder per instance)."""
+class StateStore(StrEnum):
+    """Where faust keeps the tables: ``rocksdb`` on disk (survives a restart, holds more than
+    RAM), ``memory`` (rebuilt from the changelog at every start: tests and tools only)."""
 
-    store: str = Field(
-        "rocksdb://",
-        pattern=r"^(rocksdb|memory)://",
-        description="faust store of the worker's latest-verdict table: rocksdb:// keeps it "
-        "on disk across restarts; memory:// rebuilds it from its topic at every start.",
+    ROCKSDB = "rocksdb"
+    MEMORY = "memory"
+
+
+class StateSettings(_Group):
+    store: StateStore = Field(
+        StateStore.ROCKSDB, description="Table store: rocksdb (on disk) or memory (tests only)."
     )
     dir: Path | None = Field(
         None,
-        description="Folder of the tables (unset: the system temp folder); each instance "
-        "uses <dir>/<consumer group>-<web port>, so keep both stable across restarts.",
+        description="Directory of the tables' RocksDB files; unset: <tmp>/hashgate-faust. "
+        "Each instance uses <dir>/<consumer group>-<web port>: keep it on a persistent volume.",
     )
     standby_replicas: int = Field(
         1,
         ge=0,
-        description="Workers that keep a warm copy of each table partition, so a rebalance "
-        "reads only what is new instead of the whole changelog.",
+        description="Other instances keeping a warm copy of each table partition, so a "
+        "rebalance does not replay its changelog from zero.",
     )
     verdict_digests_ttl_s: float | None = Field(
         None,

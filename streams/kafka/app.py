@@ -16,7 +16,7 @@ from streams.kafka.config import faust_broker_urls, faust_credentials
 from streams.settings import Settings
 
 
-def _datadir(settings: Settings, process: str) -> Path:
+def state_dir(settings: Settings, process: str) -> Path:
     """faust's data folder (RocksDB tables live there); not in the working directory.
 
     One per instance: two workers of one group on a host must not open the same RocksDB files,
@@ -36,7 +36,7 @@ def create_app(settings: Settings, process: str = "worker", **overrides: Any) ->
         "broker_credentials": faust_credentials(settings.kafka),
         "autodiscover": False,
         "store": "memory://",
-        "datadir": _datadir(settings, process),
+        "datadir": state_dir(settings, process),
         "table_standby_replicas": settings.state.standby_replicas,
         "web_enabled": True,
         "web_bind": settings.web.host,

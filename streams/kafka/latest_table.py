@@ -26,7 +26,7 @@ from aiokafka.partitioner import murmur2
 from faust.types import TP, EventT
 
 from streams.kafka.internals import table_partition
-from streams.settings import Settings
+from streams.settings import Settings, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class LatestVerdictTable:
         self.topic = settings.topics.verdicts_latest
         self._partitions = settings.topics.partitions
         options: dict[str, Any] | None = None
-        if state.store.startswith("rocksdb://"):
+        if state.store is StateStore.ROCKSDB:
             options = {
                 "block_cache_size": state.block_cache_mb * MIB,
                 "write_buffer_size": state.write_buffer_mb * MIB,
@@ -106,7 +106,7 @@ class LatestVerdictTable:
                 allow_empty=True,
             ),
             # "rocksdb:<name>": faust takes a bare "rocksdb://" for "no store given"
-            store=f"{state.store.split(':', 1)[0]}:{TABLE_NAME}",
+            store=f"{state.store.value}:{TABLE_NAME}",
             options=options,
         )
         app.tables.add(table)
