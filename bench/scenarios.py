@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.lab import NAIVE_AGENT, PLAIN_LOOP, WORKER, BacklogRun, Lab
 from bench.observe import OutputWatch, delivery_delays_ms
-from bench.workload import publish_paced, uploads
+from bench.workload import only_changed_rescans, preload, publish_paced, uploads
 from hashgate_tools.harness.outcomes import Outcome, read_outcomes
 from streams.events import Verdict
 
@@ -38,6 +38,7 @@ class Sizes:
     overhead_rounds: int = 2
     memory_events: int = 200_000
     quota_events: int = 450
+    only_changed_events: int = 500_000
 
 
 FULL = Sizes()
@@ -49,6 +50,7 @@ SMOKE = Sizes(
     overhead_rounds=1,
     memory_events=2_000,
     quota_events=25,
+    only_changed_events=2_000,
 )
 
 
@@ -276,6 +278,48 @@ async def memory(ctx: Context) -> Result:
     )
 
 
+async def only_changed_memory(ctx: Context) -> Result:
+    """(g) the scan worker on only-changed rescans of distinct contents: its latest-verdict
+    table gains an entry per verdict (on disk); does resident memory stay flat?"""
+    count = ctx.sizes.only_changed_events
+    lab = ctx.lab
+    async with lab.simulator("sim-g", latency_ms=0) as sim:
+        topics = await lab.new_topics()
+        await preload(lab.bootstrap, topics.name("rescans"), only_changed_rescans(count, lab.pool))
+        env = lab.env(sim, topics, HASHGATE_STATE__DIR=str(lab.log_dir / "state-g"))
+        process = lab.start("worker-g", WORKER, env)
+        try:
+            async with OutputWatch(lab.bootstrap, topics.outputs) as watch:
+                progress = await watch.wait_for(
+                    count, process, within=120 + 3 * count / 100, poll_s=0.5
+                )
+                first_ms, last_ms = await watch.span_ms()
+        finally:
+            process.stop()
+    run = BacklogRun(count, (last_ms - first_ms) / 1000, progress.cpu_per_output() * 1000, progress)
+    rss = [(s.outputs, s.usage.rss_kib / 1024) for s in progress.samples]
+    warm = _median_rss(rss, count * 0.1, count * 0.2)
+    end = _median_rss(rss, count * 0.9, count)
+    peak = max(m for n, m in rss if n >= count * 0.1)
+    return Result(
+        "g",
+        f"scan worker memory, only-changed rescans over {count:,} verdicts (latency 0)",
+        f"{end:.0f} MiB at the end (peak {peak:.0f})",
+        f"{warm:.0f} MiB after warm-up (10-20%)",
+        end / warm,
+        "end RSS / warm RSS",
+        "< 1.10",
+        end / warm < 1.10,
+        _backlog_figures(run)
+        | {
+            "rss_warm_mib": warm,
+            "rss_end_mib": end,
+            "rss_peak_mib": peak,
+            "rss_curve_mib": _thin(rss, 40),
+        },
+    )
+
+
 async def quota(ctx: Context) -> Result:
     """(c) a 10 calls/s quota on both sides: fill it, without 429s."""
     async with ctx.lab.simulator("sim-c", latency_ms=0, quota_rps=QUOTA_RPS) as sim:
@@ -319,6 +363,7 @@ SCENARIOS: dict[str, Scenario] = {
     "b": overhead,
     "f": memory,
     "c": quota,
+    "g": only_changed_memory,
 }
 NEEDS = {"d": {"a"}, "e": {"a"}}
 

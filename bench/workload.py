@@ -12,12 +12,15 @@ import random
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
 from hashgate_tools.harness.images import SampleImages, write_sample_images
 from hashgate_tools.harness.worker import upload
+from streams.events import UploadEvent
+from streams.events.rescan import RescanRequest
 
 KNOWN_SHARE = 0.05
 
@@ -97,3 +100,19 @@ async def publish_paced(
     finally:
         await producer.stop()
     return sent_at
+
+
+def only_changed_rescans(
+    count: int, pool: ImagePool, *, rescan_id: str = "bench-only-changed"
+) -> Iterator[Upload]:
+    """``count`` only-changed rescan requests of distinct contents: each is looked up in the
+    worker's latest-verdict table and, never seen before, adds one entry to it."""
+    requested_at = datetime.now(UTC)
+    for record in uploads(count, pool):
+        request = RescanRequest(
+            rescan_id=rescan_id,
+            requested_at=requested_at,
+            only_changed=True,
+            upload=UploadEvent.decode(record.value),
+        )
+        yield Upload(record.event_id, record.key, request.encode())

@@ -297,6 +297,49 @@ class StatsSettings(_Group):
     )
 
 
+class StateStore(StrEnum):
+    """Where faust keeps the tables: ``rocksdb`` on disk (survives a restart, holds more than
+    RAM), ``memory`` (rebuilt from the changelog at every start: tests and tools only)."""
+
+    ROCKSDB = "rocksdb"
+    MEMORY = "memory"
+
+
+class StateSettings(_Group):
+    store: StateStore = Field(
+        StateStore.ROCKSDB, description="Table store: rocksdb (on disk) or memory (tests only)."
+    )
+    dir: Path | None = Field(
+        None,
+        description="Directory of the tables' RocksDB files; unset: <tmp>/hashgate-faust. "
+        "Each instance uses <dir>/<consumer group>-<web port>: keep it on a persistent volume.",
+    )
+    standby_replicas: int = Field(
+        1,
+        ge=0,
+        description="Other instances keeping a warm copy of each table partition, so a "
+        "rebalance does not replay its changelog from zero.",
+    )
+    verdict_digests_ttl_s: float | None = Field(
+        None,
+        gt=0,
+        description="Expiry of a content's latest verdict in the worker's table (unset: as "
+        "long as the compacted latest-verdict topic keeps it; an expired one means "
+        "'changed', so the rescan verdict is emitted).",
+    )
+    block_cache_mb: int = Field(
+        8, ge=1, description="RocksDB read cache per table partition, in MiB."
+    )
+    write_buffer_mb: int = Field(
+        4, ge=1, description="RocksDB write buffer per table partition, in MiB (two at most)."
+    )
+    checkpoint_interval_s: PositiveFloat = Field(
+        10.0,
+        description="How often the worker records how far its table is up to date, so a "
+        "restart reads only the changelog records written after that.",
+    )
+
+
 class WebSettings(_Group):
     host: str = Field("127.0.0.1", description="Bind address of metrics and health pages.")
     port: int | None = Field(
@@ -330,6 +373,7 @@ class Settings(BaseSettings):
     reporting: ReportingSettings = Field(default_factory=ReportingSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     stats: StatsSettings = Field(default_factory=StatsSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
     log_level: str = Field(
         "INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level."
     )

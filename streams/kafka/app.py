@@ -16,14 +16,16 @@ from streams.kafka.config import faust_broker_urls, faust_credentials
 from streams.settings import Settings
 
 
-def _datadir(group: str) -> Path:
-    """faust keeps a data folder even with in-memory tables; not in the working directory.
+def state_dir(settings: Settings, process: str) -> Path:
+    """faust's data folder (RocksDB tables live there); not in the working directory.
 
-    faust creates the folder itself but not its parent.
+    One per instance: two workers of one group on a host must not open the same RocksDB files,
+    and a restarted instance (same group, same port) finds its tables again. faust creates the
+    folder itself but not its parent.
     """
-    parent = Path(tempfile.gettempdir()) / "hashgate-faust"
+    parent = settings.state.dir or Path(tempfile.gettempdir()) / "hashgate-faust"
     parent.mkdir(parents=True, exist_ok=True)
-    return parent / group
+    return parent / f"{settings.kafka.consumer_group}-{settings.web.port_of(process)}"
 
 
 def create_app(settings: Settings, process: str = "worker", **overrides: Any) -> faust.App:
@@ -34,7 +36,8 @@ def create_app(settings: Settings, process: str = "worker", **overrides: Any) ->
         "broker_credentials": faust_credentials(settings.kafka),
         "autodiscover": False,
         "store": "memory://",
-        "datadir": _datadir(settings.kafka.consumer_group),
+        "datadir": state_dir(settings, process),
+        "table_standby_replicas": settings.state.standby_replicas,
         "web_enabled": True,
         "web_bind": settings.web.host,
         "web_host": settings.web.host,

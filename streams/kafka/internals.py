@@ -8,6 +8,9 @@ tests/unit/kafka/test_internals_contract.py, which fails loudly when an upgrade 
   accessor for it.
 - faust's ``Consumer._committed_offset``: the offset last committed per partition, for the lag
   metric; faust keeps it but offers no accessor.
+- faust's RocksDB ``Store._db_for_partition(partition)`` and the memory store's ``data``: one
+  partition of a table's store, which the worker writes after Kafka confirmed the changelog
+  record itself (streams/kafka/latest_table.py); faust's own table write would not wait.
 - mode's ``Worker._stop_on_signal(sig)``: runs on SIGTERM/SIGINT before the worker stops; the
   scan worker drains its in-flight scans there first.
 - mode's ``Worker._on_sigusr1()``: its task dump printed local variables (keys, pre-signed
@@ -20,11 +23,12 @@ driver registered for a URL scheme (streams/kafka/transport.py).
 from __future__ import annotations
 
 import signal
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, cast
 
 import faust
 from aiokafka.client import AIOKafkaClient
+from faust.stores.rocksdb import Store as RocksDBStore
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaFaustProducer
 from faust.types import TP, ConsumerT, ProducerT
 
@@ -44,6 +48,16 @@ def consumer_lag(consumer: ConsumerT, partitions: Iterable[TP]) -> dict[tuple[st
         if highwater is not None:
             lags[(tp.topic, tp.partition)] = max(highwater - (committed.get(tp) or 0), 0)
     return lags
+
+
+def table_partition(
+    table: faust.Table[bytes, bytes], partition: int
+) -> MutableMapping[bytes, bytes]:
+    """One partition of a raw-bytes table's store: its RocksDB, or the memory store's dict."""
+    store = table.data
+    if isinstance(store, RocksDBStore):
+        return cast(MutableMapping[bytes, bytes], store._db_for_partition(partition))
+    return cast(MutableMapping[bytes, bytes], cast(Any, store).data)
 
 
 class SignalHooksWorker(faust.Worker):

@@ -17,7 +17,6 @@ from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.partitioner import murmur2
 
 from streams.errors import ConfigurationError
 from streams.kafka.config import aiokafka_options, started
@@ -196,46 +195,3 @@ async def follow(
         batches = await consumer.getmany(timeout_ms=500)
         for records in batches.values():
             yield records
-
-
-class CatchUpReader:
-    """Reads one topic partition by partition on demand, each time up to its end offset at that
-    moment, resuming where the last read stopped (from the beginning the first time)."""
-
-    def __init__(self, settings: Settings, topic: str) -> None:
-        self._settings = settings
-        self.topic = topic
-        self._consumer: AIOKafkaConsumer | None = None
-        self._partitions: list[int] = []
-        self._positions: dict[int, int] = {}
-
-    async def _open(self) -> AIOKafkaConsumer:
-        if self._consumer is None:
-            self._partitions = await partitions_of(self._settings, self.topic)
-            consumer = span_consumer(self._settings.kafka)
-            await started(consumer)
-            self._consumer = consumer
-        return self._consumer
-
-    async def partition_of(self, key: bytes) -> int:
-        """The partition Kafka's default partitioner (murmur2, as in the Java client) gives key."""
-        await self._open()
-        hashed = int(murmur2(key)) & 0x7FFFFFFF
-        return self._partitions[hashed % len(self._partitions)]
-
-    async def catch_up(self, partition: int) -> list[ConsumerRecord[bytes, bytes]]:
-        """The partition's records since the last catch-up, up to its end offset now."""
-        consumer = await self._open()
-        tp = TopicPartition(self.topic, partition)
-        end = (await consumer.end_offsets([tp]))[tp]
-        if partition not in self._positions:
-            self._positions[partition] = (await consumer.beginning_offsets([tp]))[tp]
-        span = Span(self.topic, partition, self._positions[partition], end)
-        records = [r async for batch in read_spans(consumer, [span]) for r in batch]
-        self._positions[partition] = max(self._positions[partition], end)
-        return records
-
-    async def aclose(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None

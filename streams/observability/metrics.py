@@ -137,6 +137,12 @@ class ScanMetrics:
             "Circuit breaker: 0 closed, 1 half-open, 2 open.",
             registry=r,
         )
+        self.state_replayed = Gauge(
+            "hashgate_state_replayed_records",
+            "Changelog records read into the latest-verdict table since the process started "
+            "(a restart reads only those written after the last checkpoint).",
+            registry=r,
+        )
 
     def watch_lag(self, read: LagReader) -> None:
         self.registry.register(_LagCollector(read))

@@ -3,9 +3,9 @@
 - ``start``: select past uploads and publish rescan requests (``hashgate rescan start``).
 - ``status``: count a rescan's outcomes against its total (``hashgate rescan status``).
 - ``dlq``: re-inject dead-lettered records into their lane (``hashgate dlq replay``).
-- ``latest``: the worker's ``--only-changed`` filter over the compacted latest-verdict topic.
 - ``records``: the manifest and outcome records on the status and progress topics.
 
-Modules are imported directly; this package re-exports nothing, so the worker can import the
-parts it needs without pulling in the command-line tools.
+The worker's ``--only-changed`` filter is streams/scan/changes.py, over its latest-verdict
+table (streams/kafka/latest_table.py). Modules are imported directly; this package re-exports
+nothing, so the worker can import the parts it needs without pulling in the command-line tools.
 """

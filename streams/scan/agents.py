@@ -41,6 +41,7 @@ def install_scan_agents(app: faust.App, settings: Settings, service: ScanService
         await service.stop_on_failure()
 
     app.timer(PROBE_INTERVAL_S)(service.kafka_watch.probe)
+    app.timer(settings.state.checkpoint_interval_s)(service.checkpoint)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:

@@ -1,30 +1,28 @@
 """``--only-changed``: emit a rescan verdict only if it differs from the content's last verdict.
 
 The last verdict of each content id is on the compacted ``verdicts_latest`` topic (the worker
-writes every verdict it emits there too). Before deciding, the worker reads the content's
-partition of that topic up to its end offset *at that moment*, so whatever any worker emitted
-before is seen; only a digest per content id is kept. Partitions are loaded on the first
-only-changed request that needs them, so a worker that never sees one holds nothing.
+writes every verdict it emits there too), which is the changelog of the worker's latest-verdict
+table (streams/kafka/latest_table.py): a lookup reads the worker's own table partition on disk,
+never the topic. ``LatestRecording`` puts each latest-verdict record into the table once Kafka
+confirmed it.
 
-When in doubt the verdict is emitted: a lookup that fails or times out (the broker, or the
-topic gone) means "changed". A duplicate verdict is harmless (consumers de-duplicate on
-``verdict_id``); a suppressed one would not be.
+When in doubt the verdict is emitted: a lookup that fails or times out (the table partition not
+restored here, an unreadable record) means "changed". A duplicate verdict is harmless
+(consumers de-duplicate on ``verdict_id``); a suppressed one would not be.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import logging
 from collections.abc import Awaitable, Callable
 
 from streams.errors import ConfigurationError, EventDecodeError
 from streams.events import Verdict, VerdictKind
-from streams.kafka.confirmed import KAFKA_ERRORS
-from streams.kafka.spans import CatchUpReader
+from streams.kafka.confirmed import KAFKA_ERRORS, ConfirmedWriter, Headers
+from streams.kafka.latest_table import LatestVerdictTable, StateUnavailable
 from streams.scan.scanner import Outcome, UnchangedOutcome, VerdictOutcome
-from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +33,12 @@ Lookup = Callable[[str], Awaitable[str | None]]
 
 
 #: A lookup that fails this way means "changed": the verdict is emitted.
-LOOKUP_ERRORS: tuple[type[BaseException], ...] = (*KAFKA_ERRORS, ConfigurationError)
+LOOKUP_ERRORS: tuple[type[BaseException], ...] = (
+    *KAFKA_ERRORS,
+    ConfigurationError,
+    StateUnavailable,
+    EventDecodeError,
+)
 
 
 def verdict_digest(verdict: Verdict) -> str:
@@ -75,39 +78,35 @@ class ChangeFilter:
 
 
 class LatestVerdicts:
-    """Digests of the last verdict per content id, read from the compacted topic on demand."""
+    """Digests of the last verdict per content id, from the worker's latest-verdict table."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._topic = settings.topics.verdicts_latest
-        self._reader = CatchUpReader(settings, self._topic)
-        self._digests: dict[str, str] = {}
-        self._lock = asyncio.Lock()
-        self._tickets = itertools.count()
-        self._fresh_from: dict[int, int] = {}
+    def __init__(self, table: LatestVerdictTable) -> None:
+        self._table = table
 
     async def last(self, content_id: str) -> str | None:
         """The digest of the content's last verdict, or None if it never had one."""
-        ticket = next(self._tickets)
-        async with self._lock:
-            partition = await self._reader.partition_of(content_id.encode())
-            if self._fresh_from.get(partition, -1) <= ticket:  # no catch-up began after we asked
-                mark = next(self._tickets)
-                for record in await self._reader.catch_up(partition):
-                    self._remember(record.key, record.value)
-                self._fresh_from[partition] = mark
-        return self._digests.get(content_id)
+        record = self._table.latest(content_id)
+        return None if record is None else verdict_digest(Verdict.decode(record))
 
-    def _remember(self, key: bytes | None, value: bytes | None) -> None:
-        if key is None:
+
+class LatestRecording:
+    """A ConfirmedWriter that puts each latest-verdict record it wrote into the table.
+
+    Only once Kafka confirmed it: the table must never hold a verdict the topic does not.
+    """
+
+    def __init__(self, writer: ConfirmedWriter, table: LatestVerdictTable) -> None:
+        self._writer = writer
+        self._table = table
+
+    async def write(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> None:
+        if topic != self._table.topic or key is None:
+            await self._writer.write(topic, key, value, headers)
             return
-        content_id = key.decode(errors="replace")
-        if value is None:  # a tombstone: the content's history was deleted
-            self._digests.pop(content_id, None)
-            return
+        partition = self._table.begin_write(key)
+        confirmed: bytes | None = None
         try:
-            self._digests[content_id] = verdict_digest(Verdict.decode(value))
-        except EventDecodeError:
-            log.warning("unreadable record on %s; ignored", self._topic)
-
-    async def aclose(self) -> None:
-        await self._reader.aclose()
+            await self._writer.write(topic, key, value, headers)
+            confirmed = value
+        finally:
+            self._table.end_write(partition, key, confirmed)

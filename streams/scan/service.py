@@ -21,12 +21,13 @@ from faust.types import TP, StreamT
 from streams.errors import ConfigurationError
 from streams.events.topics import SCAN_WORKER, topics_of
 from streams.kafka.broker_watch import BrokerWatch
-from streams.kafka.confirmed import FaustWriter
+from streams.kafka.confirmed import KAFKA_ERRORS, FaustWriter
 from streams.kafka.internals import consumer_lag
+from streams.kafka.latest_table import LatestVerdictTable
 from streams.kafka.record import NOT_BEFORE_HEADER, source_record
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, CircuitBreaker, Lane, Matcher, RateLimiter
-from streams.scan.changes import ChangeFilter, LatestVerdicts
+from streams.scan.changes import ChangeFilter, LatestRecording, LatestVerdicts
 from streams.scan.lane import OutcomeCounter, ScanLane
 from streams.scan.outputs import LANE_HEADER, OutcomeRouter
 from streams.scan.pipeline import DrainReport, ScanPipeline
@@ -58,6 +59,7 @@ class ScanService:
         *,
         quota: RateLimiter | None = None,
         writer: FaustWriter | None = None,
+        latest: LatestVerdictTable | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
@@ -71,8 +73,9 @@ class ScanService:
         self.consuming = False
         self.breaker = breaker
         scan = settings.scan
-        self.latest = LatestVerdicts(settings)
-        changes = ChangeFilter(self.latest.last)
+        self.latest = latest or LatestVerdictTable(app, settings)
+        changes = ChangeFilter(LatestVerdicts(self.latest).last)
+        recording = LatestRecording(self.writer, self.latest)
         self.pipelines: dict[Lane, ScanPipeline] = {}
         for lane in Lane:
             scanner = Scanner(
@@ -85,7 +88,7 @@ class ScanService:
                 replay_limit=scan.dlq_replay_limit,
             )
             router = OutcomeRouter(
-                self.writer,
+                recording,
                 settings.topics,
                 lane=lane.value,
                 on_written=OutcomeCounter(metrics, lane.value),
@@ -97,6 +100,7 @@ class ScanService:
                 max_unacked=scan.max_in_flight * UNACKED_PER_SLOT,
                 name=lane.value,
             )
+        metrics.state_replayed.set_function(lambda: self.latest.replayed)
         for lane, pipeline in self.pipelines.items():
             metrics.in_flight.labels(lane.value).set_function(partial(_in_flight, pipeline))
             metrics.unacked.labels(lane.value).set_function(partial(_unacked, pipeline))
@@ -198,7 +202,7 @@ class ScanService:
         """SIGTERM: stop taking records, finish what runs within the grace period."""
         self.consuming = False
         reports = await asyncio.gather(*(p.drain(grace_s) for p in self.pipelines.values()))
-        await self.latest.aclose()
+        await self.checkpoint()
         report = DrainReport(
             finished=sum(r.finished for r in reports), abandoned=sum(r.abandoned for r in reports)
         )
@@ -209,6 +213,13 @@ class ScanService:
         )
         return report
 
+    async def checkpoint(self) -> None:
+        """Record how far the latest-verdict table is up to date (a restart reads only past it)."""
+        try:
+            await self.latest.checkpoint()
+        except KAFKA_ERRORS as exc:
+            log.warning("latest-verdict table not checkpointed this time: %r", exc)
+
     # -- health ------------------------------------------------------------------------
 
     def readiness(self) -> tuple[bool, str]:
@@ -218,6 +229,8 @@ class ScanService:
             return False, "Kafka broker unreachable"
         if not (self.consuming and self.assigned):
             return False, "not consuming yet (waiting for the consumer group)"
+        if self.latest.restoring:
+            return False, "restoring the latest-verdict table from its changelog"
         if self.breaker.state is BreakerState.OPEN:
             return False, "PhotoDNA circuit breaker is open"
         return True, "consuming"

@@ -33,6 +33,7 @@ def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
     def start(env: dict[str, str]) -> WorkerProcess:
+        env = {"HASHGATE_STATE__DIR": str(tmp_path / "state"), **env}  # not in the temp folder
         worker = WorkerProcess(env, tmp_path / f"worker-{len(started)}.log").start()
         started.append(worker)
         return worker

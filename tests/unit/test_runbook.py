@@ -106,6 +106,7 @@ def test_every_metric_the_runbook_quotes_is_served_by_a_worker() -> None:
         "hashgate_unacked",
         "hashgate_photodna_throttled_total",
         "hashgate_rate_limit_rps",
+        "hashgate_state_replayed_records",
     }
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
 from streams.events import MatchDetail, ScanInfo, ScanKind, UploadEvent, Verdict
-from streams.scan.changes import ChangeFilter, verdict_digest
+from streams.kafka.latest_table import LatestVerdictTable, StateUnavailable
+from streams.scan.changes import ChangeFilter, LatestRecording, LatestVerdicts, verdict_digest
 from streams.scan.scanner import ScanRequest, UnchangedOutcome, VerdictOutcome
 from tests.support import make_verdict
 
@@ -82,7 +84,15 @@ async def test_a_new_or_different_verdict_is_emitted(last: str | None) -> None:
     assert await ChangeFilter(Lookups(last)).screen(original) is original
 
 
-@pytest.mark.parametrize("failure", [KafkaConnectionError(), OSError("down"), TimeoutError()])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        KafkaConnectionError(),
+        OSError("down"),
+        TimeoutError(),
+        StateUnavailable("partition not restored here"),
+    ],
+)
 async def test_when_the_last_verdict_cannot_be_read_the_verdict_is_emitted(
     failure: Exception,
 ) -> None:
@@ -106,3 +116,78 @@ async def test_requests_without_only_changed_are_not_looked_up() -> None:
 
     assert await ChangeFilter(lookups).screen(original) is original
     assert lookups.asked == []
+
+
+LATEST = "content.verdicts.latest"
+
+
+class Table:
+    """The latest-verdict table as the lookup and the recording writer use it."""
+
+    topic = LATEST
+
+    def __init__(self) -> None:
+        self.records: dict[str, bytes] = {}
+        self.pending = 0
+
+    def latest(self, content_id: str) -> bytes | None:
+        return self.records.get(content_id)
+
+    def begin_write(self, key: bytes) -> int:
+        self.pending += 1
+        return 0
+
+    def end_write(self, partition: int, key: bytes, confirmed: bytes | None) -> None:
+        self.pending -= 1
+        if confirmed is not None:
+            self.records[key.decode()] = confirmed
+
+
+class Writer:
+    def __init__(self, failure: Exception | None = None) -> None:
+        self.failure = failure
+        self.written: list[tuple[str, bytes | None]] = []
+
+    async def write(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.written.append((topic, key))
+
+
+def latest_table(table: Table) -> LatestVerdictTable:
+    return cast(LatestVerdictTable, table)
+
+
+async def test_the_lookup_compares_with_the_verdict_the_table_holds() -> None:
+    table = Table()
+    lookups = LatestVerdicts(latest_table(table))
+    assert await lookups.last("img-1") is None
+
+    table.records["img-1"] = verdict(A1, scan=ScanInfo()).encode()
+
+    assert await lookups.last("img-1") == verdict_digest(verdict(A1))
+
+
+async def test_an_unreadable_record_in_the_table_means_emitting() -> None:
+    table = Table()
+    table.records["img-1"] = b"{not a verdict"
+    original = outcome(verdict(A1))
+
+    assert await ChangeFilter(LatestVerdicts(latest_table(table)).last).screen(original) is original
+
+
+async def test_only_a_confirmed_latest_verdict_reaches_the_table() -> None:
+    table = Table()
+    recording = LatestRecording(Writer(), latest_table(table))
+    await recording.write("content.verdicts.clear", b"img-1", b"clear-verdict", [])
+    assert table.records == {}
+
+    await recording.write(LATEST, b"img-1", b"latest-verdict", [])
+    assert table.records == {"img-1": b"latest-verdict"}
+
+    failing = LatestRecording(Writer(KafkaConnectionError()), latest_table(table))
+    with pytest.raises(KafkaConnectionError):
+        await failing.write(LATEST, b"img-1", b"never-confirmed", [])
+    assert (table.records, table.pending) == ({"img-1": b"latest-verdict"}, 0)

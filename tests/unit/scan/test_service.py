@@ -15,6 +15,8 @@ from faust.types import TP, StreamT
 from hashgate_tools.harness.waiting import eventually
 from streams.events import ScanKind, Verdict
 from streams.events.rescan import RescanRequest
+from streams.kafka.app import create_app
+from streams.kafka.latest_table import LatestVerdictTable
 from streams.observability.metrics import ScanMetrics
 from streams.photodna import BreakerState, CircuitBreaker, Lane, MatchResult, MediaRef
 from streams.scan.service import ScanService
@@ -149,8 +151,15 @@ class Rig:
 async def rig() -> AsyncIterator[Rig]:
     app, writer, matcher, health = App(), Writer(), Matcher(), Health()
     breaker = CircuitBreaker(1, 0.05, probe=health.answers)
+    latest = LatestVerdictTable(create_app(SETTINGS), SETTINGS)
     service = ScanService(
-        cast(faust.App, app), SETTINGS, matcher, breaker, ScanMetrics(), writer=writer
+        cast(faust.App, app),
+        SETTINGS,
+        matcher,
+        breaker,
+        ScanMetrics(),
+        writer=writer,
+        latest=latest,
     )
     stream = Stream()
     consuming = asyncio.create_task(service.consume(cast(StreamT[bytes], stream), Lane.LIVE))
