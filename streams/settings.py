@@ -293,7 +293,38 @@ class ReviewSettings(_Group):
 
 class StatsSettings(_Group):
     retention_days: int = Field(
-        400, ge=1, description="Days of daily match counts the stats agent keeps in memory."
+        400, ge=1, description="Days of daily match counts the stats agent keeps."
+    )
+
+
+class StateStore(StrEnum):
+    """Where faust keeps the agents' tables: ``rocksdb`` on disk (survives a restart, holds more
+    than RAM), ``memory`` (rebuilt from the changelog at every start: tests and tools only)."""
+
+    ROCKSDB = "rocksdb"
+    MEMORY = "memory"
+
+
+class StateSettings(_Group):
+    store: StateStore = Field(
+        StateStore.ROCKSDB, description="Table store: rocksdb (on disk) or memory (tests only)."
+    )
+    dir: Path | None = Field(
+        None,
+        description="Directory of the tables' RocksDB files; unset: <tmp>/hashgate-faust. "
+        "Give each process its own, on a persistent volume.",
+    )
+    standby_replicas: int = Field(
+        1,
+        ge=0,
+        description="Other instances keeping a warm copy of each table partition, so a "
+        "rebalance does not replay its changelog from zero.",
+    )
+    seen_expiry_days: int = Field(
+        14,
+        ge=1,
+        description="Days a handled verdict/decision id is remembered for idempotency "
+        "(kept at least this long, dropped within twice this).",
     )
 
 
@@ -330,6 +361,7 @@ class Settings(BaseSettings):
     reporting: ReportingSettings = Field(default_factory=ReportingSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     stats: StatsSettings = Field(default_factory=StatsSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
     log_level: str = Field(
         "INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level."
     )

@@ -16,14 +16,15 @@ from streams.kafka.config import faust_broker_urls, faust_credentials
 from streams.settings import Settings
 
 
-def _datadir(group: str) -> Path:
-    """faust keeps a data folder even with in-memory tables; not in the working directory.
+def state_dir(settings: Settings) -> Path:
+    """The app's data folder, where RocksDB tables live: one per consumer group (the app id).
 
-    faust creates the folder itself but not its parent.
+    faust keeps it even with in-memory tables, so never the working directory; it creates the
+    folder itself but not its parent.
     """
-    parent = Path(tempfile.gettempdir()) / "hashgate-faust"
+    parent = settings.state.dir or Path(tempfile.gettempdir()) / "hashgate-faust"
     parent.mkdir(parents=True, exist_ok=True)
-    return parent / group
+    return parent / settings.kafka.consumer_group
 
 
 def create_app(settings: Settings, process: str = "worker", **overrides: Any) -> faust.App:
@@ -33,8 +34,9 @@ def create_app(settings: Settings, process: str = "worker", **overrides: Any) ->
         "broker": faust_broker_urls(settings.kafka),
         "broker_credentials": faust_credentials(settings.kafka),
         "autodiscover": False,
-        "store": "memory://",
-        "datadir": _datadir(settings.kafka.consumer_group),
+        "store": f"{settings.state.store.value}://",
+        "datadir": state_dir(settings),
+        "table_standby_replicas": settings.state.standby_replicas,
         "web_enabled": True,
         "web_bind": settings.web.host,
         "web_host": settings.web.host,
