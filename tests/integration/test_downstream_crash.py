@@ -1,4 +1,5 @@
-"""kill -9 in the middle of 50,000 verdicts: moderation acts on each once, stats count exactly.
+"""kill -9 mid-backlog: moderation acts on each verdict once, stats count exactly, and
+reporting files each report once or flags it ``maybe_filed``.
 
 Both agents keep their tables in RocksDB (the default store) under the test's state directory,
 and are killed with SIGKILL while they work through the backlog, then restarted on the same
@@ -17,14 +18,20 @@ from pathlib import Path
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from hashgate_tools.harness.downstream import AgentProcess, DownstreamSetup, match_verdict
+from hashgate_tools.harness.images import ImageServer
 from hashgate_tools.harness.kafka import committed_offsets
-from streams.events import MatchCount, ModerationAction
+from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
+from streams.events import MatchCount, ModerationAction, ReportOutcome, ReportStatus
+from tests.integration.reporting_support import reporting_env
 
-pytest_plugins = ["tests.integration.downstream_fixtures"]
+pytest_plugins = ["tests.fixtures.simulator", "tests.integration.downstream_fixtures"]
 
-VERDICTS = 50_000
+#: The issue asks for 50,000: on a 2-core machine shared with other runs that took more than
+#: ten minutes, beyond the suite's budget, so the test runs 10,000; nothing in the mechanism
+#: depends on the count.
+VERDICTS = 10_000
 #: Each agent is killed once it has committed at least this many verdicts.
-KILL_AFTER = 15_000
+KILL_AFTER = 3_000
 POLICY = """\
 version: 1
 rules:
@@ -46,9 +53,11 @@ async def consumed(downstream: DownstreamSetup, role: str) -> int:
     return sum(offsets.values())
 
 
-async def kill_when_past(downstream: DownstreamSetup, role: str, agent: AgentProcess) -> None:
+async def kill_when_past(
+    downstream: DownstreamSetup, role: str, agent: AgentProcess, done: int = KILL_AFTER
+) -> None:
     async with asyncio.timeout(240):
-        while await consumed(downstream, role) < KILL_AFTER:
+        while await consumed(downstream, role) < done:
             agent.check_running()
             await asyncio.sleep(0.2)
     agent.kill()  # SIGKILL: no shutdown, no last commit
@@ -91,3 +100,39 @@ async def test_kill_9_mid_backlog_loses_and_doubles_nothing(
     state = tmp_path / "state"
     sizes = {d.name: f"{state_mib(d):.1f} MiB" for d in sorted(state.iterdir())}
     print(f"state directories after {VERDICTS:,} verdicts: {sizes}")
+
+
+#: Reports filed in the reporting test (each fetches an image and calls /Report, 100 ms each).
+REPORTS = 300
+
+
+async def test_kill_9_during_report_calls_files_each_once_or_flags_it(
+    downstream: DownstreamSetup, simulator: RunningSimulator, image_server: ImageServer
+) -> None:
+    url = image_server.url(image_server.images.known[0])
+    verdicts = [match_verdict(n, url) for n in range(REPORTS)]
+    env = {**reporting_env(simulator), "HASHGATE_REPORTING__REVIEW_GATE": "false"}
+    async with SimulatorAdmin(simulator.admin_url) as admin:
+        await admin.set_faults(latency={"kind": "fixed", "ms": 100})  # calls are in flight
+        await downstream.publish(verdicts)
+        agent = downstream.start_agent("reporting", **env)
+        await kill_when_past(downstream, "reporting", agent, done=REPORTS // 3)
+        downstream.start_agent("reporting", **env)
+        await downstream.wait_consumed(
+            "reporting", downstream.topics.name("verdicts_match"), REPORTS, within=240
+        )
+        received = await admin.reports()
+
+    calls = Counter(
+        item["Value"]
+        for report in received
+        for item in report.body["AdditionalMetadata"]
+        if item["Key"] == "HashgateReportId"
+    )
+    outcomes = {o.report_id: o for o in await downstream.read("reports_outcomes", ReportOutcome)}
+    assert len(outcomes) == REPORTS  # every report has an outcome
+    assert max(calls.values()) == 1, calls.most_common(3)  # none filed twice
+    flagged = {r for r, o in outcomes.items() if o.status is ReportStatus.MAYBE_FILED}
+    filed = {r for r, o in outcomes.items() if o.status is ReportStatus.FILED}
+    assert filed | flagged == set(outcomes) and len(flagged) <= 1  # the one call in flight
+    assert filed <= set(calls)  # filed means PhotoDNA took it
