@@ -6,9 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.downstream_state import register_state_scenarios
 from bench.lab import WORKER, open_lab, profiled
 from bench.report import load_average
 from bench.scenarios import Context, Result, Sizes, run_all, selected
+
+register_state_scenarios()
 
 
 @dataclass

@@ -293,7 +293,7 @@ class ReviewSettings(_Group):
 
 class StatsSettings(_Group):
     retention_days: int = Field(
-        400, ge=1, description="Days of daily match counts the stats agent keeps in memory."
+        400, ge=1, description="Days of daily match counts the stats agent keeps."
     )
 
 
@@ -319,6 +319,12 @@ class StateSettings(_Group):
         ge=0,
         description="Other instances keeping a warm copy of each table partition, so a "
         "rebalance does not replay its changelog from zero.",
+    )
+    seen_expiry_days: int = Field(
+        14,
+        ge=1,
+        description="Days a handled verdict/decision id is remembered for idempotency "
+        "(kept at least this long, dropped within twice this).",
     )
     verdict_digests_ttl_s: float | None = Field(
         None,

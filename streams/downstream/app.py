@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 from faust.exceptions import ConsumerNotStarted
@@ -65,15 +66,40 @@ class DownstreamApp:
     def emitter(self, agent: str) -> Emitter:
         return Emitter(self.writer, agent=agent, metrics=self.metrics)
 
-    def table(self, name: str) -> MutableMapping[str, str]:
-        """A changelogged table of strings (see streams.downstream.store)."""
-        return cast(MutableMapping[str, str], self.app.Table(name, key_type=str, value_type=str))
+    def table(self, name: str, *, expires: timedelta | None = None) -> MutableMapping[str, str]:
+        """A changelogged table of strings (see streams.downstream.store).
+
+        With ``expires``, an entry is kept at least that long and dropped within twice that
+        (docs/operations.md, "State"): RocksDB's TTL compacts it out of the local files (its
+        clock starts when the entry reaches this disk), and the changelog topic, compacted
+        *and* time-retained, deletes its record, so a fresh instance never restores it.
+        """
+        if expires is None:
+            table = self.app.Table(name, key_type=str, value_type=str)
+        else:
+            table = self.app.Table(
+                name,
+                key_type=str,
+                value_type=str,
+                options={"ttl": int(expires.total_seconds())},
+                extra_topic_configs={
+                    "cleanup.policy": "compact,delete",
+                    "retention.ms": str(int(expires.total_seconds() * 1000)),
+                },
+            )
+        return cast(MutableMapping[str, str], table)
 
     def seen(self) -> SeenStore:
         """The process's one idempotency table; ids of different loops never collide."""
         if self._seen is None:
-            self._seen = SeenStore(self.table("seen"))
+            expires = timedelta(days=self.settings.state.seen_expiry_days)
+            self._seen = SeenStore(self.table("seen", expires=expires))
         return self._seen
+
+    async def flush_table_writes(self) -> None:
+        """Return once every table write so far is confirmed in its changelog topic (faust
+        sends those in the background)."""
+        await self.app.producer.flush()
 
     def writes(self, topic: str, config: dict[str, str] | None = None) -> None:
         """Declare an output topic, created at start if missing."""
@@ -125,11 +151,11 @@ class DownstreamApp:
                 for flag, on in (("compact", changelog.compacting), ("delete", changelog.deleting))
                 if on
             ]
-            config = {str(k): str(v) for k, v in (changelog.config or {}).items()}
-            if policy:
-                config["cleanup.policy"] = ",".join(policy)
+            config = {"cleanup.policy": ",".join(policy)} if policy else {}
             if changelog.retention:
                 config["retention.ms"] = str(int(want_seconds(changelog.retention) * 1000))
+            # The table's own topic configs (extra_topic_configs) win, as in faust's driver.
+            config.update({str(k): str(v) for k, v in (changelog.config or {}).items()})
             topics[changelog.get_topic_name()] = config
         return topics
 

@@ -44,6 +44,8 @@ class ReportView:
     def status(self) -> str:
         outcome = self._latest_outcome()
         if outcome is not None:
+            if outcome.status is ReportStatus.MAYBE_FILED:
+                return f"maybe filed: {outcome.detail}"
             if outcome.status is not ReportStatus.FAILED:
                 return outcome.status.value
             if outcome.retrying:

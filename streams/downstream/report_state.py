@@ -1,4 +1,8 @@
-"""A report as the reporting agent keeps it in its table, and the phases it moves through."""
+"""A report as the reporting agent keeps it in its table, and the phases it moves through.
+
+``approved`` is also the filing intent: it reaches Kafka before /Report is called, so an agent
+that finds it on a replayed trigger knows a call may have gone out (``maybe_filed``).
+"""
 
 from __future__ import annotations
 
@@ -15,10 +19,13 @@ class ReportPhase(StrEnum):
     FILED = "filed"
     REJECTED = "rejected"
     FAILED = "failed"
+    MAYBE_FILED = "maybe_filed"
 
 
 #: Phases in which a decision still changes something.
-OPEN_PHASES = frozenset({ReportPhase.PENDING, ReportPhase.APPROVED, ReportPhase.FAILED})
+OPEN_PHASES = frozenset(
+    {ReportPhase.PENDING, ReportPhase.APPROVED, ReportPhase.FAILED, ReportPhase.MAYBE_FILED}
+)
 
 
 class ReportState(BaseModel):

@@ -13,12 +13,18 @@ With the review gate off, a verdict goes straight to "approved". A later verdict
 content (a rescan, a duplicate) finds the report and adds nothing. Each state is stored before
 the event announcing it is written, and a handler that finds the state its own trigger left
 behind (a crash between the two) writes that event again instead of acting twice.
+
+"approved" is the filing intent, confirmed in the table's changelog before /Report is called. A
+trigger handed over again (the agent was killed before its ack) that finds its own "approved"
+cannot tell whether the call reached NCMEC, so it files nothing and records "maybe filed"
+(reconciled on restart: a visible state for an operator, never a silent second report). Only
+this process's own retries after a transient error (no call in flight) file again by themselves.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import click
@@ -77,9 +83,14 @@ class ReportBook:
         *,
         review_gate: bool,
         retry_delay_s: float,
+        durable: Callable[[], Awaitable[None]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """``durable`` returns once every table write so far is confirmed in its changelog."""
         self._store = store
+        self._durable = durable
+        #: Reports whose filing this process tried and saw fail transiently: nothing in flight.
+        self._retrying: set[str] = set()
         self._filer = filer
         self._emitter = emitter
         self._topics = topics
@@ -110,6 +121,9 @@ class ReportBook:
         if state is not None and state.phase is not ReportPhase.APPROVED:
             await self._announce(state)
             return
+        if state is not None and self._interrupted(state):
+            await self._maybe_filed(state, None)
+            return
         review = (
             state.review
             if state
@@ -131,9 +145,13 @@ class ReportBook:
                 "tenant and content",
                 reason=ReasonCode.INVALID_EVENT,
             )
-        if state.trigger_id == decision.decision_id and state.phase is not ReportPhase.APPROVED:
-            await self._announce(state)
-            return
+        if state.trigger_id == decision.decision_id:
+            if state.phase is not ReportPhase.APPROVED:
+                await self._announce(state)
+                return
+            if self._interrupted(state):
+                await self._maybe_filed(state, decision)
+                return
         if state.phase not in OPEN_PHASES:
             log.info(
                 "report already %s; decision %s changes nothing",
@@ -154,10 +172,31 @@ class ReportBook:
 
     # -- filing -------------------------------------------------------------------------------
 
+    def _interrupted(self, state: ReportState) -> bool:
+        """Whether an "approved" state its own trigger finds is the intent of a filing that was
+        cut off (a crash), rather than this process's retry after a transient error."""
+        return state.phase is ReportPhase.APPROVED and state.review.report_id not in self._retrying
+
+    async def _maybe_filed(self, state: ReportState, decision: ReviewDecision | None) -> None:
+        review = state.review
+        detail = "the agent stopped while filing; check with NCMEC, then approve again or reject"
+        log.warning(
+            "report may have been filed before the agent stopped; not filing it again",
+            extra={"report_id": review.report_id, "tenant": review.tenant},
+        )
+        outcome = self._outcome(
+            review, ReportStatus.MAYBE_FILED, state.trigger_id, decision, detail
+        )
+        await self._announce(
+            self._enter(review, ReportPhase.MAYBE_FILED, state.trigger_id, outcome)
+        )
+
     async def _file(
         self, review: ReviewRequest, trigger_id: str, decision: ReviewDecision | None
     ) -> None:
-        self._enter(review, ReportPhase.APPROVED, trigger_id)
+        self._retrying.discard(review.report_id)
+        self._enter(review, ReportPhase.APPROVED, trigger_id)  # the intent, ...
+        await self._durable()  # ... in Kafka before the call
         try:
             result = await self._filer.file(review)
         except PermanentError as exc:
@@ -169,6 +208,7 @@ class ReportBook:
                 review, ReportStatus.FAILED, trigger_id, decision, str(exc), retrying=True
             )
             await self._emit_outcome(retrying)
+            self._retrying.add(review.report_id)
             raise BackpressureError(
                 f"report {review.report_id} not filed yet: {exc}",
                 retry_after=self._retry_delay_s,
@@ -278,6 +318,7 @@ def build_reporting(settings: Settings, **faust_overrides: object) -> Downstream
         topics,
         review_gate=settings.reporting.review_gate,
         retry_delay_s=settings.reporting.retry_delay_s,
+        durable=downstream.flush_table_writes,
     )
     downstream.add_loop(f"{ROLE}.matches", topics.verdicts_match, MatchesToReports(book))
     downstream.add_loop(f"{ROLE}.decisions", topics.reports_decisions, DecisionsToReports(book))

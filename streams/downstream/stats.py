@@ -68,9 +68,10 @@ class WindowedDailyCounts:
         self._windowed.relative_to(day_start(day))[key].apply(operator.add, 1)
 
     def on_day(self, day: date) -> dict[Hashable, int]:
+        """Read back from RocksDB, keys come as JSON decodes them: a tuple key as a list."""
         start = day_start(day)
         return {
-            key: int(count)
+            tuple(key) if isinstance(key, list) else key: int(count)
             for (key, (window_start, _end)), count in self._windowed.table.items()
             if window_start == start
         }

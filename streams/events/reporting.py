@@ -34,6 +34,10 @@ class ReportStatus(StrEnum):
     FILED = "filed"
     REJECTED = "rejected"
     FAILED = "failed"
+    #: The agent stopped between writing its filing intent and hearing PhotoDNA's answer: the
+    #: report may or may not be at NCMEC. Never filed again by itself; an operator checks and
+    #: approves again (files it) or rejects (it was filed).
+    MAYBE_FILED = "maybe_filed"
 
 
 class ReviewRequest(Event):
@@ -92,7 +96,8 @@ class ReportOutcome(Event):
     """Emitted to ``reports.outcomes`` for every outcome of a report; key ``content_id``.
 
     ``failed`` with ``retrying: true`` means the report will be tried again by itself; with
-    ``retrying: false`` it stays unfiled until an operator approves it again.
+    ``retrying: false`` it stays unfiled until an operator approves it again. ``maybe_filed``:
+    the agent crashed during the /Report call; it files nothing more until an operator decides.
     """
 
     schema_name = "report_outcome"

@@ -35,7 +35,7 @@ def create_app(settings: Settings, process: str = "worker", **overrides: Any) ->
         "broker": faust_broker_urls(settings.kafka),
         "broker_credentials": faust_credentials(settings.kafka),
         "autodiscover": False,
-        "store": "memory://",
+        "store": f"{settings.state.store.value}://",
         "datadir": state_dir(settings, process),
         "table_standby_replicas": settings.state.standby_replicas,
         "web_enabled": True,

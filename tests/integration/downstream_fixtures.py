@@ -30,6 +30,7 @@ async def downstream(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Down
             "HASHGATE_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap,
             "HASHGATE_KAFKA__SESSION_TIMEOUT_S": "6",
             "HASHGATE_LOG_LEVEL": "INFO",
+            "HASHGATE_STATE__DIR": str(tmp_path / "state"),
             **topics.env(),
             **extra,
         }

@@ -48,12 +48,19 @@ class FakeFiler:
     errors: list[BaseException] = field(default_factory=list)
     filed: list[str] = field(default_factory=list)
     is_test: bool = True
+    #: What happened, in order: "durable" (table writes confirmed) and "call" (a /Report).
+    steps: list[str] = field(default_factory=list)
 
     async def file(self, review: ReviewRequest) -> ReportResult:
+        self.steps.append("call")
         if self.errors:
             raise self.errors.pop(0)
         self.filed.append(review.report_id)
         return ReportResult(3000, "OK", f"TRK-{len(self.filed)}", f"R-{len(self.filed)}", 1, 0.1)
+
+
+class Killed(BaseException):
+    """Stands for a kill -9 in the middle of the /Report call."""
 
 
 class Desk:
@@ -61,15 +68,26 @@ class Desk:
         self.publisher = RecordingWriter()
         self.filer = FakeFiler(list(errors))
         self.table: dict[str, str] = {}
+        self.gate = gate
+        self.book = self.restart()
+
+    def restart(self) -> ReportBook:
+        """A new agent process over the same table (its changelog) and topics."""
+
+        async def durable() -> None:
+            self.filer.steps.append("durable")
+
         self.book = ReportBook(
             ModelStore(self.table, ReportState),
             self.filer,  # type: ignore[arg-type]
             emitter(self.publisher),
             TOPICS,
-            review_gate=gate,
+            review_gate=self.gate,
             retry_delay_s=30.0,
+            durable=durable,
             clock=lambda: NOW,
         )
+        return self.book
 
     def reviews(self) -> list[ReviewRequest]:
         return [ReviewRequest.decode(v) for v in self.publisher.on(TOPICS.reports_review)]
@@ -179,6 +197,41 @@ async def test_a_replay_after_a_crash_announces_again_instead_of_acting_twice() 
     filed, refiled = desk.outcomes()
     assert filed.outcome_id == refiled.outcome_id
     assert len(desk.filer.filed) == 1
+
+
+async def test_a_crash_during_the_call_leaves_maybe_filed_never_a_second_report() -> None:
+    desk = Desk(Killed())
+    await desk.book.on_match(make_verdict(1))
+    decision = desk.decide(ReviewChoice.APPROVE)
+    with pytest.raises(Killed):
+        await desk.book.on_decision(decision)
+    assert desk.filer.steps == ["durable", "call"]  # the intent was in Kafka before the call
+
+    await desk.restart().on_decision(decision)  # its record was never acked: handed over again
+    await desk.book.on_decision(decision)  # and once more (a crash before this ack)
+
+    assert desk.filer.steps == ["durable", "call"] and desk.filer.filed == []
+    maybe, again = desk.outcomes()
+    assert maybe == again and maybe.status is ReportStatus.MAYBE_FILED
+    assert maybe.decision_id == decision.decision_id
+    report_id = maybe.report_id
+    assert (state := desk.book.get(report_id)) and state.phase is ReportPhase.MAYBE_FILED
+
+    await desk.book.on_decision(desk.decide(ReviewChoice.APPROVE))  # the operator checked
+    assert desk.outcomes()[-1].status is ReportStatus.FILED and desk.filer.filed == [report_id]
+
+
+async def test_without_the_gate_a_crash_during_the_call_leaves_maybe_filed() -> None:
+    desk = Desk(Killed(), gate=False)
+    verdict = make_verdict(1)
+    with pytest.raises(Killed):
+        await desk.book.on_match(verdict)
+
+    await desk.restart().on_match(verdict)
+
+    (maybe,) = desk.outcomes()
+    assert (maybe.status, maybe.decision_id) == (ReportStatus.MAYBE_FILED, None)
+    assert desk.filer.filed == []
 
 
 async def test_a_decision_for_an_unknown_report_is_refused() -> None:

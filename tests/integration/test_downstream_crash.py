@@ -1,0 +1,145 @@
+"""kill -9 mid-backlog: moderation acts on each verdict once, stats lose no count, and
+reporting files each report once or flags it ``maybe_filed``.
+
+Both agents keep their tables in RocksDB (the default store) under the test's state directory,
+and are killed with SIGKILL while they work through the backlog, then restarted on the same
+directory. An action is identified by its ``action_id``: a record handled again after the kill
+(its ack was lost with the process) may write an action once more under the same id, which
+consumers de-duplicate; at most one such record per kill (each agent handles one at a time).
+The stats agent may likewise count the verdict in flight at the kill twice (seen once, in a run
+of 4,000): counts are exact but for that one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from aiokafka.errors import GroupCoordinatorNotAvailableError
+
+from hashgate_tools.harness.downstream import AgentProcess, DownstreamSetup, match_verdict
+from hashgate_tools.harness.images import ImageServer
+from hashgate_tools.harness.kafka import committed_offsets
+from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
+from streams.events import MatchCount, ModerationAction, ReportOutcome, ReportStatus
+from tests.integration.reporting_support import reporting_env
+
+pytest_plugins = ["tests.fixtures.simulator", "tests.integration.downstream_fixtures"]
+
+#: The issue asks for 50,000: on a 2-core machine shared with other runs even 10,000 took
+#: more than the suite's 5-minute test timeout (each agent handles one record at a time and
+#: waits for its writes), so the test runs 4,000; nothing in the mechanism depends on the count.
+VERDICTS = 4_000
+#: Each agent is killed once it has committed at least this many verdicts.
+KILL_AFTER = 1_200
+POLICY = """\
+version: 1
+rules:
+  - name: test-hits
+    match: {sources: [Test]}
+    actions: [quarantine_content]
+default:
+  actions: [{open_review_case: review}]
+"""
+URL = "https://cdn.example.com/image.png"
+
+
+async def consumed(downstream: DownstreamSetup, role: str) -> int:
+    topic, group = downstream.topics.name("verdicts_match"), downstream.topics.group(role)
+    try:
+        offsets = await committed_offsets(downstream.bootstrap, group, topic)
+    except GroupCoordinatorNotAvailableError:  # the broker's offsets topic is not up yet
+        return 0
+    return sum(offsets.values())
+
+
+async def kill_when_past(
+    downstream: DownstreamSetup, role: str, agent: AgentProcess, done: int = KILL_AFTER
+) -> None:
+    async with asyncio.timeout(240):
+        while await consumed(downstream, role) < done:
+            agent.check_running()
+            await asyncio.sleep(0.2)
+    agent.kill()  # SIGKILL: no shutdown, no last commit
+
+
+def state_mib(path: Path) -> float:
+    out = subprocess.run(["du", "-sk", str(path)], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[0]) / 1024
+
+
+@pytest.mark.timeout(600)  # a shared, loaded machine needs more than the default 300 s
+async def test_kill_9_mid_backlog_loses_and_doubles_nothing(
+    downstream: DownstreamSetup, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    env = {"HASHGATE_MODERATION__POLICY_FILE": str(policy), "HASHGATE_LOG_LEVEL": "WARNING"}
+    verdicts = [match_verdict(n, URL) for n in range(VERDICTS)]
+    await downstream.publish(verdicts)
+    agents = {role: downstream.start_agent(role, **env) for role in ("moderation", "stats")}
+
+    await asyncio.gather(*(kill_when_past(downstream, r, a) for r, a in agents.items()))
+    for role in agents:
+        downstream.start_agent(role, **env)
+    for role in agents:
+        await downstream.wait_consumed(
+            role, downstream.topics.name("verdicts_match"), VERDICTS, within=240
+        )
+    by_tenant = f"{downstream.topics.group('stats')}-matches-by-tenant"
+    await downstream.wait_consumed("stats", by_tenant, VERDICTS, within=120)
+
+    actions = await downstream.read("moderation_actions", ModerationAction)
+    per_id = Counter(a.action_id for a in actions)
+    assert {a.verdict_id for a in actions} == {v.verdict_id for v in verdicts}  # none lost
+    assert len(per_id) == VERDICTS  # one action per verdict by the policy
+    assert len(actions) - len(per_id) <= 1, per_id.most_common(3)  # the one in flight at most
+
+    figures = {c.key: c for c in await downstream.read("stats", MatchCount)}  # newest per key
+    counts = {(c.tenant, c.source): c.matches for c in figures.values()}
+    assert set(counts) == {("acme", None), ("acme", "Test")}
+    # None lost; the verdict in flight at the kill may count twice (docs/operations.md, State).
+    assert all(VERDICTS <= n <= VERDICTS + 1 for n in counts.values()), counts
+
+    state = tmp_path / "state"
+    sizes = {d.name: f"{state_mib(d):.1f} MiB" for d in sorted(state.iterdir())}
+    print(f"state directories after {VERDICTS:,} verdicts: {sizes}")
+
+
+#: Reports filed in the reporting test (each fetches an image and calls /Report, 100 ms each).
+REPORTS = 300
+
+
+async def test_kill_9_during_report_calls_files_each_once_or_flags_it(
+    downstream: DownstreamSetup, simulator: RunningSimulator, image_server: ImageServer
+) -> None:
+    url = image_server.url(image_server.images.known[0])
+    verdicts = [match_verdict(n, url) for n in range(REPORTS)]
+    env = {**reporting_env(simulator), "HASHGATE_REPORTING__REVIEW_GATE": "false"}
+    async with SimulatorAdmin(simulator.admin_url) as admin:
+        await admin.set_faults(latency={"kind": "fixed", "ms": 100})  # calls are in flight
+        await downstream.publish(verdicts)
+        agent = downstream.start_agent("reporting", **env)
+        await kill_when_past(downstream, "reporting", agent, done=REPORTS // 3)
+        downstream.start_agent("reporting", **env)
+        await downstream.wait_consumed(
+            "reporting", downstream.topics.name("verdicts_match"), REPORTS, within=240
+        )
+        received = await admin.reports()
+
+    calls = Counter(
+        item["Value"]
+        for report in received
+        for item in report.body["AdditionalMetadata"]
+        if item["Key"] == "HashgateReportId"
+    )
+    outcomes = {o.report_id: o for o in await downstream.read("reports_outcomes", ReportOutcome)}
+    assert len(outcomes) == REPORTS  # every report has an outcome
+    assert max(calls.values()) == 1, calls.most_common(3)  # none filed twice
+    flagged = {r for r, o in outcomes.items() if o.status is ReportStatus.MAYBE_FILED}
+    filed = {r for r, o in outcomes.items() if o.status is ReportStatus.FILED}
+    assert filed | flagged == set(outcomes) and len(flagged) <= 1  # the one call in flight
+    assert filed <= set(calls)  # filed means PhotoDNA took it
