@@ -100,6 +100,18 @@ async def test_a_good_probe_counts_failures_again_from_zero(make: type[Probed]) 
     p.cb.record_failure()
     await support.settle()
     assert p.probe.calls == 1
+    p.cb.record_failure()  # the third in a row since the good answer
+    await settle(p, 2)
+
+
+async def test_a_threshold_beyond_small_ints_is_reached(make: type[Probed]) -> None:
+    p = make(True, threshold=300)
+    for _ in range(299):
+        p.cb.record_failure()
+    await support.settle()
+    assert p.probe.calls == 0
+    p.cb.record_failure()
+    await settle(p, 1)
 
 
 async def test_only_a_failed_probe_opens_and_calls_go_on_while_it_runs(
@@ -227,7 +239,7 @@ async def test_a_failing_listener_is_logged_and_does_not_stop_the_others(
 @pytest.mark.parametrize(("threshold", "reset_s"), [(0, 1.0), (1, 0.0), (1, -1.0)])
 def test_rejects_impossible_settings(threshold: int, reset_s: float) -> None:
     with pytest.raises(ValueError):
-        CircuitBreaker(threshold, reset_s, probe=ScriptedProbe())
+        CircuitBreaker(failure_threshold=threshold, reset_s=reset_s, probe=ScriptedProbe())
 
 
 async def test_wait_until_callable_returns_at_once_when_closed(make: type[Probed]) -> None:
