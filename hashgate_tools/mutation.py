@@ -86,6 +86,13 @@ EQUIVALENT: dict[str, frozenset[tuple[str, str]]] = {
             ),
         }
     ),
+    "streams/scan/service.py": frozenset(
+        {
+            # asyncio.sleep of a delay in (-1, 0] returns at once, as no sleep does
+            ("if delay > 0:", "if delay > -1:"),
+            ("if delay > 0:", "if delay >= 0:"),
+        }
+    ),
     "streams/photodna/breaker.py": frozenset(
         {
             (

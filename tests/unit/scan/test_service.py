@@ -151,12 +151,16 @@ class Stream:
 
 
 class Health:
-    """The breaker's probe: PhotoDNA answers while ``up``."""
+    """The breaker's probe: PhotoDNA answers while ``up``; while ``answering`` is clear, the
+    probe waits for it."""
 
     def __init__(self) -> None:
         self.up = True
+        self.answering = asyncio.Event()
+        self.answering.set()
 
     async def answers(self) -> bool:
+        await self.answering.wait()
         return self.up
 
 
@@ -231,6 +235,19 @@ async def test_the_gate_takes_no_record_while_photodna_is_down_and_reopens_when_
     await photodna_back(rig)
     await eventually(lambda: len(rig.stream.acked) == 2, within=5, what="record 2 acked")
     assert rig.clear_verdicts() == 2 and [m.offset for m in rig.stream.acked] == [1, 2]
+
+
+async def test_a_worker_assigned_partitions_is_not_ready_before_its_agents_consume() -> None:
+    service = ScanService(
+        cast(faust.App, App()),
+        SETTINGS,
+        Matcher(),
+        CircuitBreaker(1, 0.05, probe=Health().answers),
+        ScanMetrics(),
+        writer=Writer(),
+    )
+    service.on_partitions_assigned({TP(UPLOADS, 0)})
+    assert service.readiness() == (False, "not consuming yet (waiting for the consumer group)")
 
 
 async def test_readiness_says_why_the_worker_is_not_ready(rig: Rig) -> None:
@@ -311,23 +328,48 @@ async def test_a_retry_record_without_a_lane_header_goes_to_the_live_lane(rig: R
     assert Verdict.decode(written).scan.kind is ScanKind.LIVE
 
 
-async def test_a_retry_waits_for_its_not_before_time_and_for_photodna(rig: Rig) -> None:
+async def test_a_retry_waits_for_its_not_before_time(rig: Rig) -> None:
     retries = Stream()
     not_before = datetime.now(UTC) + timedelta(seconds=0.5)
     retries.send_retry(8, (("hashgate-not-before", not_before.isoformat().encode()),))
+    task = await _take_retries(rig, retries)
+    try:
+        await settle()
+        assert rig.matcher.calls == []
+        await eventually(lambda: retries.acked != [], within=5, what="scanned in its time")
+        assert datetime.now(UTC) >= not_before
+    finally:
+        task.cancel()
+
+
+async def test_a_retry_due_while_photodna_is_down_waits_at_the_gate(rig: Rig) -> None:
+    retries = Stream()
     await photodna_down(rig)
     retries.send_retry(9)
     task = await _take_retries(rig, retries)
     try:
+        await eventually(retries.queue.empty, within=5, what="record 9 taken")
         await settle()
-        assert rig.matcher.calls == []  # record 8 waits for its time, record 9 behind it
-        await eventually(lambda: datetime.now(UTC) > not_before, within=5, what="not-before")
-        await settle()
-        assert rig.matcher.calls == []  # its time came, but PhotoDNA is down: held at the gate
+        assert rig.matcher.calls == []
         await photodna_back(rig)
-        await eventually(lambda: len(retries.acked) == 2, within=5, what="both scanned")
+        await eventually(lambda: retries.acked != [], within=5, what="scanned")
     finally:
         task.cancel()
+
+
+async def test_the_gate_stays_shut_while_the_probe_decides(rig: Rig) -> None:
+    await photodna_down(rig)
+    rig.health.answering.clear()  # the next timed probe waits: the breaker stays half-open
+    await eventually(
+        lambda: rig.breaker.state is BreakerState.HALF_OPEN, within=5, what="half-open"
+    )
+    rig.stream.send(1)
+    await eventually(rig.stream.queue.empty, within=5, what="record 1 taken")
+    await settle()
+    assert rig.matcher.calls == []
+    rig.health.up = True
+    rig.health.answering.set()
+    await eventually(lambda: len(rig.stream.acked) == 1, within=5, what="scanned once closed")
 
 
 @pytest.mark.parametrize(
@@ -357,19 +399,41 @@ async def test_a_fatal_error_in_one_lane_stops_every_lane_and_crashes_the_worker
     assert not await rig.service.pipelines[Lane.RESCAN].submit(record, lambda: acks.append(2))
     await settle()
     assert rig.matcher.calls == [str(make_upload(1).media_url)] and acks == []
+    # Both agents' loops end at their next record, which stays unacked.
+    retries = Stream()
+    retries.send_retry(3)
+    taking_retries = await _take_retries(rig, retries)
+    rig.stream.send(4)
+    async with asyncio.timeout(5):
+        await asyncio.gather(rig.consuming, taking_retries)
+    assert rig.stream.acked == [] and retries.acked == []
+
+
+async def test_a_cancelled_failure_watch_leaves_no_task_behind(rig: Rig) -> None:
+    def watching() -> list[asyncio.Task[object]]:
+        return [
+            t
+            for t in asyncio.all_tasks()
+            if getattr(t.get_coro(), "__qualname__", "") == "ScanPipeline.wait_failed"
+        ]
+
+    stopping = asyncio.create_task(rig.service.stop_on_failure())
+    await eventually(lambda: len(watching()) == len(Lane), within=5, what="one per lane")
+    stopping.cancel()  # the worker shuts down
+    await eventually(lambda: watching() == [], within=5, what="every watch cancelled")
 
 
 async def test_a_lane_calls_photodna_at_most_max_in_flight_at_once() -> None:
     # docs/operations.md: MAX_IN_FLIGHT calls per lane; a record frees its call slot once
     # PhotoDNA answered, so a lane takes two records per call slot.
-    async with running_service(Settings(scan=ScanSettings(max_in_flight=2))) as rig:
+    async with running_service(Settings(scan=ScanSettings(max_in_flight=3))) as rig:
         rig.matcher.hold.clear()
         for n in range(1, 11):
             rig.stream.send(n)
         pipeline = rig.service.pipelines[Lane.LIVE]
-        await eventually(lambda: pipeline.in_flight == 4, within=5, what="4 records taken")
+        await eventually(lambda: pipeline.in_flight == 6, within=5, what="6 records taken")
         await settle()
-        assert len(rig.matcher.calls) == 2 and pipeline.in_flight == 4
+        assert len(rig.matcher.calls) == 3 and pipeline.in_flight == 6
         rig.matcher.hold.set()
         await eventually(lambda: len(rig.stream.acked) == 10, within=5, what="all acked")
 
