@@ -88,9 +88,15 @@ EQUIVALENT: dict[str, frozenset[tuple[str, str]]] = {
     ),
     "streams/scan/service.py": frozenset(
         {
-            # asyncio.sleep of a delay in (-1, 0] returns at once, as no sleep does
+            # asyncio.sleep of a delay of 0 or less returns at once, as no sleep does
             ("if delay > 0:", "if delay > -1:"),
             ("if delay > 0:", "if delay >= 0:"),
+            ("if delay > 0:", "if delay != 0:"),
+            # the breaker changes to half-open or closed only after open, which shut the gate
+            (
+                "if state is BreakerState.OPEN and self._flowing.is_set():",
+                "if state is BreakerState.OPEN or self._flowing.is_set():",
+            ),
         }
     ),
     "streams/photodna/breaker.py": frozenset(
