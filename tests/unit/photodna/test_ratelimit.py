@@ -165,6 +165,16 @@ async def test_below_the_quota_a_live_call_gets_its_token_without_waiting() -> N
         call.send(None)
 
 
+async def test_a_live_call_goes_at_once_the_moment_retry_after_ends() -> None:
+    time = FakeClock()
+    bucket = limiter(time)
+    bucket.on_throttled(retry_after=2.0)
+    time.advance(2.0)  # exactly the end of the hold, with a token long refilled
+    call = bucket.acquire(Lane.LIVE)
+    with pytest.raises(StopIteration):
+        call.send(None)
+
+
 async def test_rescans_get_the_whole_rate_when_live_is_idle() -> None:
     time = FakeClock()
     grants = Grants(limiter(time, rate=10, rescan_floor_rps=1))
