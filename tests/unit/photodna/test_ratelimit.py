@@ -175,6 +175,14 @@ async def test_a_live_call_goes_at_once_the_moment_retry_after_ends() -> None:
         call.send(None)
 
 
+def test_429s_are_counted_for_the_throttled_metric() -> None:
+    bucket = limiter(FakeClock())
+    assert bucket.throttled == 0
+    bucket.on_throttled()
+    bucket.on_throttled(retry_after=1.0)
+    assert bucket.throttled == 2
+
+
 async def test_rescans_get_the_whole_rate_when_live_is_idle() -> None:
     time = FakeClock()
     grants = Grants(limiter(time, rate=10, rescan_floor_rps=1))
