@@ -1,30 +1,33 @@
 """Mutation testing of the safety core with cosmic-ray: `make mutate` (docs/mutation.md).
 
-Each module is mutated against the unit tests that guard it, one mutant at a time and one test
-process at a time (2 cores are shared). cosmic-ray edits the source file it mutates, so the run
-happens in a throw-away copy of the working tree, never in the tree you are editing.
+Each module is mutated against the unit tests that guard it. cosmic-ray edits the source file it
+mutates, so each worker (one per core by default) runs in its own throw-away copy of the working
+tree, never in the tree you are editing, one mutant and one test process at a time.
 
     python -m hashgate_tools.mutation                       # the whole safety core
     python -m hashgate_tools.mutation streams/scan/scanner.py
     python -m hashgate_tools.mutation --changed main        # what differs from main
+    python -m hashgate_tools.mutation --workers 1           # one test process at a time
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+from cosmic_ray.mutating import mutate_and_test
 from cosmic_ray.work_db import WorkDB, use_db
-from cosmic_ray.work_item import WorkerOutcome
+from cosmic_ray.work_item import WorkerOutcome, WorkItem, WorkResult
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,15 +57,91 @@ SAFETY_CORE: dict[str, tuple[str, ...]] = {
     "streams/events/verdict.py": ("tests/unit/events/test_models.py",),
 }
 
-#: Modules measured with no surviving mutant (equivalent ones carry ``# pragma: no mutate``
-#: and are explained in docs/mutation.md): a survivor there fails the run. Elsewhere the run
-#: reports survivors without failing, until the module is brought to zero and listed here.
-GUARDED: frozenset[str] = frozenset({"streams/scan/ack_tracker.py", "streams/scan/outputs.py"})
+#: Modules measured with no surviving mutant (equivalent ones carry ``# pragma: no mutate`` or
+#: are in ``EQUIVALENT``, all explained in docs/mutation.md): a survivor there fails the run.
+#: Elsewhere the run reports survivors without failing, until the module is brought to zero.
+GUARDED: frozenset[str] = frozenset(
+    {
+        "streams/scan/scanner.py",
+        "streams/scan/ack_tracker.py",
+        "streams/scan/outputs.py",
+        "streams/scan/service.py",
+        "streams/photodna/breaker.py",
+        "streams/media/addresses.py",
+        "streams/observability/redact.py",
+        "streams/events/verdict.py",
+    }
+)
 
-#: Operators not run. ``|`` in this code is almost only in annotations, which
-#: ``from __future__ import annotations`` never evaluates: swapping it for ``-`` or ``&`` there
-#: is an equivalent mutant, 11 per annotation (docs/mutation.md lists the few runtime ``|``).
-EXCLUDED_OPERATORS = ("core/ReplaceBinaryOperator_BitOr_.*",)
+#: Operators not run (docs/mutation.md says why each is equivalent here). ``|`` in this code is
+#: almost only in annotations, which ``from __future__ import annotations`` never evaluates:
+#: swapping it for ``-`` or ``&`` there is an equivalent mutant, 11 per annotation. ``is`` and
+#: ``is not`` compare only with singletons (None, enum members, booleans, a type), where ``==``
+#: and ``!=`` agree with them and an ordering is either the same test or a TypeError; their
+#: negations (``is`` to ``is not`` or ``!=``, and back) are still run.
+EXCLUDED_OPERATORS = (
+    "core/ReplaceBinaryOperator_BitOr_.*",
+    "core/ReplaceComparisonOperator_Is_(Eq|Lt|LtE|Gt|GtE)$",
+    "core/ReplaceComparisonOperator_IsNot_(NotEq|Lt|LtE|Gt|GtE)$",
+)
+
+#: Equivalent mutants left unmarked, so that the real mutants on their lines stay measured: per
+#: module, the line as written and as mutated (docs/mutation.md says why each is equivalent).
+#: They count neither as killed nor as survivors; any other survivor still fails a GUARDED run.
+EQUIVALENT: dict[str, frozenset[tuple[str, str]]] = {
+    "streams/events/verdict.py": frozenset(
+        {
+            (
+                "if (self.kind is ScanKind.RESCAN) != (self.rescan_id is not None):",
+                "if (self.kind is ScanKind.RESCAN) is not (self.rescan_id is not None):",
+            ),
+        }
+    ),
+    "streams/scan/service.py": frozenset(
+        {
+            # asyncio.sleep of a delay of 0 or less returns at once, as no sleep does
+            ("if delay > 0:", "if delay > -1:"),
+            ("if delay > 0:", "if delay >= 0:"),
+            ("if delay > 0:", "if delay != 0:"),
+            # the breaker changes to half-open or closed only after open, which shut the gate
+            (
+                "if state is BreakerState.OPEN and self._flowing.is_set():",
+                "if state is BreakerState.OPEN or self._flowing.is_set():",
+            ),
+        }
+    ),
+    "streams/photodna/ratelimit.py": frozenset(
+        {
+            (  # every caller passes key and rate by position, the floor by name
+                "def for_key(cls, key: SecretStr, rate: float, *, rescan_floor_rps: float = 0.0)"
+                " -> RateLimiter:",
+                "def for_key(cls, key: SecretStr, rate: float, /, rescan_floor_rps: float = 0.0)"
+                " -> RateLimiter:",
+            ),
+            # the rate never exceeds the configured rate: at it, the rest changes nothing
+            ("if self._rate >= self._configured:", "if self._rate is self._configured:"),
+            # the clock is monotonic: time never runs back for max() to stop
+            (
+                "elapsed = max(0.0, now - self._updated)",
+                "elapsed = max( -1.0, now - self._updated)",
+            ),
+        }
+    ),
+    "streams/photodna/breaker.py": frozenset(
+        {
+            (
+                "self._probe_started = -math.inf  # when the latest probe was sent",
+                "self._probe_started = not math.inf  # when the latest probe was sent",
+            ),
+            ("if delay > 0:", "if delay >= 0:"),
+            ("if delay > 0:", "if delay > -1:"),
+            (
+                "if self._failures >= self._threshold:",
+                "if self._failures == self._threshold:",
+            ),
+        }
+    ),
+}
 
 #: Longest a single test run may take before the mutant counts as killed (an endless loop).
 TIMEOUT_S = 60.0
@@ -75,10 +154,22 @@ class Score:
     killed: int
     survivors: list[str]
     unfinished: int = 0  # mutants left unrun when the time budget ran out
+    equivalent: int = 0  # survivors listed in EQUIVALENT, counted in neither
 
     @property
     def percent(self) -> float:
         return 100.0 * self.killed / self.total if self.total else 100.0
+
+
+def changed_line(diff: str) -> tuple[str, str]:
+    """The first line a mutant removed and the first it added, without indentation."""
+    removed = [
+        line[1:].strip() for line in diff.splitlines() if line[:1] == "-" and line[:3] != "---"
+    ]
+    added = [
+        line[1:].strip() for line in diff.splitlines() if line[:1] == "+" and line[:3] != "+++"
+    ]
+    return (removed[0] if removed else "", added[0] if added else "")
 
 
 def changed_modules(base: str) -> list[str]:
@@ -109,15 +200,25 @@ def _copy_tree(into: Path) -> None:
             shutil.copy2(source, target)
 
 
-def _config(module: str) -> str:
+#: pytest plugins the guarding tests never use, each costing a mutant's start-up time
+#: (hypothesis' alone about a second; a test that uses hypothesis still imports it).
+UNUSED_PLUGINS = ("cacheprovider", "hypothesispytest", "anyio")
+
+
+def test_command(module: str) -> str:
+    """The module's unit tests, stopping at the first failure: a mutant needs only one."""
+    plugins = " ".join(f"-p no:{name}" for name in UNUSED_PLUGINS)
     tests = " ".join(SAFETY_CORE[module])
-    command = f"{sys.executable} -m pytest -x -q -p no:cacheprovider -m unit {tests}"
+    return f"{sys.executable} -m pytest -x -q {plugins} -m unit {tests}"
+
+
+def _config(module: str) -> str:
     return (
         "[cosmic-ray]\n"
         f"module-path = {json.dumps(module)}\n"
         f"timeout = {TIMEOUT_S}\n"
         "excluded-modules = []\n"
-        f"test-command = {json.dumps(command)}\n"
+        f"test-command = {json.dumps(test_command(module))}\n"
         "[cosmic-ray.distributor]\n"
         'name = "local"\n'
         "[cosmic-ray.filters.operators-filter]\n"
@@ -125,45 +226,76 @@ def _config(module: str) -> str:
     )
 
 
-def _cosmic(tool: str, *args: str, cwd: Path, timeout: float | None = None) -> bool:
-    """Runs a cosmic-ray command; False if ``timeout`` ended it (with the tests it started)."""
+def _cosmic(tool: str, *args: str, cwd: Path) -> None:
     binary = str(Path(sys.executable).parent / tool)
-    command = [binary, *args]
-    with subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.DEVNULL, start_new_session=True
-    ) as running:
-        try:
-            code = running.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(running.pid, signal.SIGTERM)
-            running.wait()
-            return False
-    if code:
-        raise subprocess.CalledProcessError(code, [tool, *args])
-    return True
+    subprocess.run([binary, *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL)
 
 
-def mutate(module: str, workdir: Path, *, budget_s: float | None = None) -> Score:
-    """Runs the mutants of ``module`` (those that fit in ``budget_s``) and reads them back."""
-    config = workdir / "cosmic-ray.toml"
-    session = workdir / f"{module.replace('/', '.')}.sqlite"
+class BaselineFailed(Exception):
+    """The module's tests fail with no mutant in place: every mutant would count as killed."""
+
+
+def _baseline(module: str, copy: Path) -> None:
+    command = test_command(module).split()
+    run = subprocess.run(command, cwd=copy, capture_output=True, text=True, timeout=TIMEOUT_S)
+    if run.returncode:
+        raise BaselineFailed(f"{module}: its tests fail unmutated\n{run.stdout[-3000:]}")
+
+
+def _enter_copy(copies: multiprocessing.Queue[Path]) -> None:
+    """A worker's start: its own copy of the tree, where its mutants are written and tested."""
+    os.chdir(copies.get())
+
+
+def _mutate_and_test(item: WorkItem, command: str) -> tuple[str, WorkResult]:
+    return item.job_id, mutate_and_test(item.mutations, command, TIMEOUT_S)
+
+
+def mutate(module: str, copies: list[Path], *, deadline: float | None = None) -> Score:
+    """Runs the mutants of ``module`` (those begun before ``deadline``) and reads them back.
+
+    One worker per copy; the session (cosmic-ray's database) lives in the first copy.
+    """
+    _baseline(module, copies[0])
+    config = copies[0] / "cosmic-ray.toml"
+    session = copies[0] / f"{module.replace('/', '.')}.sqlite"
     config.write_text(_config(module))
-    _cosmic("cosmic-ray", "init", str(config), str(session), cwd=workdir)
-    _cosmic("cr-filter-pragma", str(session), cwd=workdir)
-    _cosmic("cr-filter-operators", str(session), str(config), cwd=workdir)
-    # Out of time, the session keeps what ran; the rest is reported as unfinished.
-    _cosmic("cosmic-ray", "exec", str(config), str(session), cwd=workdir, timeout=budget_s)
+    _cosmic("cosmic-ray", "init", str(config), str(session), cwd=copies[0])
+    _cosmic("cr-filter-pragma", str(session), cwd=copies[0])
+    _cosmic("cr-filter-operators", str(session), str(config), cwd=copies[0])
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        pending = list(db.pending_work_items)
+        queue: multiprocessing.Queue[Path] = multiprocessing.Queue()
+        for copy in copies:
+            queue.put(copy)
+        with ProcessPoolExecutor(len(copies), initializer=_enter_copy, initargs=(queue,)) as pool:
+            running: set[Future[tuple[str, WorkResult]]] = set()
+            # At most one mutant per worker in flight: out of time, the ones begun finish and
+            # the rest stay pending in the session, reported as unfinished.
+            while pending or running:
+                while pending and len(running) < len(copies):
+                    if deadline is not None and time.monotonic() >= deadline:
+                        pending.clear()
+                        break
+                    running.add(pool.submit(_mutate_and_test, pending.pop(0), test_command(module)))
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    db.set_result(*future.result())
     return _score(module, session)
 
 
 def _score(module: str, session: Path) -> Score:
     """Mutants run (but those ``# pragma: no mutate`` skips), killed, and survivors' diffs."""
-    total = killed = 0
+    total = killed = equivalent = 0
     survivors: list[str] = []
+    listed = EQUIVALENT.get(module, frozenset())
     with use_db(str(session), WorkDB.Mode.open) as db:
         unfinished = db.num_work_items - db.num_results
         for item, result in db.completed_work_items:
             if result.worker_outcome is WorkerOutcome.SKIPPED:
+                continue
+            if not result.is_killed and changed_line(result.diff or "") in listed:
+                equivalent += 1
                 continue
             total += 1
             if result.is_killed:
@@ -173,7 +305,7 @@ def _score(module: str, session: Path) -> Score:
                     f"line {m.start_pos[0]} {m.operator_name}" for m in item.mutations
                 )
                 survivors.append(f"{where}\n{result.diff}")
-    return Score(module, total, killed, survivors, unfinished)
+    return Score(module, total, killed, survivors, unfinished, equivalent)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,6 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changed", metavar="BASE", help="only modules changed since BASE")
     parser.add_argument(
         "--budget-min", type=float, help="stop after this many minutes, naming what was not run"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="mutants tested at once, each in its own copy of the tree (default: one per core)",
     )
     args = parser.parse_args(argv)
     modules = changed_modules(args.changed) if args.changed else args.modules or list(SAFETY_CORE)
@@ -194,14 +332,14 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + args.budget_min * 60 if args.budget_min else None
     failed = False
     with tempfile.TemporaryDirectory(prefix="hashgate-mutate-") as tmp:
-        workdir = Path(tmp)
-        _copy_tree(workdir)
+        copies = [Path(tmp) / f"worker{n}" for n in range(args.workers)]
+        for copy in copies:
+            _copy_tree(copy)
         for module in modules:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
+            if deadline is not None and time.monotonic() >= deadline:
                 print(f"{module}: NOT RUN (time budget spent)")
                 continue
-            score = mutate(module, workdir, budget_s=left)
+            score = mutate(module, copies, deadline=deadline)
             print(_summary(score), flush=True)
             for survivor in score.survivors:
                 print("  survived: " + survivor.replace("\n", "\n    "), flush=True)
@@ -211,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _summary(score: Score) -> str:
     text = f"{score.module}: {score.killed}/{score.total} killed ({score.percent:.1f}%)"
+    if score.equivalent:
+        text += f", {score.equivalent} listed equivalent"
     if score.unfinished:
         text += f", {score.unfinished} NOT RUN (time budget spent)"
     if score.module not in GUARDED:

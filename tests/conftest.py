@@ -4,12 +4,11 @@ test a clean process: no ``HASHGATE_*`` setting from the shell, no limiter from 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from streams.photodna.ratelimit import RateLimiter
 
 _TESTS = Path(__file__).parent
 
@@ -43,4 +42,8 @@ def clean_process(monkeypatch: pytest.MonkeyPatch) -> None:
     one test registered for a key must not carry its tokens into the next test.
     """
     _clear_hashgate_settings(monkeypatch.delenv)
-    monkeypatch.setattr(RateLimiter, "_registry", {})
+    # Looked up, not imported: a test that never imported the limiter has none registered, and
+    # importing the PhotoDNA package here would cost every pytest start (and every mutant) ~1 s.
+    ratelimit = sys.modules.get("streams.photodna.ratelimit")
+    if ratelimit is not None:
+        monkeypatch.setattr(ratelimit.RateLimiter, "_registry", {})

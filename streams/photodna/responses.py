@@ -222,7 +222,7 @@ def _parse_flag(raw: Any) -> MatchFlag | None:
         violations=[str(v) for v in violations],
         match_id=match_id,
         # A distance that is not a whole number is left out, never a reason to doubt the match.
-        distance=distance if type(distance) is int and distance >= 0 else None,  # pragma: no mutate
+        distance=distance if type(distance) is int and distance >= 0 else None,
     )
 
 

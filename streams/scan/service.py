@@ -56,7 +56,7 @@ class ScanService:
         matcher: Matcher,
         breaker: CircuitBreaker,
         metrics: ScanMetrics,
-        *,
+        *,  # pragma: no mutate (callers pass these by name)
         quota: RateLimiter | None = None,
         writer: FaustWriter | None = None,
         latest: LatestVerdictTable | None = None,

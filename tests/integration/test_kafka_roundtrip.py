@@ -12,18 +12,14 @@ from streams.events import UploadEvent
 from streams.kafka.app import create_app, raw_topic
 from streams.kafka.confirmed import FaustWriter
 from streams.settings import Settings
+from tests.support import make_upload
 
 
 def _upload(n: int) -> UploadEvent:
-    return UploadEvent(
-        event_id=f"evt-{n}",
-        tenant="acme",
-        content_id=f"content-{n}",
-        media_url="https://cdn.example.com/images/{n}.jpg",  # type: ignore[arg-type]
-        media_type="image/jpeg",
-        uploaded_at=datetime(2026, 11, 1, 12, 0, n, tzinfo=UTC),
-        uploader={"account_id": f"acct-{n}", "ip": "203.0.113.7"},  # type: ignore[arg-type]
-        metadata={"album": "holiday", "n": n},
+    """Every optional field set, so a field the round trip lost would show."""
+    upload = make_upload(n, uploaded_at=datetime(2026, 11, 1, 12, 0, n, tzinfo=UTC))
+    return upload.model_copy(
+        update={"media_type": "image/jpeg", "metadata": {"album": "holiday", "n": n}}
     )
 
 

@@ -94,6 +94,13 @@ def test_allow_list_exempts_cidrs_and_names_only() -> None:
         policy.check_address("other.corp", ipaddress.ip_address("192.168.9.9"))
 
 
+def test_a_cidr_written_from_one_of_its_hosts_exempts_the_whole_network() -> None:
+    # An operator copying a host's address with its prefix (10.20.3.4/16) means the network.
+    policy = AddressPolicy(["10.20.3.4/16"])
+
+    policy.check_address("anything", ipaddress.ip_address("10.20.200.1"))
+
+
 @pytest.mark.parametrize("scheme", ["ftp", "file", "gopher", "data", "javascript", ""])
 def test_only_http_and_https_schemes(scheme: str) -> None:
     with pytest.raises(MediaError) as caught:

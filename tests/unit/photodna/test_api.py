@@ -311,7 +311,11 @@ answer_bodies = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,  # a loaded machine may take long over one example: no fault
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(body=answer_bodies)
 async def test_only_an_explicit_clear_is_ever_a_clear(body: dict[str, Any]) -> None:
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -65,6 +66,7 @@ async def test_failures_in_a_row_ask_the_probe_and_a_good_answer_keeps_it_closed
     make: type[Probed],
 ) -> None:
     p = make(True, threshold=3)
+    assert p.cb.failure_threshold == 3
     p.cb.record_failure()
     p.cb.record_failure()
     assert p.probe.calls == 0
@@ -82,9 +84,39 @@ async def test_a_success_resets_the_failure_count(make: type[Probed]) -> None:
         p.cb.record_success()
     await support.settle()
     assert p.probe.calls == 0
+    for _ in range(3):  # counted again from zero: three in a row do ask
+        p.cb.record_failure()
+    await settle(p, 1)
 
 
-async def test_only_a_failed_probe_opens_and_calls_go_on_while_it_runs(make: type[Probed]) -> None:
+async def test_a_good_probe_counts_failures_again_from_zero(make: type[Probed]) -> None:
+    p = make(True, threshold=3, reset_s=0.01)
+    for _ in range(3):
+        p.cb.record_failure()
+    await settle(p, 1)
+    asked = time.monotonic()
+    await eventually(lambda: time.monotonic() > asked + 0.02, what="the probe period over")
+    p.cb.record_failure()
+    p.cb.record_failure()
+    await support.settle()
+    assert p.probe.calls == 1
+    p.cb.record_failure()  # the third in a row since the good answer
+    await settle(p, 2)
+
+
+async def test_a_threshold_beyond_small_ints_is_reached(make: type[Probed]) -> None:
+    p = make(True, threshold=300)
+    for _ in range(299):
+        p.cb.record_failure()
+    await support.settle()
+    assert p.probe.calls == 0
+    p.cb.record_failure()
+    await settle(p, 1)
+
+
+async def test_only_a_failed_probe_opens_and_calls_go_on_while_it_runs(
+    make: type[Probed], caplog: pytest.LogCaptureFixture
+) -> None:
     p = make(False, threshold=1, reset_s=10)
     p.probe.gate = asyncio.Event()
     p.cb.record_failure()
@@ -94,6 +126,8 @@ async def test_only_a_failed_probe_opens_and_calls_go_on_while_it_runs(make: typ
     await eventually(lambda: p.cb.state is BreakerState.OPEN, within=5, what="open")
     assert not p.cb.allow()
     assert p.changes == [BreakerState.OPEN]
+    # docs/operations.md names this line
+    assert "PhotoDNA circuit breaker open for 10.0s: the health probe failed" in caplog.messages
 
 
 async def test_after_the_open_period_the_probe_not_an_event_decides(make: type[Probed]) -> None:
@@ -110,21 +144,36 @@ async def test_after_the_open_period_the_probe_not_an_event_decides(make: type[P
     assert p.probe.calls == 2
 
 
+def open_periods(p: Probed) -> list[float]:
+    """The open period each time the breaker opens (read as it opens: no poll can miss one)."""
+    periods: list[float] = []
+    p.cb.add_listener(lambda state: periods.append(p.cb.reset_s) if state == "open" else None)
+    return periods
+
+
 async def test_failed_probes_while_open_double_the_period_up_to_the_cap(
     make: type[Probed],
 ) -> None:
     p = make(False, False, False, False, True, threshold=1, reset_s=0.02, max_reset_s=0.05)
+    periods = open_periods(p)
     p.cb.record_failure()
-    await eventually(lambda: p.cb.state is BreakerState.OPEN, within=5, what="open")
-    periods = [p.cb.reset_s]
-    while p.probe.calls < 5:
-        await eventually(
-            lambda: p.cb.reset_s != periods[-1] or p.probe.calls >= 5, within=5, what="a probe"
-        )
-        periods.append(p.cb.reset_s)
-    await eventually(lambda: p.cb.state is BreakerState.CLOSED, within=5, what="closed")
-    assert periods[:3] == [0.02, 0.04, 0.05]
+    await eventually(
+        lambda: p.probe.calls == 5 and p.cb.state is BreakerState.CLOSED, within=5, what="closed"
+    )
+    assert periods == [0.02, 0.04, 0.05, 0.05]
     assert p.cb.reset_s == 0.02, "closing resets the open period"
+
+
+async def test_without_a_cap_the_open_period_doubles_up_to_8_times_the_first(
+    make: type[Probed],
+) -> None:
+    p = make(False, False, False, False, False, True, threshold=1, reset_s=0.01)
+    periods = open_periods(p)
+    p.cb.record_failure()
+    await eventually(
+        lambda: p.probe.calls == 6 and p.cb.state is BreakerState.CLOSED, within=5, what="closed"
+    )
+    assert periods == [0.01, 0.02, 0.04, 0.08, 0.08]
 
 
 async def test_answering_now_shares_one_probe_sent_after_the_question(make: type[Probed]) -> None:
@@ -187,10 +236,10 @@ async def test_a_failing_listener_is_logged_and_does_not_stop_the_others(
     assert "listener" in caplog.text
 
 
-@pytest.mark.parametrize(("threshold", "reset_s"), [(0, 1.0), (1, 0.0)])
+@pytest.mark.parametrize(("threshold", "reset_s"), [(0, 1.0), (1, 0.0), (1, -1.0)])
 def test_rejects_impossible_settings(threshold: int, reset_s: float) -> None:
     with pytest.raises(ValueError):
-        CircuitBreaker(threshold, reset_s, probe=ScriptedProbe())
+        CircuitBreaker(failure_threshold=threshold, reset_s=reset_s, probe=ScriptedProbe())
 
 
 async def test_wait_until_callable_returns_at_once_when_closed(make: type[Probed]) -> None:

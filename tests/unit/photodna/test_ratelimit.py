@@ -144,6 +144,45 @@ async def test_rescan_floor_holds_under_full_live_load() -> None:
     await grants.cancel_rest()
 
 
+async def test_an_idle_spell_saves_the_rescan_floor_at_most_one_call() -> None:
+    # However long the lull, rescans then get one call ahead of live, not a saved-up burst.
+    time = FakeClock()
+    grants = Grants(limiter(time, rate=10, rescan_floor_rps=2))
+    time.advance(60)
+    grants.start(Lane.LIVE, 5)
+    grants.start(Lane.RESCAN, 5)
+
+    await time.run_until(60.35)
+
+    assert [lane for _, lane, _ in grants.log] == [Lane.LIVE, Lane.RESCAN, Lane.LIVE, Lane.LIVE]
+    await grants.cancel_rest()
+
+
+async def test_below_the_quota_a_live_call_gets_its_token_without_waiting() -> None:
+    # The common case costs no trip through the limiter's pump: acquire never suspends.
+    call = limiter(FakeClock()).acquire(Lane.LIVE)
+    with pytest.raises(StopIteration):
+        call.send(None)
+
+
+async def test_a_live_call_goes_at_once_the_moment_retry_after_ends() -> None:
+    time = FakeClock()
+    bucket = limiter(time)
+    bucket.on_throttled(retry_after=2.0)
+    time.advance(2.0)  # exactly the end of the hold, with a token long refilled
+    call = bucket.acquire(Lane.LIVE)
+    with pytest.raises(StopIteration):
+        call.send(None)
+
+
+def test_429s_are_counted_for_the_throttled_metric() -> None:
+    bucket = limiter(FakeClock())
+    assert bucket.throttled == 0
+    bucket.on_throttled()
+    bucket.on_throttled(retry_after=1.0)
+    assert bucket.throttled == 2
+
+
 async def test_rescans_get_the_whole_rate_when_live_is_idle() -> None:
     time = FakeClock()
     grants = Grants(limiter(time, rate=10, rescan_floor_rps=1))

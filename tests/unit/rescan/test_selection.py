@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.events import UploadEvent
 from streams.rescan.selection import Selection, Selector, read_ids_file
+from tests.support import make_upload
 
 pytestmark = pytest.mark.unit
 
@@ -20,13 +20,7 @@ def ms(when: datetime) -> int:
 
 
 def upload(n: int, *, tenant: str = "acme", content_id: str | None = None) -> bytes:
-    return UploadEvent(
-        event_id=f"evt-{n}",
-        tenant=tenant,
-        content_id=content_id or f"c-{n}",
-        media_url="https://cdn.example.com/a.jpg",  # type: ignore[arg-type]
-        uploaded_at=T0,
-    ).encode()
+    return make_upload(n, tenant=tenant, content_id=content_id or f"c-{n}", uploaded_at=T0).encode()
 
 
 def test_the_time_range_includes_since_and_excludes_until() -> None:

@@ -4,8 +4,11 @@ stops taking records while PhotoDNA is down, readiness, and revoked partitions."
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import faust
@@ -13,31 +16,46 @@ import pytest
 from faust.types import TP, StreamT
 
 from hashgate_tools.harness.waiting import eventually
+from streams.errors import ConfigurationError
 from streams.events import ScanKind, Verdict
 from streams.events.rescan import RescanRequest
 from streams.kafka.app import create_app
 from streams.kafka.latest_table import LatestVerdictTable
 from streams.observability.metrics import ScanMetrics
-from streams.photodna import BreakerState, CircuitBreaker, Lane, MatchResult, MediaRef
+from streams.photodna import (
+    BreakerState,
+    CircuitBreaker,
+    Lane,
+    MatchResult,
+    MediaRef,
+    RateLimiter,
+)
 from streams.scan.service import ScanService
-from streams.settings import Settings
-from tests.support import NOW, clear_result, make_upload, settle
+from streams.settings import ScanSettings, Settings
+from tests.support import NOW, clear_result, make_upload, record_of, settle
 
 pytestmark = pytest.mark.unit
 
 SETTINGS = Settings()
 UPLOADS = SETTINGS.topics.uploads
+RETRIES = SETTINGS.topics.retries
 
 
 class Consumer:
     def __init__(self) -> None:
         self.assigned: set[TP] = set()
+        self.partitions: int | None = None  # the broker's count, once its metadata is known
+        self.highwaters: dict[TP, int] = {}
+        self._committed_offset: dict[TP, int] = {}
 
     def assignment(self) -> set[TP]:
         return self.assigned
 
     def topic_partitions(self, topic: str) -> int | None:
-        return None
+        return self.partitions
+
+    def highwater(self, tp: TP) -> int | None:
+        return self.highwaters.get(tp)
 
 
 class App:
@@ -70,16 +88,22 @@ class Writer:
 
 
 class Matcher:
-    """Answers ``clear`` to every call; while ``hold`` is clear, calls wait for it."""
+    """Answers ``clear`` to every call, or raises ``error``; while ``hold`` is clear, calls wait
+    for it (every call, or only those for the URLs in ``holding`` if it names any)."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.hold = asyncio.Event()
         self.hold.set()
+        self.holding: set[str] = set()
+        self.error: Exception | None = None
 
     async def match(self, media: MediaRef, *, lane: Lane) -> MatchResult:
         self.calls.append(media.media_url)
-        await self.hold.wait()
+        if not self.holding or media.media_url in self.holding:
+            await self.hold.wait()
+        if self.error is not None:
+            raise self.error
         return clear_result()
 
 
@@ -121,14 +145,24 @@ class Stream:
         message = Message(UPLOADS, partition, n, upload.content_id.encode(), upload.encode())
         self.queue.put_nowait(Event(message, self.acked))
 
+    def send_retry(self, n: int, headers: tuple[tuple[str, bytes], ...] = ()) -> None:
+        """Upload ``n`` back from the delayed-retry topic, with ``headers`` as the retry wrote."""
+        upload = make_upload(n)
+        message = Message(RETRIES, 0, n, upload.content_id.encode(), upload.encode(), headers)
+        self.queue.put_nowait(Event(message, self.acked))
+
 
 class Health:
-    """The breaker's probe: PhotoDNA answers while ``up``."""
+    """The breaker's probe: PhotoDNA answers while ``up``; while ``answering`` is clear, the
+    probe waits for it."""
 
     def __init__(self) -> None:
         self.up = True
+        self.answering = asyncio.Event()
+        self.answering.set()
 
     async def answers(self) -> bool:
+        await self.answering.wait()
         return self.up
 
 
@@ -146,28 +180,43 @@ class Rig:
     def clear_verdicts(self) -> int:
         return len(self.writer.on(SETTINGS.topics.verdicts_clear))
 
+    def metric(self, name: str, lane: Lane | None = None) -> float | None:
+        labels = {} if lane is None else {"lane": lane.value}
+        return self.service.metrics.registry.get_sample_value(name, labels)
 
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
+
+@asynccontextmanager
+async def running_service(
+    settings: Settings = SETTINGS, quota: RateLimiter | None = None
+) -> AsyncIterator[Rig]:
     app, writer, matcher, health = App(), Writer(), Matcher(), Health()
     breaker = CircuitBreaker(1, 0.05, probe=health.answers)
-    latest = LatestVerdictTable(create_app(SETTINGS), SETTINGS)
+    latest = LatestVerdictTable(create_app(settings), settings)
     service = ScanService(
         cast(faust.App, app),
-        SETTINGS,
+        settings,
         matcher,
         breaker,
         ScanMetrics(),
+        quota=quota,
         writer=writer,
         latest=latest,
     )
     stream = Stream()
     consuming = asyncio.create_task(service.consume(cast(StreamT[bytes], stream), Lane.LIVE))
-    yield Rig(service, app, writer, matcher, breaker, health, stream, consuming)
-    consuming.cancel()
-    matcher.hold.set()
-    await service.drain(1)
-    breaker.close()
+    try:
+        yield Rig(service, app, writer, matcher, breaker, health, stream, consuming)
+    finally:
+        consuming.cancel()
+        matcher.hold.set()
+        await service.drain(1)
+        breaker.close()
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    async with running_service() as rig:
+        yield rig
 
 
 async def photodna_down(rig: Rig) -> None:
@@ -198,6 +247,20 @@ async def test_the_gate_takes_no_record_while_photodna_is_down_and_reopens_when_
     assert rig.clear_verdicts() == 2 and [m.offset for m in rig.stream.acked] == [1, 2]
 
 
+async def test_a_worker_assigned_partitions_is_not_ready_before_its_agents_consume() -> None:
+    service = ScanService(
+        cast(faust.App, App()),
+        SETTINGS,
+        Matcher(),
+        CircuitBreaker(1, 0.05, probe=Health().answers),
+        ScanMetrics(),
+        writer=Writer(),
+        latest=LatestVerdictTable(create_app(SETTINGS), SETTINGS),
+    )
+    service.on_partitions_assigned({TP(UPLOADS, 0)})
+    assert service.readiness() == (False, "not consuming yet (waiting for the consumer group)")
+
+
 async def test_readiness_says_why_the_worker_is_not_ready(rig: Rig) -> None:
     service = rig.service
     assert service.readiness() == (
@@ -220,7 +283,9 @@ async def test_readiness_says_why_the_worker_is_not_ready(rig: Rig) -> None:
     assert service.readiness() == (False, "stopped on a fatal error")
 
 
-async def test_records_of_a_revoked_partition_are_left_to_their_next_owner(rig: Rig) -> None:
+async def test_records_of_a_revoked_partition_are_left_to_their_next_owner(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     rig.matcher.hold.clear()
     rig.stream.send(1, partition=0)
     rig.stream.send(2, partition=1)
@@ -228,9 +293,11 @@ async def test_records_of_a_revoked_partition_are_left_to_their_next_owner(rig: 
     await eventually(lambda: len(rig.matcher.calls) == 2, within=5, what="both in flight")
     assert pipeline.unacked == 2
 
+    caplog.set_level(logging.INFO)
     await rig.service.on_partitions_revoked({TP(UPLOADS, 0)})
 
     assert pipeline.unacked == 1
+    assert "partitions revoked: 1 unacked records left to their next owner" in caplog.messages
     rig.matcher.hold.set()
     await eventually(lambda: rig.clear_verdicts() == 2, within=5, what="both scanned")
     await eventually(lambda: pipeline.unacked == 0, within=5, what="partition 1 acked")
@@ -253,3 +320,212 @@ async def test_a_retry_record_goes_back_to_the_lane_it_came_from(rig: Rig) -> No
     [written] = rig.writer.on(SETTINGS.topics.verdicts_clear)
     verdict = Verdict.decode(written)
     assert (verdict.scan.kind, verdict.scan.rescan_id) == (ScanKind.RESCAN, "rs-1")
+
+
+async def _take_retries(rig: Rig, retries: Stream) -> asyncio.Task[None]:
+    return asyncio.create_task(rig.service.consume_retries(cast(StreamT[bytes], retries)))
+
+
+async def test_a_retry_record_without_a_lane_header_goes_to_the_live_lane(rig: Rig) -> None:
+    retries = Stream()
+    retries.send_retry(8)
+    rig.service.pipelines[Lane.RESCAN].stop_taking()  # a record sent there would be refused
+    task = await _take_retries(rig, retries)
+    try:
+        await eventually(lambda: retries.acked != [], within=5, what="retry scanned")
+    finally:
+        task.cancel()
+    [written] = rig.writer.on(SETTINGS.topics.verdicts_clear)
+    assert Verdict.decode(written).scan.kind is ScanKind.LIVE
+
+
+async def test_a_retry_waits_for_its_not_before_time(rig: Rig) -> None:
+    retries = Stream()
+    not_before = datetime.now(UTC) + timedelta(seconds=0.5)
+    retries.send_retry(8, (("hashgate-not-before", not_before.isoformat().encode()),))
+    task = await _take_retries(rig, retries)
+    try:
+        await settle()
+        assert rig.matcher.calls == []
+        await eventually(lambda: retries.acked != [], within=5, what="scanned in its time")
+        assert datetime.now(UTC) >= not_before
+    finally:
+        task.cancel()
+
+
+async def test_a_retry_due_while_photodna_is_down_waits_at_the_gate(rig: Rig) -> None:
+    retries = Stream()
+    await photodna_down(rig)
+    retries.send_retry(9)
+    task = await _take_retries(rig, retries)
+    try:
+        await eventually(retries.queue.empty, within=5, what="record 9 taken")
+        await settle()
+        assert rig.matcher.calls == []
+        await photodna_back(rig)
+        await eventually(lambda: retries.acked != [], within=5, what="scanned")
+    finally:
+        task.cancel()
+
+
+async def test_the_gate_stays_shut_while_the_probe_decides(rig: Rig) -> None:
+    await photodna_down(rig)
+    rig.health.answering.clear()  # the next timed probe waits: the breaker stays half-open
+    await eventually(
+        lambda: rig.breaker.state is BreakerState.HALF_OPEN, within=5, what="half-open"
+    )
+    rig.stream.send(1)
+    await eventually(rig.stream.queue.empty, within=5, what="record 1 taken")
+    await settle()
+    assert rig.matcher.calls == []
+    rig.health.up = True
+    rig.health.answering.set()
+    await eventually(lambda: len(rig.stream.acked) == 1, within=5, what="scanned once closed")
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (ConfigurationError("PhotoDNA refused the subscription key"), "configuration error"),
+        (RuntimeError("a bug"), "fatal error"),
+    ],
+)
+async def test_a_fatal_error_in_one_lane_stops_every_lane_and_crashes_the_worker(
+    rig: Rig, caplog: pytest.LogCaptureFixture, error: Exception, kind: str
+) -> None:
+    stopping = asyncio.create_task(rig.service.stop_on_failure())
+    rig.matcher.error = error
+    rig.stream.send(1)
+    await eventually(lambda: rig.app.crashed != [], within=5, what="the worker crashed")
+    await stopping
+
+    assert rig.app.crashed == [error] and rig.service.fatal is error
+    assert rig.stream.acked == []  # the failed record stays for the next owner
+    assert f"stopping the worker on a {kind}, acking nothing more: {error}" in caplog.messages
+    assert rig.service.readiness() == (False, "stopped on a fatal error")
+    # The other lane takes nothing more either: a record it acked past the failed one's
+    # partition would commit past a record no one scanned.
+    acks: list[int] = []
+    record = record_of(make_upload(2).encode())
+    assert not await rig.service.pipelines[Lane.RESCAN].submit(record, lambda: acks.append(2))
+    await settle()
+    assert rig.matcher.calls == [str(make_upload(1).media_url)] and acks == []
+    # Both agents' loops end at their next record, which stays unacked.
+    retries = Stream()
+    retries.send_retry(3)
+    taking_retries = await _take_retries(rig, retries)
+    rig.stream.send(4)
+    async with asyncio.timeout(5):
+        await asyncio.gather(rig.consuming, taking_retries)
+    assert rig.stream.acked == [] and retries.acked == []
+
+
+async def test_a_cancelled_failure_watch_leaves_no_task_behind(rig: Rig) -> None:
+    def watching() -> list[asyncio.Task[object]]:
+        return [
+            t
+            for t in asyncio.all_tasks()
+            if getattr(t.get_coro(), "__qualname__", "") == "ScanPipeline.wait_failed"
+        ]
+
+    stopping = asyncio.create_task(rig.service.stop_on_failure())
+    await eventually(lambda: len(watching()) == len(Lane), within=5, what="one per lane")
+    stopping.cancel()  # the worker shuts down
+    await eventually(lambda: watching() == [], within=5, what="every watch cancelled")
+
+
+async def test_a_lane_calls_photodna_at_most_max_in_flight_at_once() -> None:
+    # docs/operations.md: MAX_IN_FLIGHT calls per lane; a record frees its call slot once
+    # PhotoDNA answered, so a lane takes two records per call slot.
+    async with running_service(Settings(scan=ScanSettings(max_in_flight=3))) as rig:
+        rig.matcher.hold.clear()
+        for n in range(1, 11):
+            rig.stream.send(n)
+        pipeline = rig.service.pipelines[Lane.LIVE]
+        await eventually(lambda: pipeline.in_flight == 6, within=5, what="6 records taken")
+        await settle()
+        assert len(rig.matcher.calls) == 3 and pipeline.in_flight == 6
+        rig.matcher.hold.set()
+        await eventually(lambda: len(rig.stream.acked) == 10, within=5, what="all acked")
+
+
+async def test_a_lane_takes_at_most_16_x_max_in_flight_records_past_an_unfinished_one() -> None:
+    # docs/operations.md: the memory bound of promise 3.
+    async with running_service(Settings(scan=ScanSettings(max_in_flight=2))) as rig:
+        stuck = str(make_upload(1).media_url)
+        rig.matcher.holding = {stuck}
+        rig.matcher.hold.clear()
+        for n in range(1, 41):
+            rig.stream.send(n)
+        pipeline = rig.service.pipelines[Lane.LIVE]
+        await eventually(lambda: pipeline.unacked == 32, within=10, what="32 records taken")
+        await settle()
+        assert pipeline.unacked == 32 and rig.stream.queue.qsize() == 40 - 33  # one waits
+        assert rig.stream.acked == []  # nothing acked past the unfinished record 1
+        rig.matcher.hold.set()
+        await eventually(lambda: len(rig.stream.acked) == 40, within=10, what="all acked")
+        assert [m.offset for m in rig.stream.acked] == list(range(1, 41))
+
+
+async def test_the_quota_share_follows_the_upload_partitions_assigned() -> None:
+    limiter = RateLimiter(8)
+    async with running_service(quota=limiter) as rig:
+        others = {TP(SETTINGS.topics.rescans, 0), TP(RETRIES, 0)}
+        rig.service.on_partitions_assigned({TP(UPLOADS, 0), TP(UPLOADS, 1), *others})
+        assert limiter.configured_rate == 8 * 2 / SETTINGS.topics.partitions  # as configured
+
+        rig.app.consumer.partitions = 4  # the broker's count, once known, wins
+        rig.service.on_partitions_assigned({TP(UPLOADS, 0), TP(UPLOADS, 1)})
+        assert limiter.configured_rate == 4
+
+
+async def test_metrics_show_each_lane_and_the_breaker(rig: Rig) -> None:
+    rig.matcher.hold.clear()
+    rig.stream.send(1)
+    rig.stream.send(2)
+    await eventually(lambda: len(rig.matcher.calls) == 2, within=5, what="both in flight")
+
+    assert rig.metric("hashgate_events_in_total", Lane.LIVE) == 2
+    assert rig.metric("hashgate_in_flight", Lane.LIVE) == 2
+    assert rig.metric("hashgate_unacked", Lane.LIVE) == 2
+    assert rig.metric("hashgate_in_flight", Lane.RESCAN) == 0
+    rig.matcher.hold.set()
+    await eventually(lambda: len(rig.stream.acked) == 2, within=5, what="both acked")
+    assert rig.metric("hashgate_unacked", Lane.LIVE) == 0
+
+    closed = rig.metric("hashgate_breaker_state")
+    await photodna_down(rig)
+    opened = rig.metric("hashgate_breaker_state")
+    await photodna_back(rig)
+    assert (closed, opened, rig.metric("hashgate_breaker_state")) == (0, 2, 0)
+
+
+async def test_drain_reports_every_lane_and_readiness_drops(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig.service.on_partitions_assigned({TP(UPLOADS, 0)})
+    rig.matcher.hold.clear()
+    rig.stream.send(1)
+    await eventually(lambda: len(rig.matcher.calls) == 1, within=5, what="in flight")
+    request = RescanRequest(rescan_id="rs-1", requested_at=NOW, upload=make_upload(2))
+    rescan = asyncio.create_task(
+        rig.service.pipelines[Lane.RESCAN].submit(record_of(request.encode()), lambda: None)
+    )
+    await eventually(lambda: len(rig.matcher.calls) == 2, within=5, what="rescan in flight")
+    await rescan
+
+    report = await rig.service.drain(0.05)
+
+    assert (report.finished, report.abandoned) == (0, 2)
+    assert "drained: 0 in-flight scans finished, 2 abandoned (left unacked)" in caplog.messages
+    assert rig.service.readiness() == (False, "not consuming yet (waiting for the consumer group)")
+
+
+async def test_lag_counts_the_source_partitions_only(rig: Rig) -> None:
+    consumer = rig.app.consumer
+    source, output = TP(UPLOADS, 0), TP(SETTINGS.topics.verdicts_clear, 0)
+    consumer.assigned = {source, output}
+    consumer.highwaters = {source: 10, output: 50}
+    consumer._committed_offset = {source: 4}
+
+    assert rig.service.lag() == {(UPLOADS, 0): 6}
