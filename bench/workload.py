@@ -12,12 +12,15 @@ import random
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
 from hashgate_tools.harness.images import SampleImages, write_sample_images
 from hashgate_tools.harness.worker import upload
+from streams.events.rescan import RescanRequest
+from streams.events.upload import UploadEvent
 
 KNOWN_SHARE = 0.05
 
@@ -49,6 +52,21 @@ def uploads(count: int, pool: ImagePool, *, first: int = 0, seed: int = 7) -> It
         urls = pool.known if rng.random() < KNOWN_SHARE else pool.unknown
         event = upload(n, rng.choice(urls))
         yield Upload(event.event_id, event.key, event.encode())
+
+
+def rescan_requests(
+    count: int, pool: ImagePool, *, first: int = 0, rescan_id: str = "bench-rescan"
+) -> Iterator[Upload]:
+    """``count`` rescan requests of uploads numbered from ``first``, as ``hashgate rescan``
+    publishes them to content.rescans."""
+    requested_at = datetime.now(UTC)
+    for upload_ in uploads(count, pool, first=first):
+        request = RescanRequest(
+            rescan_id=rescan_id,
+            requested_at=requested_at,
+            upload=UploadEvent.decode(upload_.value),
+        )
+        yield Upload(upload_.event_id, upload_.key, request.encode())
 
 
 async def preload(bootstrap: str, topic: str, records: Iterable[Upload]) -> int:

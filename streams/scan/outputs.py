@@ -64,15 +64,16 @@ class OutcomeRouter:
         a latest-verdict record for a verdict that never got out would let an only-changed
         rescan suppress it for good.
         """
-        for stage in (self._records(outcome), self._follow_ups(outcome)):
+        records = self._records(outcome)
+        for stage in (records, self._follow_ups(outcome, records)):
             await asyncio.gather(*(self._writer.write(*record) for record in stage))
         self._on_written(outcome)
 
-    def _follow_ups(self, outcome: Outcome) -> list[OutRecord]:
+    def _follow_ups(self, outcome: Outcome, records: list[OutRecord]) -> list[OutRecord]:
         latest: list[OutRecord] = []
         match outcome:
             case VerdictOutcome(verdict=verdict):
-                key, value = verdict.content_id.encode(), verdict.encode()
+                _, key, value, _ = records[0]  # the verdict record's: encoded once per event
                 latest = [(self._topics.verdicts_latest, key, value, [])]
                 done = RescanOutcome.of_verdict(verdict, emitted=True)
             case UnchangedOutcome(verdict=verdict):
