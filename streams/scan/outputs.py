@@ -65,9 +65,17 @@ class OutcomeRouter:
         rescan suppress it for good.
         """
         records = self._records(outcome)
-        for stage in (records, self._follow_ups(outcome, records)):
-            await asyncio.gather(*(self._writer.write(*record) for record in stage))
+        await self._write_all(records)
+        await self._write_all(self._follow_ups(outcome, records))
         self._on_written(outcome)
+
+    async def _write_all(self, records: list[OutRecord]) -> None:
+        """Concurrently; a single record (the usual stage) without gather's task per record."""
+        match records:
+            case [record]:
+                await self._writer.write(*record)
+            case _:
+                await asyncio.gather(*(self._writer.write(*record) for record in records))
 
     def _follow_ups(self, outcome: Outcome, records: list[OutRecord]) -> list[OutRecord]:
         latest: list[OutRecord] = []
