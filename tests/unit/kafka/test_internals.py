@@ -66,9 +66,7 @@ def test_aiokafka_still_hands_the_fetch_wait_to_its_fetcher_at_start() -> None:
     assert "self._fetch_max_wait_ms = fetch_max_wait_ms" in inspect.getsource(
         AIOKafkaConsumer.__init__
     )
-    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(
-        AIOKafkaConsumer.start
-    )
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(AIOKafkaConsumer.start)
 
 
 def test_faust_still_builds_its_worker_consumer_in_create_worker_consumer() -> None:
