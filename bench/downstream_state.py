@@ -4,11 +4,11 @@ Agents run as ``python -m streams <agent>`` with RocksDB tables in a state direc
 own (HASHGATE_STATE__DIR), on pre-loaded match verdicts. Progress is the agent's committed
 offsets: an agent commits a record only after what it caused is confirmed.
 
-- (g) restart: the moderation agent handles N verdicts, is killed with -9, and restarts on the
+- (i) restart: the moderation agent handles N verdicts, is killed with -9, and restarts on the
   same state directory; "ready again" is the time until it has handled one verdict published
   after the kill. Measured at a small and a 10x larger N: the ratio shows whether the restart
   replays the state (it would grow ~10x) or only the changelog's tail.
-- (h), (i), (j) memory: RSS of each agent over a long backlog, end over after warm-up.
+- (j), (k), (l) memory: RSS of each agent over a long backlog, end over after warm-up.
 """
 
 from __future__ import annotations
@@ -176,13 +176,13 @@ async def restart_time(ctx: Context, entries: int) -> tuple[list[float], float]:
 
 
 async def restart(ctx: Context) -> Result:
-    """(g) restart after kill -9 with 10x the state: ready again in about the same time?"""
+    """(i) restart after kill -9 with 10x the state: ready again in about the same time?"""
     sizes = state_sizes(ctx)
     small, small_mib = await restart_time(ctx, sizes.restart_small)
     large, large_mib = await restart_time(ctx, sizes.restart_large)
     ratio = statistics.median(large) / statistics.median(small)
     return Result(
-        "g",
+        "i",
         f"moderation restart after kill -9: {sizes.restart_large:,} vs "
         f"{sizes.restart_small:,} verdicts of state",
         f"{statistics.median(large):.1f} s (state {large_mib:.0f} MiB)",
@@ -248,19 +248,19 @@ def _median_between(rss: list[tuple[int, float]], low: float, high: float) -> fl
 
 
 async def moderation_memory(ctx: Context) -> Result:
-    return await agent_memory(ctx, "moderation", "h")
+    return await agent_memory(ctx, "moderation", "j")
 
 
 async def stats_memory(ctx: Context) -> Result:
-    return await agent_memory(ctx, "stats", "i")
+    return await agent_memory(ctx, "stats", "k")
 
 
 async def reporting_memory(ctx: Context) -> Result:
-    return await agent_memory(ctx, "reporting", "j")
+    return await agent_memory(ctx, "reporting", "l")
 
 
 def register_state_scenarios() -> None:
-    """Adds (g)-(j) to the bench's scenarios, after the scan worker's."""
+    """Adds (i)-(l) to the bench's scenarios, after the scan worker's."""
     SCENARIOS.update(
-        {"g": restart, "h": moderation_memory, "i": stats_memory, "j": reporting_memory}
+        {"i": restart, "j": moderation_memory, "k": stats_memory, "l": reporting_memory}
     )

@@ -54,7 +54,7 @@ def table(results: list[Result]) -> str:
             r.title,
             r.measured,
             r.baseline,
-            f"{r.ratio:.3f} ({r.ratio_means})",
+            f"{_ratio(r.ratio, r.spread)} ({r.ratio_means})",
             r.aim,
             {True: "yes", False: "NO", None: "-"}[r.met],
         )
@@ -65,6 +65,27 @@ def table(results: list[Result]) -> str:
     rule = "-+-".join("-" * w for w in widths)
     head = " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
     return "\n".join([head, rule, *lines])
+
+
+def _ratio(ratio: float, spread: dict[str, list[float]]) -> str:
+    """The ratio, and for a repeated scenario its min-max over the runs."""
+    if "ratio" not in spread:
+        return f"{ratio:.3f}"
+    low, _, high = spread["ratio"]
+    return f"{ratio:.3f} [{low:.3f}-{high:.3f}]"
+
+
+def spreads(scenarios: dict[str, Any]) -> list[str]:
+    """One line per repeated scenario: min / median / max of each figure its aim is judged on."""
+    lines = []
+    for key, r in sorted(scenarios.items()):
+        if r.get("spread"):
+            parts = [
+                f"{name} {low:.3f} / {mid:.3f} / {high:.3f}"
+                for name, (low, mid, high) in r["spread"].items()
+            ]
+            lines.append(f"- ({key}) over {len(r['figures']['runs'])} runs: " + "; ".join(parts))
+    return lines
 
 
 def document(
@@ -105,8 +126,13 @@ def markdown(doc: dict[str, Any]) -> str:
         met = {True: "yes", False: "**no**", None: "-"}[r["met"]]
         lines.append(
             f"| ({r['scenario']}) | {r['title']} | {r['measured']} | {r['baseline']} "
-            f"| {r['ratio']:.3f} ({r['ratio_means']}) | {r['aim']} | {met} |"
+            f"| {_ratio(r['ratio'], r.get('spread', {}))} ({r['ratio_means']}) | {r['aim']} "
+            f"| {met} |"
         )
+    repeated = spreads(doc["scenarios"])
+    if repeated:
+        lines += ["", "Min / median / max over the repeated runs (the row shows the median run):"]
+        lines += ["", *repeated]
     loads = ", ".join(f"{k} {v[0]:.1f}" for k, v in doc["load_average"].items())
     lines += [
         "",

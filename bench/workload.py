@@ -54,6 +54,21 @@ def uploads(count: int, pool: ImagePool, *, first: int = 0, seed: int = 7) -> It
         yield Upload(event.event_id, event.key, event.encode())
 
 
+def rescan_requests(
+    count: int, pool: ImagePool, *, first: int = 0, rescan_id: str = "bench-rescan"
+) -> Iterator[Upload]:
+    """``count`` rescan requests of uploads numbered from ``first``, as ``hashgate rescan``
+    publishes them to content.rescans."""
+    requested_at = datetime.now(UTC)
+    for upload_ in uploads(count, pool, first=first):
+        request = RescanRequest(
+            rescan_id=rescan_id,
+            requested_at=requested_at,
+            upload=UploadEvent.decode(upload_.value),
+        )
+        yield Upload(upload_.event_id, upload_.key, request.encode())
+
+
 async def preload(bootstrap: str, topic: str, records: Iterable[Upload]) -> int:
     """Write a backlog as fast as Kafka takes it; returns how many records were written."""
     producer = AIOKafkaProducer(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
+from functools import lru_cache
 from typing import Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, model_validator
@@ -65,7 +66,13 @@ class Timings(_Part):
 
 def verdict_id_for(event_id: str, scan: ScanInfo) -> str:
     """Same event + same scan gives the same id, so replays and duplicates de-duplicate."""
-    name = f"{event_id}\x1f{scan.kind.value}\x1f{scan.rescan_id or ''}"
+    return _derived_id(f"{event_id}\x1f{scan.kind.value}\x1f{scan.rescan_id or ''}")
+
+
+@lru_cache(maxsize=256)
+def _derived_id(name: str) -> str:
+    """Cached for the verdict that was just built: ``Verdict.for_upload`` derives the id and
+    the model's check derives it again, a uuid5 (SHA-1) each time."""
     return str(uuid.uuid5(VERDICT_NAMESPACE, name))
 
 

@@ -15,6 +15,10 @@ tests/unit/kafka/test_internals_contract.py, which fails loudly when an upgrade 
   scan worker drains its in-flight scans there first.
 - mode's ``Worker._on_sigusr1()``: its task dump printed local variables (keys, pre-signed
   URLs); hashgate's own dump replaces it.
+- faust's ``AIOKafkaConsumerThread._create_worker_consumer(transport)`` builds the aiokafka
+  consumer with ``fetch_max_wait_ms=1500`` hard-coded, and aiokafka's consumer keeps that
+  option as ``_fetch_max_wait_ms`` until ``start()`` hands it to its fetcher: the transport
+  driver (transport.py) lowers it there, before the start.
 
 faust's consumer is customised through faust's own extension point instead: a transport
 driver registered for a URL scheme (streams/kafka/transport.py).
@@ -27,6 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, cast
 
 import faust
+from aiokafka import AIOKafkaConsumer
 from aiokafka.client import AIOKafkaClient
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaFaustProducer
@@ -37,6 +42,11 @@ def producer_client(producer: ProducerT) -> AIOKafkaClient:
     """The aiokafka client under a started faust producer of the aiokafka driver."""
     client = cast(AIOKafkaFaustProducer, producer)._ensure_producer().client
     return cast(AIOKafkaClient, client)
+
+
+def set_fetch_max_wait(consumer: AIOKafkaConsumer, ms: int) -> None:
+    """How long the broker may hold an empty fetch of a consumer that is not started yet."""
+    cast(Any, consumer)._fetch_max_wait_ms = ms
 
 
 def consumer_lag(consumer: ConsumerT, partitions: Iterable[TP]) -> dict[tuple[str, int], int]:

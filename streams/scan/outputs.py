@@ -64,15 +64,24 @@ class OutcomeRouter:
         a latest-verdict record for a verdict that never got out would let an only-changed
         rescan suppress it for good.
         """
-        for stage in (self._records(outcome), self._follow_ups(outcome)):
-            await asyncio.gather(*(self._writer.write(*record) for record in stage))
+        records = self._records(outcome)
+        await self._write_all(records)
+        await self._write_all(self._follow_ups(outcome, records))
         self._on_written(outcome)
 
-    def _follow_ups(self, outcome: Outcome) -> list[OutRecord]:
+    async def _write_all(self, records: list[OutRecord]) -> None:
+        """Concurrently; a single record (the usual stage) without gather's task per record."""
+        match records:
+            case [record]:
+                await self._writer.write(*record)
+            case _:
+                await asyncio.gather(*(self._writer.write(*record) for record in records))
+
+    def _follow_ups(self, outcome: Outcome, records: list[OutRecord]) -> list[OutRecord]:
         latest: list[OutRecord] = []
         match outcome:
             case VerdictOutcome(verdict=verdict):
-                key, value = verdict.content_id.encode(), verdict.encode()
+                _, key, value, _ = records[0]  # the verdict record's: encoded once per event
                 latest = [(self._topics.verdicts_latest, key, value, [])]
                 done = RescanOutcome.of_verdict(verdict, emitted=True)
             case UnchangedOutcome(verdict=verdict):

@@ -14,20 +14,28 @@ from pathlib import Path
 import faust
 import mode
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faust.transport.consumer import Consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.kafka import internals
 from streams.kafka.app import create_app
 from streams.kafka.buffering import TopicWideBufferingConsumer
-from streams.kafka.transport import SCHEME, Transport
+from streams.kafka.transport import FETCH_MAX_WAIT_MS, SCHEME, Transport
+from streams.kafka.transport import Consumer as HashgateConsumer
 from streams.settings import Settings
 
 pytestmark = pytest.mark.unit
 
 STREAMS = Path(__file__).resolve().parents[3] / "streams"
-PRIVATE = ("_ensure_producer", "_committed_offset", "_stop_on_signal", "_on_sigusr1")
+PRIVATE = (
+    "_ensure_producer",
+    "_committed_offset",
+    "_stop_on_signal",
+    "_on_sigusr1",
+    "_create_worker_consumer",
+    "_fetch_max_wait_ms",
+)
 
 
 def test_faust_producer_still_hands_out_its_aiokafka_producer() -> None:
@@ -54,6 +62,30 @@ def test_mode_still_dumps_tasks_on_sigusr1_through_on_sigusr1() -> None:
     assert internals.SignalHooksWorker._on_sigusr1 is not mode.Worker._on_sigusr1
 
 
+def test_aiokafka_still_hands_the_fetch_wait_to_its_fetcher_at_start() -> None:
+    assert "self._fetch_max_wait_ms = fetch_max_wait_ms" in inspect.getsource(
+        AIOKafkaConsumer.__init__
+    )
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(AIOKafkaConsumer.start)
+
+
+def test_faust_still_builds_its_worker_consumer_in_create_worker_consumer() -> None:
+    create = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+    assert list(inspect.signature(create).parameters) == ["self", "transport"]
+    assert "_create_worker_consumer" in (
+        faust_aiokafka.AIOKafkaConsumerThread._create_consumer.__code__.co_names
+    )
+
+
+async def test_the_worker_consumer_waits_briefly_for_an_empty_fetch() -> None:
+    app = create_app(Settings())  # inside the test's loop: the consumer binds to it
+    thread = app.consumer._thread
+    consumer = thread._create_worker_consumer(app.transport)
+    assert consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS < 1500
+    await consumer.stop()
+    thread.thread_loop.close()  # made for the consumer's thread, which never started
+
+
 def test_the_internals_module_lists_what_it_uses() -> None:
     doc = internals.__doc__ or ""
     for name in PRIVATE:
@@ -75,4 +107,5 @@ def test_faust_finds_hashgates_transport_by_its_url_scheme() -> None:
     assert faust.transport.by_url(f"{SCHEME}://127.0.0.1:9092") is Transport
     app = create_app(Settings())
     assert app.conf.broker[0].scheme == SCHEME
-    assert app.transport.Consumer is TopicWideBufferingConsumer
+    assert app.transport.Consumer is HashgateConsumer
+    assert issubclass(HashgateConsumer, TopicWideBufferingConsumer)
