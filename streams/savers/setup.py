@@ -1,0 +1,49 @@
+"""Puts the quota savers the settings ask for in front of the worker's PhotoDNA matcher."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import faust
+
+from streams.errors import ConfigurationError
+from streams.kafka.saver_tables import answer_cache_table, banks_table
+from streams.photodna import Matcher, PhotoDNAMatcher
+from streams.savers.cache import DuplicateCache
+from streams.savers.matcher import Banks, SavingMatcher
+from streams.settings import DeliveryMode, Settings
+
+log = logging.getLogger(__name__)
+
+
+def with_quota_savers(app: faust.App, settings: Settings, photodna: PhotoDNAMatcher) -> Matcher:
+    """The cache and the banks need the image's bytes: in url mode PhotoDNA answers alone."""
+    if settings.media.delivery_mode is not DeliveryMode.BYTES:
+        if settings.banks.enabled:
+            log.warning("local hash banks need delivery mode 'bytes'; url mode skips them")
+        return photodna
+    cache = (
+        DuplicateCache(
+            answer_cache_table(app, settings),
+            clear_max_age=timedelta(seconds=settings.cache.clear_max_age_s),
+        )
+        if settings.cache.enabled
+        else None
+    )
+    banks = _bank_index(app, settings) if settings.banks.enabled else None
+    if cache is None and banks is None:
+        return photodna
+    return SavingMatcher(photodna, cache=cache, banks=banks)
+
+
+def _bank_index(app: faust.App, settings: Settings) -> Banks:
+    try:
+        from streams.savers.bank_index import BankIndex  # the `banks` extra: threatexchange
+    except ImportError as exc:
+        raise ConfigurationError(
+            "HASHGATE_BANKS__ENABLED needs the banks extra: pip install 'hashgate[banks]'"
+        ) from exc
+    index = BankIndex(pdq_threshold=settings.banks.pdq_threshold)
+    banks_table(app, settings, index.apply)
+    return index
