@@ -20,6 +20,7 @@ from threatexchange.signal_type.signal_base import TrivialSignalTypeIndex
 
 from streams.events import BankMatch
 from streams.savers.bank_records import (
+    BANK_PREFIX,
     BankEntry,
     BankSettings,
     SignalKind,
@@ -27,6 +28,8 @@ from streams.savers.bank_records import (
 )
 
 log = logging.getLogger(__name__)
+
+BANK_KEY_PREFIX = BANK_PREFIX.encode()
 
 #: threatexchange's confident-match distance for PDQ.
 DEFAULT_PDQ_THRESHOLD = 31
@@ -51,7 +54,8 @@ class BankIndex:
             self._built = None
             if value is None:
                 self._entries.pop(key, None)
-                self._banks.pop(key.decode(errors="replace").partition(":")[2], None)
+                if key.startswith(BANK_KEY_PREFIX):
+                    self._banks.pop(key[len(BANK_KEY_PREFIX) :].decode(errors="replace"), None)
                 return
             try:
                 record = decode_record(value)
@@ -75,7 +79,7 @@ class BankIndex:
             banks = dict(self._banks)
         matches: list[BankMatch] = []
         for kind, index in indexes.items():
-            digest = _HASHERS[kind](data)
+            digest = _digest(kind, data)
             if not digest:  # PDQ refuses images too flat to hash reliably
                 continue
             for found in index.query(digest):
@@ -116,6 +120,17 @@ class BankIndex:
 
 
 _Index = PDQIndex2[BankEntry] | TrivialSignalTypeIndex[BankEntry]
+
+
+def _digest(kind: SignalKind, data: bytes) -> str:
+    """The image's hash of ``kind``; empty if PDQ cannot decode it (the exact hashes still run,
+    and PhotoDNA, which decodes it itself, still answers)."""
+    try:
+        return _HASHERS[kind](data)
+    except (OSError, ValueError):  # Pillow's UnidentifiedImageError is an OSError
+        log.warning("PDQ could not hash an image; its exact hashes are still matched")
+        return ""
+
 
 _HASHERS = {
     SignalKind.PDQ: PdqSignal.hash_from_bytes,

@@ -43,7 +43,7 @@ class BankSettings(_Record):
 
     @property
     def key(self) -> bytes:
-        return f"{BANK_PREFIX}{self.name}".encode()
+        return bank_key(self.name)
 
 
 class BankEntry(_Record):
