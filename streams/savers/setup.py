@@ -8,7 +8,7 @@ from datetime import timedelta
 import faust
 
 from streams.errors import ConfigurationError
-from streams.kafka.saver_tables import answer_cache_table, banks_table
+from streams.kafka.followed import COMPACTED, FollowedTable, TopicFollower
 from streams.photodna import Matcher, PhotoDNAMatcher
 from streams.savers.cache import DuplicateCache
 from streams.savers.matcher import Banks, SavingMatcher
@@ -23,18 +23,30 @@ def with_quota_savers(app: faust.App, settings: Settings, photodna: PhotoDNAMatc
         if settings.banks.enabled:
             log.warning("local hash banks need delivery mode 'bytes'; url mode skips them")
         return photodna
-    cache = (
-        DuplicateCache(
-            answer_cache_table(app, settings),
-            clear_max_age=timedelta(seconds=settings.cache.clear_max_age_s),
+    cache = None
+    if settings.cache.enabled:
+        answers = FollowedTable(app, settings, settings.cache.topic)
+        app.task(answers.follower.run)
+        cache = DuplicateCache(
+            answers, clear_max_age=timedelta(seconds=settings.cache.clear_max_age_s)
         )
-        if settings.cache.enabled
-        else None
-    )
     banks = _bank_index(app, settings) if settings.banks.enabled else None
     if cache is None and banks is None:
         return photodna
     return SavingMatcher(photodna, cache=cache, banks=banks)
+
+
+def saver_topics(settings: Settings) -> dict[str, dict[str, str]]:
+    """The compacted topics the savers the settings ask for follow (created before start)."""
+    wanted = settings.media.delivery_mode is DeliveryMode.BYTES
+    return {
+        topic: dict(COMPACTED)
+        for topic, enabled in (
+            (settings.cache.topic, wanted and settings.cache.enabled),
+            (settings.banks.topic, wanted and settings.banks.enabled),
+        )
+        if enabled
+    }
 
 
 def _bank_index(app: faust.App, settings: Settings) -> Banks:
@@ -45,5 +57,5 @@ def _bank_index(app: faust.App, settings: Settings) -> Banks:
             "HASHGATE_BANKS__ENABLED needs the banks extra: pip install 'hashgate[banks]'"
         ) from exc
     index = BankIndex(pdq_threshold=settings.banks.pdq_threshold)
-    banks_table(app, settings, index.apply)
+    app.task(TopicFollower(settings, settings.banks.topic, index.apply).run)
     return index
