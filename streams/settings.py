@@ -222,7 +222,7 @@ class CacheSettings(_Group):
     enabled: bool = Field(True, description="Reuse PhotoDNA's answer for byte-identical images.")
     topic: str = Field(
         "hashgate.cache.answers",
-        description="Compacted changelog of the cache's global table (faust creates it).",
+        description="Compacted: image SHA-256 to PhotoDNA's last answer; every worker follows it.",
     )
     clear_max_age_s: PositiveFloat = Field(
         24 * 3600.0,
