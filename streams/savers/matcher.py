@@ -3,13 +3,15 @@
 Order per image (bytes mode only; in url mode hashgate never holds the image, so every call goes
 to PhotoDNA): banks, then the cache (live lane only: a rescan always asks PhotoDNA and refreshes
 the cache), then PhotoDNA. Two identical images in flight at once: the second waits for the
-first's call to end and then reads its cache entry, so one PhotoDNA call answers both.
+first's call to end and then reads its cache entry, so one PhotoDNA call answers both. A
+starting worker answers only once it has read the cache and bank topics to their ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -29,6 +31,9 @@ class Banks(Protocol):
 
     def settings_of(self, bank: str) -> BankSettings: ...
 
+    def apply(self, key: bytes, value: bytes | None) -> None:
+        """One record of the banks topic, as the worker reads it."""
+
 
 class SavingMatcher:
     """Matcher over a PhotoDNAMatcher with an optional cache and optional banks."""
@@ -39,10 +44,12 @@ class SavingMatcher:
         *,  # pragma: no mutate (callers pass these by name)
         cache: DuplicateCache | None,
         banks: Banks | None,
+        loaded: Sequence[asyncio.Event] = (),
     ) -> None:
         self.photodna = photodna
         self.cache = cache
         self.banks = banks
+        self._loaded = loaded
         self._in_flight: dict[str, asyncio.Future[None]] = {}
 
     @property
@@ -53,6 +60,9 @@ class SavingMatcher:
         image = await self.photodna.image_for(upload_media)
         if not isinstance(image, ImageBytes):
             return await self.photodna.match_image(image, lane=lane)
+        for loaded in self._loaded:
+            # a bank not read yet could let PhotoDNA clear an image the bank lists: wait
+            await loaded.wait()
         bank_matches = await self._bank_matches(image.data)
         if bank_matches and not self._asks_photodna(bank_matches):
             return _bank_answer(bank_matches)

@@ -23,17 +23,25 @@ def with_quota_savers(app: faust.App, settings: Settings, photodna: PhotoDNAMatc
         if settings.banks.enabled:
             log.warning("local hash banks need delivery mode 'bytes'; url mode skips them")
         return photodna
+    followers: list[TopicFollower] = []
     cache = None
     if settings.cache.enabled:
         answers = FollowedTable(app, settings, settings.cache.topic)
-        app.task(answers.follower.run)
+        followers.append(answers.follower)
         cache = DuplicateCache(
             answers, clear_max_age=timedelta(seconds=settings.cache.clear_max_age_s)
         )
-    banks = _bank_index(app, settings) if settings.banks.enabled else None
-    if cache is None and banks is None:
+    banks = None
+    if settings.banks.enabled:
+        index = _bank_index(settings)
+        followers.append(TopicFollower(settings, settings.banks.topic, index.apply))
+        banks = index
+    if not followers:
         return photodna
-    return SavingMatcher(photodna, cache=cache, banks=banks)
+    for follower in followers:
+        app.task(follower.run)
+    loaded = [f.caught_up for f in followers]
+    return SavingMatcher(photodna, cache=cache, banks=banks, loaded=loaded)
 
 
 def saver_topics(settings: Settings) -> dict[str, dict[str, str]]:
@@ -49,13 +57,11 @@ def saver_topics(settings: Settings) -> dict[str, dict[str, str]]:
     }
 
 
-def _bank_index(app: faust.App, settings: Settings) -> Banks:
+def _bank_index(settings: Settings) -> Banks:
     try:
         from streams.savers.bank_index import BankIndex  # the `banks` extra: threatexchange
     except ImportError as exc:
         raise ConfigurationError(
             "HASHGATE_BANKS__ENABLED needs the banks extra: pip install 'hashgate[banks]'"
         ) from exc
-    index = BankIndex(pdq_threshold=settings.banks.pdq_threshold)
-    app.task(TopicFollower(settings, settings.banks.topic, index.apply).run)
-    return index
+    return BankIndex(pdq_threshold=settings.banks.pdq_threshold)

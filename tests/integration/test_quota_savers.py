@@ -43,7 +43,7 @@ async def test_duplicates_hit_the_cache_within_a_batch_across_workers_and_after_
 ) -> None:
     workers = [scan.start_worker(**BYTES_MODE) for _ in range(2)]
     await asyncio.gather(*(w.wait_ready() for w in workers))
-    known, unknown = scan.images.known[0], scan.images.unknown[0]
+    known, unknown = scan.images.images.known[0], scan.images.images.unknown[0]
     # one batch: ten uploads of each of two images, spread over every partition
     batch = [upload(n, scan.images.url(known if n % 2 else unknown)) for n in range(20)]
     await scan.admin.reset_stats()
@@ -77,7 +77,7 @@ async def test_duplicates_hit_the_cache_within_a_batch_across_workers_and_after_
 async def test_an_old_clear_is_asked_again_and_a_rescan_always_asks(scan: ScanSetup) -> None:
     worker = scan.start_worker(**BYTES_MODE, HASHGATE_CACHE__CLEAR_MAX_AGE_S="2")
     await worker.wait_ready()
-    url = scan.images.url(scan.images.unknown[1])
+    url = scan.images.url(scan.images.images.unknown[1])
     async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
         await produce(scan.bootstrap, scan.topics.name("uploads"), records_of([upload(1, url)]))
         (first,) = (await collector.wait_for(1, within=60)).verdicts
@@ -129,9 +129,9 @@ async def test_a_bank_entry_matches_within_10s_of_its_import_and_stops_when_disa
         scan.start_worker(**BYTES_MODE, HASHGATE_BANKS__ENABLED="true") for _ in range(2)
     ]
     await asyncio.gather(*(w.wait_ready() for w in workers))
-    name = scan.images.unknown[2]
-    digest = hashlib.sha256(scan.images.read(name)).hexdigest()
-    bank_file = scan.images.folder / "own-bank.csv"
+    name = scan.images.images.unknown[2]
+    digest = hashlib.sha256(scan.images.images.read(name)).hexdigest()
+    bank_file = scan.images.images.folder / "own-bank.csv"
     bank_file.write_text(f"signal,hash,id\nsha256,{digest},case-17\n")
     url = scan.images.url(name)
     async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:

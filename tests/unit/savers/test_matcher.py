@@ -57,6 +57,9 @@ class FakeBanks:
     def settings_of(self, bank: str) -> BankSettings:
         return BankSettings(name=bank, call_photodna=self.call_photodna)
 
+    def apply(self, key: bytes, value: bytes | None) -> None:
+        raise AssertionError("the tests set the matches directly")
+
 
 def saving(
     photodna: FakePhotoDNA, *, cached: bool = True, banks: FakeBanks | None = None
@@ -163,3 +166,16 @@ async def test_photodna_errors_pass_through(lane: Lane) -> None:
     matcher = saving(FakePhotoDNA(TransientError("timeout")))
     with pytest.raises(TransientError):
         await matcher.match(MEDIA, lane=lane)
+
+
+async def test_nothing_is_answered_before_the_banks_and_the_cache_are_read() -> None:
+    photodna = FakePhotoDNA(clear_result())
+    loaded = asyncio.Event()
+    cache = DuplicateCache({}, clear_max_age=timedelta(hours=24))
+    matcher = SavingMatcher(photodna, cache=cache, banks=None, loaded=[loaded])  # type: ignore[arg-type]
+    answer = asyncio.ensure_future(matcher.match(MEDIA))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not answer.done() and photodna.calls == []
+    loaded.set()
+    assert (await answer).answered_by == "photodna"
