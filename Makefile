@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hashgate needs Python 3.11+")'
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,simulator]'
+	$(BIN)/pip install -q -e '.[dev,simulator,banks]'
 	@touch $(STAMP)
 
 install: $(STAMP)

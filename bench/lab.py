@@ -6,13 +6,13 @@ the worker's ``HASHGATE_*`` environment, on topics and a consumer group of their
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.observe import OutputWatch, Progress
-from bench.workload import ImagePool, preload, uploads, write_images
+from bench.workload import ImagePool, Upload, preload, uploads, write_images
 from hashgate_tools.harness.outcomes import read_outcomes
 from hashgate_tools.harness.processes import (
     ImageServerProcess,
@@ -112,12 +112,19 @@ class Lab:
         expected_eps: float,
         poll_s: float = 0.5,
         keep_verdicts: bool = False,
+        records: Iterable[Upload] | None = None,
+        before_start: Callable[[dict[str, str]], Awaitable[None]] | None = None,
         **extra_env: str,
     ) -> BacklogRun:
-        """Pre-load ``events`` uploads, start the scanner, wait for every output, stop it."""
+        """Pre-load ``events`` uploads (``records``, or the pool's), run ``before_start`` with
+        the scanner's environment, start the scanner, wait for every output, stop it."""
         topics = await self.new_topics()
-        await preload(self.bootstrap, topics.name("uploads"), uploads(events, self.pool))
-        process = self.start(name, argv, self.env(sim, topics, **extra_env))
+        backlog = uploads(events, self.pool) if records is None else records
+        await preload(self.bootstrap, topics.name("uploads"), backlog)
+        env = self.env(sim, topics, **extra_env)
+        if before_start is not None:
+            await before_start(env)
+        process = self.start(name, argv, env)
         try:
             async with OutputWatch(self.bootstrap, topics.outputs) as watch:
                 progress = await watch.wait_for(

@@ -14,6 +14,8 @@ from typing import Any
 
 from bench.lab import NAIVE_AGENT, PLAIN_LOOP, WORKER, BacklogRun, Lab
 from bench.observe import OutputWatch, delivery_delays_ms
+from bench.savers import QUOTA_RPS as SAVERS_QUOTA_RPS
+from bench.savers import run_savers, saver_workload
 from bench.workload import only_changed_rescans, preload, publish_paced, rescan_requests, uploads
 from hashgate_tools.harness.outcomes import Outcome, OutcomeReader
 from hashgate_tools.harness.processes import Process
@@ -50,6 +52,7 @@ class Sizes:
     only_changed_events: int = 500_000
     rescan_backlog: int = 200_000
     repeats: int = 3
+    saver_events: int = 300
 
 
 FULL = Sizes()
@@ -64,6 +67,7 @@ SMOKE = Sizes(
     only_changed_events=2_000,
     rescan_backlog=500,
     repeats=1,
+    saver_events=50,
 )
 
 
@@ -474,6 +478,37 @@ async def quota(ctx: Context) -> Result:
     )
 
 
+async def savers(ctx: Context) -> Result:
+    """(m) the duplicate cache and a bank at a fixed quota, against both off, same workload."""
+    workload = saver_workload(
+        ctx.sizes.saver_events, ctx.lab.log_dir / "images", ctx.lab.images.url
+    )
+    async with ctx.lab.simulator("sim-h", latency_ms=0, quota_rps=SAVERS_QUOTA_RPS) as sim:
+        plain, plain_calls = await run_savers(ctx.lab, sim, workload, savers=False)
+        saved, saved_calls = await run_savers(ctx.lab, sim, workload, savers=True)
+    per_verdict = saved_calls / saved.events
+    ratio = saved.events_per_s / plain.events_per_s
+    return Result(
+        "m",
+        f"quota savers: 30% duplicates, 2% bank matches, quota {SAVERS_QUOTA_RPS:.0f} calls/s",
+        f"{saved.events_per_s:.2f} verdicts/s, {per_verdict:.2f} calls/verdict",
+        f"{plain.events_per_s:.2f} verdicts/s, {plain_calls / plain.events:.2f} calls/verdict",
+        ratio,
+        "verdicts/s with savers / without",
+        ">= 1.4, calls/verdict <= 0.70",
+        ratio >= 1.4 and per_verdict <= 0.70,
+        {
+            "events": saved.events,
+            "distinct_first_uploads": workload.distinct,
+            "calls_with_savers": saved_calls,
+            "calls_without": plain_calls,
+            "calls_per_verdict": per_verdict,
+            "savers": _backlog_figures(saved),
+            "plain": _backlog_figures(plain),
+        },
+    )
+
+
 #: Run order; (d) and (e) use (a)'s throughput, so asking for them runs (a) too.
 SCENARIOS: dict[str, Scenario] = {
     "a": bound,
@@ -484,6 +519,7 @@ SCENARIOS: dict[str, Scenario] = {
     "f": memory,
     "c": quota,
     "h": only_changed_memory,
+    "m": savers,
 }
 NEEDS = {"d": {"a"}, "e": {"a"}, "g": {"a", "e"}}
 #: Scenarios run ``Sizes.repeats`` times: the ones whose aims are close to the noise.

@@ -58,6 +58,7 @@ def _command(module: str, name: str) -> Callable[[], click.Command]:
 #: Each sub-command, imported only when it runs: ``hashgate moderation`` and ``hashgate stats``
 #: load neither the PhotoDNA client nor Pillow, and no command loads the others' code.
 COMMANDS: dict[str, Callable[[], click.Command]] = {
+    "banks": _command("streams.savers.cli", "banks_command"),
     "dlq": _command("streams.rescan.cli", "dlq_command"),
     "moderation": _command("streams.downstream.moderation", "moderation_command"),
     "reporting": _command("streams.downstream.reporting", "reporting_command"),

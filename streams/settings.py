@@ -216,6 +216,33 @@ class ScanSettings(_Group):
     )
 
 
+class CacheSettings(_Group):
+    """The exact-duplicate cache (bytes mode only: content behind a URL can change)."""
+
+    enabled: bool = Field(True, description="Reuse PhotoDNA's answer for byte-identical images.")
+    topic: str = Field(
+        "hashgate.cache.answers",
+        description="Compacted: image SHA-256 to PhotoDNA's last answer; every worker follows it.",
+    )
+    clear_max_age_s: PositiveFloat = Field(
+        24 * 3600.0,
+        description="Age past which a cached clear is asked again (PhotoDNA's lists grow); a "
+        "cached match never ages.",
+    )
+
+
+class BanksSettings(_Group):
+    """Local hash banks (bytes mode only; needs the `banks` extra)."""
+
+    enabled: bool = Field(False, description="Match images against the banks topic's entries.")
+    topic: str = Field(
+        "hashgate.banks", description="Compacted: every bank's settings and entries."
+    )
+    pdq_threshold: int = Field(
+        31, ge=0, le=256, description="Largest PDQ Hamming distance that counts as a match."
+    )
+
+
 class ModerationSettings(_Group):
     policy_file: Path | None = Field(
         None, description="YAML policy mapping matches to actions (required by the agent)."
@@ -374,6 +401,8 @@ class Settings(BaseSettings):
     photodna: PhotoDNASettings = Field(default_factory=PhotoDNASettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     scan: ScanSettings = Field(default_factory=ScanSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    banks: BanksSettings = Field(default_factory=BanksSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     reporting: ReportingSettings = Field(default_factory=ReportingSettings)

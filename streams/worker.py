@@ -28,6 +28,7 @@ from streams.observability.metrics import ScanMetrics
 from streams.observability.web import install_pages
 from streams.photodna import PhotoDNAMatcher
 from streams.process import HashgateWorker, prepare_kafka_and_port, run_worker
+from streams.savers.setup import saver_topics, with_quota_savers
 from streams.scan.agents import install_scan_agents
 from streams.scan.service import ScanService
 from streams.settings import Settings, load_settings
@@ -72,7 +73,12 @@ def build_worker(settings: Settings) -> tuple[faust.App, ScanService]:
     if matcher.breaker is None:
         raise ConfigurationError("the scan worker needs a PhotoDNA client with a circuit breaker")
     service = ScanService(
-        app, settings, matcher, matcher.breaker, metrics, quota=matcher.rate_limiter
+        app,
+        settings,
+        with_quota_savers(app, settings, matcher),
+        matcher.breaker,
+        metrics,
+        quota=matcher.rate_limiter,
     )
     install_scan_agents(app, settings, service)
     metrics.watch_lag(service.lag)
@@ -89,7 +95,8 @@ def worker_command() -> None:
     settings = load_settings()
     configure_logging(settings.log_level, settings.secrets())
     app, service = build_worker(settings)
-    prepare_kafka_and_port(settings, "worker", topics_of(settings.topics, SCAN_WORKER))
+    topics = {**topics_of(settings.topics, SCAN_WORKER), **saver_topics(settings)}
+    prepare_kafka_and_port(settings, "worker", topics)
     before_stop = drain_then_stop(service, settings.scan.shutdown_grace_s)
     worker = HashgateWorker(app, settings, before_stop)
     run_worker(worker, lambda: service.fatal, "worker")

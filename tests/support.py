@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from streams.downstream.emitter import Emitter
 from streams.downstream.metrics import DownstreamMetrics
 from streams.events import (
+    BankMatch,
     Event,
     MatchDetail,
     ScanInfo,
@@ -104,6 +105,8 @@ def make_verdict(
     is_match: bool = True,
     upload: UploadEvent | None = None,
     tracking_id: str | None = None,
+    answered_by: str = "photodna",
+    bank_matches: Sequence[BankMatch] = (),
 ) -> Verdict:
     """A verdict on ``upload`` (default: upload ``n``): a match with ``flags`` (or exactly
     ``matches``) unless ``is_match`` is false."""
@@ -118,6 +121,8 @@ def make_verdict(
         attempts=1,
         timings=Timings(received_at=scanned_at, scanned_at=scanned_at, api_ms=5, total_ms=9),
         scan=scan or ScanInfo(),
+        answered_by=answered_by,
+        bank_matches=bank_matches,
     )
 
 

@@ -50,6 +50,9 @@ class ScanTopics:
     def env(self) -> dict[str, str]:
         env = {f"HASHGATE_TOPICS__{s.upper()}": self.name(s) for s in TOPIC_SETTINGS}
         env["HASHGATE_KAFKA__CONSUMER_GROUP"] = self.group
+        # the quota savers' topics too: one test's cached answers never answer another's
+        env["HASHGATE_CACHE__TOPIC"] = self.name("cache")
+        env["HASHGATE_BANKS__TOPIC"] = self.name("banks")
         return env
 
     @property

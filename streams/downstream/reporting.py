@@ -110,6 +110,11 @@ class ReportBook:
 
     async def on_match(self, verdict: Verdict) -> None:
         report_id = report_id_for(verdict.tenant, verdict.content_id)
+        if not verdict.reportable:  # only a bank set not to report matched (not a CSAM list)
+            log.info(
+                "match of a bank that does not report; no report", extra={"report_id": report_id}
+            )
+            return
         state = self._store.get(report_id)
         if state is not None and state.trigger_id != verdict.verdict_id:
             log.info(

@@ -17,7 +17,9 @@ from streams.events.scan_error import DlqReplayMark, ScanError
 from streams.events.stats import MatchCount
 from streams.events.upload import Uploader, UploadEvent
 from streams.events.verdict import (
+    BankMatch,
     MatchDetail,
+    ReusedAnswer,
     ScanInfo,
     ScanKind,
     Timings,
@@ -48,6 +50,7 @@ __all__ = [
     "EVENT_MODELS",
     "ActionKind",
     "AuditAction",
+    "BankMatch",
     "DlqReplayMark",
     "Event",
     "MatchCount",
@@ -58,6 +61,7 @@ __all__ = [
     "RescanManifest",
     "RescanOutcome",
     "RescanRequest",
+    "ReusedAnswer",
     "ReviewAudit",
     "ReviewChoice",
     "ReviewDecision",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from enum import StrEnum
 from functools import lru_cache
 from typing import Literal, Self
@@ -64,6 +65,29 @@ class Timings(_Part):
     total_ms: float = Field(ge=0, description="From received_at to the verdict.")
 
 
+class ReusedAnswer(_Part):
+    """The first-hand PhotoDNA answer a cached verdict repeats, so it stays traceable."""
+
+    tracking_id: str = Field(description="TrackingId of the PhotoDNA call that answered.")
+    answered_at: AwareDatetime = Field(description="When that PhotoDNA answer arrived.")
+
+
+class BankMatch(_Part):
+    """One entry of a local hash bank that matched the image's bytes."""
+
+    bank: str = Field(description="The bank's name.")
+    entry_id: str = Field(description="The entry's id within its bank.")
+    signal: Literal["pdq", "md5", "sha256"] = Field(description="Which hash matched.")
+    distance: int | None = Field(None, ge=0, description="PDQ Hamming distance; null if exact.")
+    report_to_ncmec: bool = Field(
+        description="Whether the bank is a CSAM list whose matches go to NCMEC reporting."
+    )
+
+
+#: Who answered a verdict: PhotoDNA first-hand, the duplicate cache, or a local bank.
+ANSWERED_BY_PATTERN = r"^(photodna|cache|bank:.+)$"
+
+
 def verdict_id_for(event_id: str, scan: ScanInfo) -> str:
     """Same event + same scan gives the same id, so replays and duplicates de-duplicate."""
     return _derived_id(f"{event_id}\x1f{scan.kind.value}\x1f{scan.rescan_id or ''}")
@@ -90,10 +114,15 @@ class Verdict(Event):
     event_id: Id
     content_id: Id
     tenant: Id
-    tracking_id: str = Field(description="PhotoDNA's TrackingId of the answering call.")
+    tracking_id: str = Field(
+        description="PhotoDNA's TrackingId of the answering call (for a cache hit, of the call "
+        "it reuses); empty when a bank answered without a PhotoDNA call."
+    )
     matches: list[MatchDetail] = Field(default_factory=list)
     enhanced: bool = Field(description="Whether PhotoDNA's enhance mode was on.")
-    attempts: int = Field(ge=1, description="PhotoDNA calls made for this verdict.")
+    attempts: int = Field(
+        ge=0, description="PhotoDNA calls made for this verdict (0: the cache or a bank answered)."
+    )
     timings: Timings
     scan: ScanInfo = Field(default_factory=ScanInfo)
     media_url: HttpUrl
@@ -101,14 +130,39 @@ class Verdict(Event):
     uploaded_at: AwareDatetime
     uploader: Uploader | None = None
     metadata: dict[str, object] = Field(default_factory=dict)
+    answered_by: str = Field(
+        "photodna",
+        pattern=ANSWERED_BY_PATTERN,
+        description="What answered: `photodna`, `cache` (a reused PhotoDNA answer) or "
+        "`bank:<name>` (a local hash bank).",
+    )
+    reused_answer: ReusedAnswer | None = Field(
+        None, description="For a cache hit: the PhotoDNA answer it repeats."
+    )
+    bank_matches: list[BankMatch] = Field(
+        default_factory=list, description="Local hash bank entries that matched."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if self.verdict is VerdictKind.CLEAR and self.matches:
+        if self.verdict is VerdictKind.CLEAR and (self.matches or self.bank_matches):
             raise ValueError("a clear verdict cannot carry match details")
+        if self.verdict is VerdictKind.CLEAR and self.answered_by.startswith("bank:"):
+            raise ValueError("a bank answers only matches; a clear needs PhotoDNA")
+        if (self.answered_by == "cache") != (self.reused_answer is not None):
+            raise ValueError("reused_answer is required for, and only for, a cache answer")
+        if self.attempts < 1 and self.answered_by == "photodna":
+            raise ValueError("attempts: a first-hand PhotoDNA answer took at least one call")
+        if not self.tracking_id and not self.answered_by.startswith("bank:"):
+            raise ValueError("only a bank answer may lack a PhotoDNA TrackingId")
         if self.verdict_id != verdict_id_for(self.event_id, self.scan):
             raise ValueError("verdict_id does not derive from event_id and scan")
         return self
+
+    @property
+    def reportable(self) -> bool:
+        """Whether NCMEC reporting acts on it: a PhotoDNA match, or a bank set to report."""
+        return bool(self.matches) or any(b.report_to_ncmec for b in self.bank_matches)
 
     @classmethod
     def for_upload(
@@ -122,6 +176,9 @@ class Verdict(Event):
         attempts: int,
         timings: Timings,
         scan: ScanInfo,
+        answered_by: str = "photodna",
+        reused_answer: ReusedAnswer | None = None,
+        bank_matches: Sequence[BankMatch] = (),
     ) -> Verdict:
         """Callers pass ``is_match=False`` only for a Status 3000 answer that said so."""
         return cls(
@@ -141,4 +198,7 @@ class Verdict(Event):
             uploaded_at=upload.uploaded_at,
             uploader=upload.uploader,
             metadata=upload.metadata,
+            answered_by=answered_by,
+            reused_answer=reused_answer,
+            bank_matches=list(bank_matches),
         )

@@ -126,8 +126,10 @@ class WindowedWriter:
         self._tracked = TrackedTopics(producer.client)
         self._pending: list[asyncio.Future[Any]] = []
 
-    async def write(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> None:
-        """Queue one record; confirmed by the next ``flush`` (or window)."""
+    async def write(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers
+    ) -> None:
+        """Queue one record (None: a tombstone); confirmed by the next ``flush`` (or window)."""
         self._tracked.track(topic)
         future = await self._producer.send(topic, key=key, value=value, headers=headers)
         self._pending.append(future)

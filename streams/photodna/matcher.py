@@ -98,10 +98,15 @@ class PhotoDNAMatcher:
 
     async def match(self, upload_media: MediaRef, *, lane: Lane = Lane.LIVE) -> MatchResult:
         """Raises MediaError (bytes mode) before any PhotoDNA quota is spent on a bad image."""
-        image = await self._image_for(upload_media)
+        image = await self.image_for(upload_media)
+        return await self.match_image(image, lane=lane)
+
+    async def match_image(self, image: ImageInput, *, lane: Lane = Lane.LIVE) -> MatchResult:
+        """One PhotoDNA call for an image already at hand (the quota savers fetch first)."""
         return await self._client.match(image, enhance=self.enhance, lane=lane)
 
-    async def _image_for(self, upload_media: MediaRef) -> ImageInput:
+    async def image_for(self, upload_media: MediaRef) -> ImageInput:
+        """The URL itself in ``url`` mode, the fetched bytes in ``bytes`` mode."""
         if self._fetcher is None:
             return ImageUrl(upload_media.media_url)
         fetched = await self._fetcher.fetch(upload_media.media_url)

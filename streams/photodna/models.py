@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from pydantic.alias_generators import to_pascal
 
+from streams.events import BankMatch, ReusedAnswer
 from streams.observability.redact import redact_url
 
 #: The Content-Types PhotoDNA takes for a raw image body.
@@ -91,6 +92,12 @@ class MatchResult:
     attempts: int
     api_seconds: float
     quota_seconds: float = 0.0
+    #: ``photodna`` for a first-hand answer; the quota savers (streams/savers) set the others.
+    answered_by: str = "photodna"
+    #: For a cache hit: the first-hand answer it repeats.
+    reused_answer: ReusedAnswer | None = None
+    #: Local hash bank entries that matched the bytes (a match even without PhotoDNA's).
+    bank_matches: tuple[BankMatch, ...] = ()
 
 
 # -- Report ------------------------------------------------------------------------------------

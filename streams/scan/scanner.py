@@ -149,7 +149,8 @@ class Scanner:
                 return self._retry_or_dead_letter(record, request, exc)
 
     def _verdict(self, record: SourceRecord, request: ScanRequest, result: MatchResult) -> Verdict:
-        if result.status_code != OK_STATUS:  # the client should never hand us this; fail closed
+        if result.status_code != OK_STATUS and not result.bank_matches:
+            # the client should never hand us this; fail closed (a bank match needs no Status)
             raise TransientError(f"PhotoDNA answered Status {result.status_code}, not OK")
         matches = [
             MatchDetail(
@@ -163,11 +164,13 @@ class Scanner:
         now = self._now()
         verdict = Verdict.for_upload(
             request.upload,
-            is_match=result.is_match or bool(matches),
+            is_match=result.is_match or bool(matches) or bool(result.bank_matches),
             matches=matches,
             tracking_id=result.tracking_id,
             enhanced=self.enhanced,
-            attempts=max(result.attempts, 1),
+            attempts=max(result.attempts, 1)
+            if result.answered_by == "photodna"
+            else result.attempts,
             timings=Timings(
                 received_at=record.received_at,
                 scanned_at=now,
@@ -176,6 +179,9 @@ class Scanner:
                 total_ms=max((now - record.received_at).total_seconds() * 1000, 0.0),
             ),
             scan=request.scan,
+            answered_by=result.answered_by,
+            reused_answer=result.reused_answer,
+            bank_matches=result.bank_matches,
         )
         if log.isEnabledFor(logging.DEBUG):  # spares a URL parse per verdict otherwise
             log.debug(
@@ -186,6 +192,7 @@ class Scanner:
                     "tenant": verdict.tenant,
                     "media": redact_url(str(verdict.media_url)),
                     "tracking_id": verdict.tracking_id,
+                    "answered_by": verdict.answered_by,
                 },
             )
         return verdict

@@ -23,6 +23,7 @@ from streams.errors import (
     TransientError,
 )
 from streams.events import (
+    BankMatch,
     ReportOutcome,
     ReportStatus,
     ReviewChoice,
@@ -332,3 +333,17 @@ def test_the_operator_view_follows_the_newest_decision() -> None:
 def test_report_state_keeps_no_image_bytes() -> None:
     state = ReportState(phase=ReportPhase.PENDING, review=_review(), trigger_id="v", updated_at=NOW)
     assert "Value" not in state.model_dump_json()
+
+
+async def test_a_match_of_a_bank_that_does_not_report_files_nothing() -> None:
+    desk = Desk(gate=False)
+    own = BankMatch(bank="own", entry_id="e1", signal="pdq", distance=2, report_to_ncmec=False)
+    await desk.book.on_match(
+        make_verdict(1, matches=[], answered_by="bank:own", bank_matches=[own])
+    )
+    assert desk.reviews() == [] and desk.filer.filed == [] and desk.outcomes() == []
+    reported = own.model_copy(update={"report_to_ncmec": True})
+    await desk.book.on_match(
+        make_verdict(2, matches=[], answered_by="bank:csam", bank_matches=[reported])
+    )
+    assert len(desk.filer.filed) == 1

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from streams.errors import EventDecodeError, ReasonCode
 from streams.events import (
+    BankMatch,
     MatchDetail,
     ScanError,
     ScanInfo,
@@ -187,3 +188,51 @@ def test_verdict_parts_refuse_unknown_fields_and_changes() -> None:
     scan = ScanInfo()
     with pytest.raises(ValidationError, match="frozen"):
         scan.kind = ScanKind.RESCAN  # type: ignore[misc]
+
+
+BANK = {"bank": "own", "entry_id": "e1", "signal": "sha256", "report_to_ncmec": False}
+REUSED = {"tracking_id": "WUS_1", "answered_at": "2026-11-01T12:00:00Z"}
+
+
+def _as(is_match: bool, **fields: object) -> str:
+    return json.dumps({**json.loads(_verdict(ScanInfo(), is_match=is_match).encode()), **fields})
+
+
+def test_a_verdict_without_the_savers_fields_reads_as_a_first_hand_answer() -> None:
+    data = json.loads(_verdict(ScanInfo(), is_match=False).encode())
+    for name in ("answered_by", "reused_answer", "bank_matches"):
+        del data[name]
+    data["schema_version"] = 1
+    old = Verdict.decode(json.dumps(data))
+    assert (old.answered_by, old.reused_answer, old.bank_matches) == ("photodna", None, [])
+
+
+@pytest.mark.parametrize(
+    ("is_match", "fields", "message"),
+    [
+        (False, {"bank_matches": [BANK]}, "clear verdict cannot carry"),
+        (False, {"answered_by": "bank:own"}, "a bank answers only matches"),
+        (False, {"answered_by": "cache"}, "reused_answer is required"),
+        (False, {"reused_answer": REUSED}, "reused_answer is required"),
+        (True, {"answered_by": "cache", "reused_answer": REUSED, "attempts": 0}, None),
+        (True, {"answered_by": "cache", "reused_answer": REUSED, "tracking_id": ""}, "TrackingId"),
+        (True, {"answered_by": "bank:own", "bank_matches": [BANK], "tracking_id": ""}, None),
+        (True, {"answered_by": "photodna", "tracking_id": ""}, "TrackingId"),
+        (True, {"answered_by": "hunch"}, "answered_by"),
+        (True, {"answered_by": "bank:"}, "answered_by"),
+    ],
+)
+def test_every_verdict_stays_traceable_and_no_saver_answers_clear(
+    is_match: bool, fields: dict[str, object], message: str | None
+) -> None:
+    if message is None:
+        assert Verdict.decode(_as(is_match, **fields)).answered_by == fields["answered_by"]
+        return
+    with pytest.raises(EventDecodeError, match=message):
+        Verdict.decode(_as(is_match, **fields))
+
+
+def test_reporting_acts_on_photodna_matches_and_on_banks_that_report() -> None:
+    own = make_verdict(matches=[], answered_by="bank:own", bank_matches=[BankMatch(**BANK)])
+    csam = own.model_copy(update={"bank_matches": [BankMatch(**{**BANK, "report_to_ncmec": True})]})
+    assert (make_verdict().reportable, own.reportable, csam.reportable) == (True, False, True)

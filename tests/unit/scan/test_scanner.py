@@ -17,7 +17,7 @@ from streams.errors import (
     TransientError,
     UnknownStatusError,
 )
-from streams.events import ScanKind, VerdictKind
+from streams.events import BankMatch, ReusedAnswer, ScanKind, VerdictKind
 from streams.kafka.record import ATTEMPTS_HEADER, FIRST_SEEN_HEADER, REPLAYS_HEADER, SourceRecord
 from streams.photodna import CircuitBreaker, Lane, MatchFlag, MatchResult, MediaRef
 from streams.scan.pipeline import FatalScanError
@@ -330,3 +330,41 @@ async def test_each_verdict_is_logged_at_debug_with_its_url_redacted(
     assert (entry.verdict, entry.content_id, entry.tenant) == ("clear", "img-1", "acme")  # type: ignore[attr-defined]
     assert entry.media.startswith("https://cdn.example.com/… #")  # type: ignore[attr-defined]
     assert "secret" not in entry.media  # type: ignore[attr-defined]
+
+
+async def test_a_cache_hit_becomes_a_verdict_traceable_to_the_call_it_reuses() -> None:
+    reused = ReusedAnswer(tracking_id="WUS_first", answered_at=NOW - timedelta(hours=1))
+    hit = clear_result(
+        tracking_id="WUS_first", attempts=0, answered_by="cache", reused_answer=reused
+    )
+    outcome = await scanner(ScriptedMatcher(hit)).scan(record())
+    assert isinstance(outcome, VerdictOutcome)
+    verdict = outcome.verdict
+    assert (verdict.verdict, verdict.answered_by, verdict.attempts) == (
+        VerdictKind.CLEAR,
+        "cache",
+        0,
+    )
+    assert (verdict.tracking_id, verdict.reused_answer) == ("WUS_first", reused)
+
+
+async def test_a_bank_match_is_a_match_without_a_photodna_status() -> None:
+    bank = BankMatch(bank="own", entry_id="e1", signal="pdq", distance=4, report_to_ncmec=False)
+    answer = clear_result(
+        status_code=0, tracking_id="", attempts=0, answered_by="bank:own", bank_matches=(bank,)
+    )
+    outcome = await scanner(ScriptedMatcher(answer)).scan(record())
+    assert isinstance(outcome, VerdictOutcome)
+    verdict = outcome.verdict
+    assert (verdict.verdict, verdict.answered_by, verdict.attempts) == (
+        VerdictKind.MATCH,
+        "bank:own",
+        0,
+    )
+    assert verdict.bank_matches == [bank] and verdict.matches == []
+
+
+async def test_a_first_hand_answer_counts_at_least_one_call() -> None:
+    outcome = await scanner(ScriptedMatcher(clear_result(attempts=0))).scan(record())
+    assert isinstance(outcome, VerdictOutcome) and outcome.verdict.attempts == 1
+    assert outcome.verdict.answered_by == "photodna" and outcome.verdict.reused_answer is None
