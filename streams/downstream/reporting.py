@@ -36,7 +36,13 @@ from streams.downstream.filing import ReportFiler
 from streams.downstream.report_state import OPEN_PHASES, ReportPhase, ReportState
 from streams.downstream.reviewdesk.install import install_review_desk
 from streams.downstream.store import ModelStore
-from streams.errors import BackpressureError, PermanentError, ReasonCode, TransientError
+from streams.errors import (
+    BackpressureError,
+    ConfigurationError,
+    PermanentError,
+    ReasonCode,
+    TransientError,
+)
 from streams.events import (
     ReportOutcome,
     ReportStatus,
@@ -200,10 +206,18 @@ class ReportBook:
         self, review: ReviewRequest, trigger_id: str, decision: ReviewDecision | None
     ) -> None:
         self._retrying.discard(review.report_id)
+        before = self._store.get(review.report_id)
         self._enter(review, ReportPhase.APPROVED, trigger_id)  # the intent, ...
         await self._durable()  # ... in Kafka before the call
         try:
             result = await self._filer.file(review)
+        except ConfigurationError:
+            # Refused before anything reached NCMEC (a refused key, a setting missing): nothing
+            # was filed, so the intent is withdrawn and the agent restarted after the fix files
+            # it, instead of flagging it "maybe filed".
+            self._withdraw_intent(review.report_id, before)
+            await self._durable()
+            raise
         except PermanentError as exc:
             outcome = self._outcome(review, ReportStatus.FAILED, trigger_id, decision, str(exc))
             await self._announce(self._enter(review, ReportPhase.FAILED, trigger_id, outcome))
@@ -226,6 +240,12 @@ class ReportBook:
             extra={"report_id": review.report_id, "is_test": self._filer.is_test},
         )
         await self._announce(self._enter(review, ReportPhase.FILED, trigger_id, outcome))
+
+    def _withdraw_intent(self, report_id: str, before: ReportState | None) -> None:
+        if before is None:
+            self._store.remove(report_id)
+        else:
+            self._store.put(report_id, before)
 
     # -- state and events ---------------------------------------------------------------------
 

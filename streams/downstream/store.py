@@ -51,5 +51,8 @@ class ModelStore(Generic[M]):
     def put(self, key: str, value: M) -> None:
         self._table[key] = value.model_dump_json()
 
+    def remove(self, key: str) -> None:
+        self._table.pop(key, None)
+
     def values(self) -> list[M]:
         return [self._model.model_validate_json(raw) for raw in self._table.values()]

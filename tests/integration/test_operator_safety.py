@@ -244,7 +244,11 @@ async def test_a_stats_agents_first_start_creates_its_own_topics_and_logs_no_err
         [f"{group}-seen-changelog", f"{group}-matches-by-tenant"]
         + [f"{group}-{table}-changelog" for table in windowed],
     )
-    assert found[f"{group}-seen-changelog"].overrides == {"cleanup.policy": "compact"}
+    fourteen_days_ms = str(14 * 24 * 3600 * 1000)  # HASHGATE_STATE__SEEN_EXPIRY_DAYS's default
+    assert found[f"{group}-seen-changelog"].overrides == {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": fourteen_days_ms,
+    }
     assert found[f"{group}-matches-by-tenant"].overrides == {}
     for table in windowed:
         config = found[f"{group}-{table}-changelog"].overrides

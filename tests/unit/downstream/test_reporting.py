@@ -15,6 +15,7 @@ from streams.downstream.report_state import ReportPhase, ReportState
 from streams.downstream.reporting import ReportBook, review_request
 from streams.downstream.store import ModelStore
 from streams.errors import (
+    AuthenticationError,
     BackpressureError,
     ConfigurationError,
     MediaError,
@@ -233,6 +234,29 @@ async def test_without_the_gate_a_crash_during_the_call_leaves_maybe_filed() -> 
     (maybe,) = desk.outcomes()
     assert (maybe.status, maybe.decision_id) == (ReportStatus.MAYBE_FILED, None)
     assert desk.filer.filed == []
+
+
+@pytest.mark.parametrize("gate", [True, False])
+async def test_a_refused_key_withdraws_the_intent_and_the_restarted_agent_files_once(
+    gate: bool,
+) -> None:
+    desk = Desk(AuthenticationError("the key was refused", status_code=401), gate=gate)
+    verdict = make_verdict(1)
+    decision = None
+    if gate:
+        await desk.book.on_match(verdict)
+        decision = desk.decide(ReviewChoice.APPROVE)
+    with pytest.raises(ConfigurationError):  # the agent stops (exit 78) and acks nothing
+        await (desk.book.on_decision(decision) if decision else desk.book.on_match(verdict))
+    report_id = report_id_for("acme", "content-1")
+    state = desk.book.get(report_id)
+    assert (state.phase if state else None) is (ReportPhase.PENDING if gate else None)
+
+    book = desk.restart()  # the key rotated; the same record is handed over again
+    await (book.on_decision(decision) if decision else book.on_match(verdict))
+
+    assert [o.status for o in desk.outcomes()] == [ReportStatus.FILED]
+    assert desk.filer.filed == [report_id]
 
 
 async def test_a_decision_for_an_unknown_report_is_refused() -> None:
