@@ -302,6 +302,70 @@ async def test_retry_after_holds_every_acquirer_then_resumes_at_the_lower_rate()
     assert min(gaps) >= 1 / 5 - 1e-6  # the halved rate
 
 
+async def test_a_queued_call_goes_the_moment_retry_after_ends() -> None:
+    # The pump sleeps exactly to the end of the hold: not past it, and not a stall.
+    time = FakeClock(start=10.0)
+    bucket = limiter(time, rate=10)
+    grants = Grants(bucket)
+    grants.start(Lane.LIVE, 2)
+    await time.run_until(10.0)  # the first takes the token, the second queues
+    bucket.on_throttled(retry_after=2.0)  # the halved rate refills a token long before 12.0
+
+    await time.run_until(15.0)
+
+    assert grants.times() == [10.0, pytest.approx(12.0)]
+
+
+async def test_after_a_429_the_next_call_waits_one_token_at_the_halved_rate() -> None:
+    # A 429 empties the bucket: no call goes right after it, nor is a debt carried over.
+    time = FakeClock()
+    bucket = limiter(time, rate=10)
+    bucket.on_throttled(None)
+    grants = Grants(bucket)
+    grants.start(Lane.LIVE, 2)
+
+    await time.run_until(1.0)
+
+    assert grants.times() == [pytest.approx(0.2), pytest.approx(0.4)]
+
+
+async def test_a_bucket_within_the_float_tolerance_of_a_token_grants_it() -> None:
+    # Refills summed in floats land a hair short of whole tokens: 1 - 1e-9 is a whole token,
+    # for a live call taking it at once and for a call queued for the pump alike.
+    whole = 1 - 1e-9
+    time = FakeClock()
+    bucket = limiter(time, rate=1)
+    await bucket.acquire(Lane.LIVE)
+    time.now = whole
+    call = bucket.acquire(Lane.LIVE)
+    with pytest.raises(StopIteration):
+        call.send(None)
+
+    time.now = 2 * whole
+    grants = Grants(bucket)
+    grants.start(Lane.RESCAN, 1)
+    await time.run_until(time.now)  # no time passes
+    assert grants.times() == [2 * whole]
+
+
+async def test_a_larger_share_speeds_up_a_call_already_waiting() -> None:
+    # A rebalance that hands this worker more partitions wakes the pump: the queued call goes
+    # on the new rate's schedule, not at the time the old rate had set.
+    time = FakeClock()
+    bucket = limiter(time, rate=10)
+    bucket.set_share(0.1)  # 1 call a second
+    grants = Grants(bucket)
+    grants.start(Lane.LIVE, 2)
+    await time.run_until(0.1)  # the first went at 0; the second is due at 1.0
+
+    bucket.set_share(1.0)  # 10 a second: 0.1 token accrued, the rest in 0.09 s
+
+    await time.run_until(2.0)
+    assert grants.times() == [0.0, pytest.approx(0.19)]
+    bucket.on_throttled(None)  # a 429 after the pump went idle is taken in stride
+    assert bucket.current_rate == pytest.approx(5.0)
+
+
 async def test_for_key_shares_one_instance_per_key_and_keeps_no_key() -> None:
     key = SecretStr("subscription-key-for-ratelimit-test")
 
@@ -321,6 +385,13 @@ async def test_for_key_shares_one_instance_per_key_and_keeps_no_key() -> None:
 def test_rejects_impossible_settings(rate: float, floor: float, burst: int) -> None:
     with pytest.raises(ValueError):
         RateLimiter(rate, rescan_floor_rps=floor, burst=burst)
+
+
+@pytest.mark.parametrize("rate", [0, -0.5, -5])
+def test_a_rate_not_above_zero_is_refused_by_name(rate: float) -> None:
+    # The error names the setting at fault, not the rescan floor the operator may never set.
+    with pytest.raises(ValueError, match=r"^rate must be positive$"):
+        RateLimiter(rate)
 
 
 async def test_real_clock_smoke() -> None:
