@@ -144,6 +144,22 @@ async def test_rescan_floor_holds_under_full_live_load() -> None:
     await grants.cancel_rest()
 
 
+async def test_a_share_of_the_rescan_floor_holds_under_full_live_load() -> None:
+    # A quarter of a 2/s floor is 0.5 rescans a second: a fraction, and still rescans progress.
+    time = FakeClock()
+    bucket = limiter(time, rate=10, rescan_floor_rps=2)
+    bucket.set_share(0.25)
+    grants = Grants(bucket)
+    grants.start(Lane.LIVE, 100)
+    grants.start(Lane.RESCAN, 100)
+
+    await time.run_until(24.0)
+
+    rescans = [t for t in grants.times(Lane.RESCAN) if 4.0 <= t < 24.0]
+    assert 9 <= len(rescans) <= 11  # 0.5 per second
+    await grants.cancel_rest()
+
+
 async def test_an_idle_spell_saves_the_rescan_floor_at_most_one_call() -> None:
     # However long the lull, rescans then get one call ahead of live, not a saved-up burst.
     time = FakeClock()
@@ -282,6 +298,19 @@ async def test_429s_of_calls_sent_before_the_cut_cut_only_once() -> None:
     time.now = 2.0
     bucket.on_throttled(None, granted_at=1.5)  # sent after the cut: a new signal
     assert bucket.current_rate == pytest.approx(2.5)
+
+
+async def test_a_429_of_a_call_granted_in_the_tick_of_the_cut_does_not_cut_again() -> None:
+    # A cut empties the bucket, so no call is granted after it within the same clock reading:
+    # a call granted at that reading went out at the old rate, and its 429 is the same signal.
+    time = FakeClock(start=1.0)
+    bucket = limiter(time, rate=10)
+    granted_at = await bucket.acquire(Lane.LIVE)
+    bucket.on_throttled(None)  # an earlier call's 429, in the same tick
+
+    bucket.on_throttled(None, granted_at=granted_at)
+
+    assert bucket.current_rate == pytest.approx(5.0)
 
 
 async def test_retry_after_holds_every_acquirer_then_resumes_at_the_lower_rate() -> None:
