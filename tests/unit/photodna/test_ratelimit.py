@@ -160,6 +160,27 @@ async def test_a_share_of_the_rescan_floor_holds_under_full_live_load() -> None:
     await grants.cancel_rest()
 
 
+async def test_the_rescan_floor_starts_at_once_under_live_load() -> None:
+    # 2 of 10 calls a second: a rescan within half a second of a live flood's start, whether
+    # the bucket is new or rescans just had it to themselves (they owe nothing for that).
+    time = FakeClock()
+    grants = Grants(limiter(time, rate=10, rescan_floor_rps=2))
+    grants.start(Lane.LIVE, 100)
+    grants.start(Lane.RESCAN, 100)
+    await time.run_until(1.0)
+    assert grants.times(Lane.RESCAN)[0] == pytest.approx(0.5)
+    await grants.cancel_rest()
+
+    time = FakeClock()
+    grants = Grants(limiter(time, rate=10, rescan_floor_rps=2))
+    grants.start(Lane.RESCAN, 100)
+    await time.run_until(2.0)
+    grants.start(Lane.LIVE, 100)
+    await time.run_until(3.0)
+    assert next(t for t in grants.times(Lane.RESCAN) if t > 2.0) <= 2.5 + EPSILON
+    await grants.cancel_rest()
+
+
 async def test_an_idle_spell_saves_the_rescan_floor_at_most_one_call() -> None:
     # However long the lull, rescans then get one call ahead of live, not a saved-up burst.
     time = FakeClock()
@@ -311,6 +332,20 @@ async def test_a_429_of_a_call_granted_in_the_tick_of_the_cut_does_not_cut_again
     bucket.on_throttled(None, granted_at=granted_at)
 
     assert bucket.current_rate == pytest.approx(5.0)
+
+
+async def test_a_one_second_retry_after_is_honoured() -> None:
+    # "Retry-After: 1" is the shortest hold a server sends in seconds; the halved rate alone
+    # would let the next call go after 0.2 s.
+    time = FakeClock()
+    bucket = limiter(time, rate=10)
+    bucket.on_throttled(retry_after=1.0)
+    grants = Grants(bucket)
+    grants.start(Lane.LIVE, 1)
+
+    await time.run_until(2.0)
+
+    assert grants.times() == [pytest.approx(1.0)]
 
 
 async def test_retry_after_holds_every_acquirer_then_resumes_at_the_lower_rate() -> None:
