@@ -231,6 +231,19 @@ async def test_rescans_get_the_whole_rate_when_live_is_idle() -> None:
     await grants.cancel_rest()
 
 
+async def test_a_queue_after_a_drained_one_is_served() -> None:
+    # The pump ends once nobody waits; the next call that has to wait starts it again.
+    time = FakeClock()
+    grants = Grants(limiter(time, rate=10))
+    grants.start(Lane.LIVE, 3)
+    await time.run_until(1.0)
+    grants.start(Lane.LIVE, 3)
+
+    await time.run_until(2.0)
+
+    assert grants.times() == pytest.approx([0.0, 0.1, 0.2, 1.0, 1.1, 1.2])
+
+
 async def test_cancelled_waiter_does_not_hold_up_the_queue() -> None:
     time = FakeClock()
     grants = Grants(limiter(time, rate=1))
