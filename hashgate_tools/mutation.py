@@ -118,6 +118,8 @@ EQUIVALENT: dict[str, frozenset[tuple[str, str]]] = {
                 "def for_key(cls, key: SecretStr, rate: float, /, rescan_floor_rps: float = 0.0)"
                 " -> RateLimiter:",
             ),
+            # the constructor: every caller passes the rate by position, the rest by name
+            ("*,", "/,"),
             # the rate never exceeds the configured rate: at it, the rest changes nothing
             ("if self._rate >= self._configured:", "if self._rate is self._configured:"),
             ("if self._rate >= self._configured:", "if self._rate == self._configured:"),
