@@ -104,6 +104,20 @@ async def test_fifo_within_a_lane() -> None:
     assert [ident for _, _, ident in grants.log] == list(range(10))
 
 
+async def test_a_newcomer_does_not_overtake_queued_calls_when_a_token_accrues() -> None:
+    # A call arriving the instant a token is due, before the pump's timer fires, queues behind.
+    time = FakeClock()
+    grants = Grants(limiter(time, rate=10))
+    grants.start(Lane.LIVE, 3)
+    await time.run_until(0.0)
+    time.advance(0.1)  # the pump has not woken yet
+    grants.start(Lane.LIVE, 1)
+
+    await time.run_until(1.0)
+
+    assert [ident for _, _, ident in grants.log] == [0, 1, 2, 3]
+
+
 async def test_live_goes_first_when_there_is_no_floor() -> None:
     time = FakeClock()
     grants = Grants(limiter(time, rate=10))
