@@ -118,8 +118,25 @@ EQUIVALENT: dict[str, frozenset[tuple[str, str]]] = {
                 "def for_key(cls, key: SecretStr, rate: float, /, rescan_floor_rps: float = 0.0)"
                 " -> RateLimiter:",
             ),
+            # the constructor: every caller passes the rate by position, the rest by name
+            ("*,", "/,"),
             # the rate never exceeds the configured rate: at it, the rest changes nothing
             ("if self._rate >= self._configured:", "if self._rate is self._configured:"),
+            ("if self._rate >= self._configured:", "if self._rate == self._configured:"),
+            ("if self._rate >= self._configured:", "if self._rate > self._configured:"),
+            # a hold ending now or earlier holds nothing: the pump grants when now >= its end
+            (
+                "if retry_after is not None and retry_after > 0:",
+                "if retry_after is not None and retry_after > -1:",
+            ),
+            (
+                "if retry_after is not None and retry_after > 0:",
+                "if retry_after is not None and retry_after >= 0:",
+            ),
+            (
+                "if retry_after is not None and retry_after > 0:",
+                "if retry_after is not None and retry_after != 0:",
+            ),
             # the clock is monotonic: time never runs back for max() to stop
             (
                 "elapsed = max(0.0, now - self._updated)",

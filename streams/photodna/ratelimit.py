@@ -172,14 +172,15 @@ class RateLimiter:
 
         Calls granted before the last cut were sent at the old rate, so their 429s are the same
         signal and do not cut again (pass ``granted_at`` from ``acquire``); ``retry_after`` is
-        honoured either way.
+        honoured either way. A cut empties the bucket, so a call granted at the very clock
+        reading of the cut was granted before it.
         """
         self.throttled += 1
         now = self._clock()
         self._refill(now)
         if retry_after is not None and retry_after > 0:
             self._blocked_until = max(self._blocked_until, now + retry_after)
-        if granted_at is None or granted_at >= self._last_cut:
+        if granted_at is None or granted_at > self._last_cut:
             self._rate = max(self._rate / 2, self._configured * MIN_RATE_SHARE)
             self._last_cut = now
         self._tokens = 0.0

@@ -104,6 +104,20 @@ async def test_fifo_within_a_lane() -> None:
     assert [ident for _, _, ident in grants.log] == list(range(10))
 
 
+async def test_a_newcomer_does_not_overtake_queued_calls_when_a_token_accrues() -> None:
+    # A call arriving the instant a token is due, before the pump's timer fires, queues behind.
+    time = FakeClock()
+    grants = Grants(limiter(time, rate=10))
+    grants.start(Lane.LIVE, 3)
+    await time.run_until(0.0)
+    time.advance(0.1)  # the pump has not woken yet
+    grants.start(Lane.LIVE, 1)
+
+    await time.run_until(1.0)
+
+    assert [ident for _, _, ident in grants.log] == [0, 1, 2, 3]
+
+
 async def test_live_goes_first_when_there_is_no_floor() -> None:
     time = FakeClock()
     grants = Grants(limiter(time, rate=10))
@@ -141,6 +155,43 @@ async def test_rescan_floor_holds_under_full_live_load() -> None:
     assert 19 <= len(window) <= 21  # 2 per second
     assert 79 <= len(live) <= 81  # the rest of 10 per second
     assert most_in_any_window(grants.times()) <= 10
+    await grants.cancel_rest()
+
+
+async def test_a_share_of_the_rescan_floor_holds_under_full_live_load() -> None:
+    # A quarter of a 2/s floor is 0.5 rescans a second: a fraction, and still rescans progress.
+    time = FakeClock()
+    bucket = limiter(time, rate=10, rescan_floor_rps=2)
+    bucket.set_share(0.25)
+    grants = Grants(bucket)
+    grants.start(Lane.LIVE, 100)
+    grants.start(Lane.RESCAN, 100)
+
+    await time.run_until(24.0)
+
+    rescans = [t for t in grants.times(Lane.RESCAN) if 4.0 <= t < 24.0]
+    assert 9 <= len(rescans) <= 11  # 0.5 per second
+    await grants.cancel_rest()
+
+
+async def test_the_rescan_floor_starts_at_once_under_live_load() -> None:
+    # 2 of 10 calls a second: a rescan within half a second of a live flood's start, whether
+    # the bucket is new or rescans just had it to themselves (they owe nothing for that).
+    time = FakeClock()
+    grants = Grants(limiter(time, rate=10, rescan_floor_rps=2))
+    grants.start(Lane.LIVE, 100)
+    grants.start(Lane.RESCAN, 100)
+    await time.run_until(1.0)
+    assert grants.times(Lane.RESCAN)[0] == pytest.approx(0.5)
+    await grants.cancel_rest()
+
+    time = FakeClock()
+    grants = Grants(limiter(time, rate=10, rescan_floor_rps=2))
+    grants.start(Lane.RESCAN, 100)
+    await time.run_until(2.0)
+    grants.start(Lane.LIVE, 100)
+    await time.run_until(3.0)
+    assert next(t for t in grants.times(Lane.RESCAN) if t > 2.0) <= 2.5 + EPSILON
     await grants.cancel_rest()
 
 
@@ -192,6 +243,19 @@ async def test_rescans_get_the_whole_rate_when_live_is_idle() -> None:
 
     assert 29 <= len(grants.times(Lane.RESCAN)) <= 31
     await grants.cancel_rest()
+
+
+async def test_a_queue_after_a_drained_one_is_served() -> None:
+    # The pump ends once nobody waits; the next call that has to wait starts it again.
+    time = FakeClock()
+    grants = Grants(limiter(time, rate=10))
+    grants.start(Lane.LIVE, 3)
+    await time.run_until(1.0)
+    grants.start(Lane.LIVE, 3)
+
+    await time.run_until(2.0)
+
+    assert grants.times() == pytest.approx([0.0, 0.1, 0.2, 1.0, 1.1, 1.2])
 
 
 async def test_cancelled_waiter_does_not_hold_up_the_queue() -> None:
@@ -284,6 +348,33 @@ async def test_429s_of_calls_sent_before_the_cut_cut_only_once() -> None:
     assert bucket.current_rate == pytest.approx(2.5)
 
 
+async def test_a_429_of_a_call_granted_in_the_tick_of_the_cut_does_not_cut_again() -> None:
+    # A cut empties the bucket, so no call is granted after it within the same clock reading:
+    # a call granted at that reading went out at the old rate, and its 429 is the same signal.
+    time = FakeClock(start=1.0)
+    bucket = limiter(time, rate=10)
+    granted_at = await bucket.acquire(Lane.LIVE)
+    bucket.on_throttled(None)  # an earlier call's 429, in the same tick
+
+    bucket.on_throttled(None, granted_at=granted_at)
+
+    assert bucket.current_rate == pytest.approx(5.0)
+
+
+async def test_a_one_second_retry_after_is_honoured() -> None:
+    # "Retry-After: 1" is the shortest hold a server sends in seconds; the halved rate alone
+    # would let the next call go after 0.2 s.
+    time = FakeClock()
+    bucket = limiter(time, rate=10)
+    bucket.on_throttled(retry_after=1.0)
+    grants = Grants(bucket)
+    grants.start(Lane.LIVE, 1)
+
+    await time.run_until(2.0)
+
+    assert grants.times() == [pytest.approx(1.0)]
+
+
 async def test_retry_after_holds_every_acquirer_then_resumes_at_the_lower_rate() -> None:
     time = FakeClock()
     bucket = limiter(time, rate=10)
@@ -300,6 +391,70 @@ async def test_retry_after_holds_every_acquirer_then_resumes_at_the_lower_rate()
     assert min(later) >= 3.0
     gaps = [b - a for a, b in itertools.pairwise(later)]
     assert min(gaps) >= 1 / 5 - 1e-6  # the halved rate
+
+
+async def test_a_queued_call_goes_the_moment_retry_after_ends() -> None:
+    # The pump sleeps exactly to the end of the hold: not past it, and not a stall.
+    time = FakeClock(start=10.0)
+    bucket = limiter(time, rate=10)
+    grants = Grants(bucket)
+    grants.start(Lane.LIVE, 2)
+    await time.run_until(10.0)  # the first takes the token, the second queues
+    bucket.on_throttled(retry_after=2.0)  # the halved rate refills a token long before 12.0
+
+    await time.run_until(15.0)
+
+    assert grants.times() == [10.0, pytest.approx(12.0)]
+
+
+async def test_after_a_429_the_next_call_waits_one_token_at_the_halved_rate() -> None:
+    # A 429 empties the bucket: no call goes right after it, nor is a debt carried over.
+    time = FakeClock()
+    bucket = limiter(time, rate=10)
+    bucket.on_throttled(None)
+    grants = Grants(bucket)
+    grants.start(Lane.LIVE, 2)
+
+    await time.run_until(1.0)
+
+    assert grants.times() == [pytest.approx(0.2), pytest.approx(0.4)]
+
+
+async def test_a_bucket_within_the_float_tolerance_of_a_token_grants_it() -> None:
+    # Refills summed in floats land a hair short of whole tokens: 1 - 1e-9 is a whole token,
+    # for a live call taking it at once and for a call queued for the pump alike.
+    whole = 1 - 1e-9
+    time = FakeClock()
+    bucket = limiter(time, rate=1)
+    await bucket.acquire(Lane.LIVE)
+    time.now = whole
+    call = bucket.acquire(Lane.LIVE)
+    with pytest.raises(StopIteration):
+        call.send(None)
+
+    time.now = 2 * whole
+    grants = Grants(bucket)
+    grants.start(Lane.RESCAN, 1)
+    await time.run_until(time.now)  # no time passes
+    assert grants.times() == [2 * whole]
+
+
+async def test_a_larger_share_speeds_up_a_call_already_waiting() -> None:
+    # A rebalance that hands this worker more partitions wakes the pump: the queued call goes
+    # on the new rate's schedule, not at the time the old rate had set.
+    time = FakeClock()
+    bucket = limiter(time, rate=10)
+    bucket.set_share(0.1)  # 1 call a second
+    grants = Grants(bucket)
+    grants.start(Lane.LIVE, 2)
+    await time.run_until(0.1)  # the first went at 0; the second is due at 1.0
+
+    bucket.set_share(1.0)  # 10 a second: 0.1 token accrued, the rest in 0.09 s
+
+    await time.run_until(2.0)
+    assert grants.times() == [0.0, pytest.approx(0.19)]
+    bucket.on_throttled(None)  # a 429 after the pump went idle is taken in stride
+    assert bucket.current_rate == pytest.approx(5.0)
 
 
 async def test_for_key_shares_one_instance_per_key_and_keeps_no_key() -> None:
@@ -321,6 +476,13 @@ async def test_for_key_shares_one_instance_per_key_and_keeps_no_key() -> None:
 def test_rejects_impossible_settings(rate: float, floor: float, burst: int) -> None:
     with pytest.raises(ValueError):
         RateLimiter(rate, rescan_floor_rps=floor, burst=burst)
+
+
+@pytest.mark.parametrize("rate", [0, -0.5, -5])
+def test_a_rate_not_above_zero_is_refused_by_name(rate: float) -> None:
+    # The error names the setting at fault, not the rescan floor the operator may never set.
+    with pytest.raises(ValueError, match=r"^rate must be positive$"):
+        RateLimiter(rate)
 
 
 async def test_real_clock_smoke() -> None:
