@@ -28,6 +28,7 @@ source offsets).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -46,6 +47,8 @@ from streams.events import MatchCount, Verdict
 from streams.events.topics import BY_SETTING
 from streams.kafka.record import SourceRecord
 from streams.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
 
 ROLE = "stats"
 DAY = timedelta(days=1)
@@ -188,6 +191,13 @@ class MatchCounter(VerdictSink):
             for counts, key, match_source in keys
             if not (count := counts.get(key, day)).holds(place)
         ]
+        if len(bumps) < len(keys):
+            log.info(
+                "verdict already in %d of its %d counts (a replayed record); not counted again",
+                len(keys) - len(bumps),
+                len(keys),
+                extra={"tenant": tenant, "verdict_id": verdict.verdict_id, "source": place},
+            )
         now = self._now()
         for _counts, _key, match_source, bumped in bumps:
             figure = MatchCount(
