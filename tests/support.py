@@ -140,15 +140,22 @@ def clear_result(**fields: object) -> MatchResult:
     return MatchResult(**{**answer, **fields})  # type: ignore[arg-type]
 
 
-def record_of(event: Event | bytes, *, key: bytes = b"content-1", offset: int = 0) -> SourceRecord:
+def record_of(
+    event: Event | bytes,
+    *,
+    key: bytes = b"content-1",
+    partition: int = 2,
+    offset: int = 0,
+    headers: Sequence[tuple[str, bytes]] = (),
+) -> SourceRecord:
     value = event if isinstance(event, bytes) else event.encode()
     return SourceRecord(
         topic="content.verdicts.match",
-        partition=2,
+        partition=partition,
         offset=offset,
         key=key,
         value=value,
-        headers=(),
+        headers=tuple(headers),
         received_at=NOW,
     )
 
@@ -159,6 +166,8 @@ class RecordingWriter:
 
     failures: int = 0
     sent: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
+    #: The headers of each record in ``sent``, in the same order.
+    headers: list[list[tuple[str, bytes]]] = field(default_factory=list)
 
     async def write(
         self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
@@ -167,6 +176,7 @@ class RecordingWriter:
             self.failures -= 1
             raise OSError("broker unreachable")
         self.sent.append((topic, key, value))
+        self.headers.append(headers)
 
     def on(self, topic: str) -> list[bytes]:
         return [value for t, _key, value in self.sent if t == topic]

@@ -1,7 +1,8 @@
 """The loop every downstream agent shares: ordered manual acks, idempotency, contained errors.
 
 Shaped like a Quix Streams sink. A ``Sink`` says what one decoded item means (``ref`` and
-``handle``); the ``DownstreamLoop`` owns everything around it:
+``handle``, which also gets the record the item came from, for sinks whose effect depends on
+where it sat); the ``DownstreamLoop`` owns everything around it:
 
 - Records are read as raw bytes with manual acks and handled one at a time, so a record is acked
   only after the writes it caused are confirmed, and strictly in offset order.
@@ -79,7 +80,7 @@ class Sink(abc.ABC, Generic[T]):
     def ref(self, item: T) -> ItemRef: ...
 
     @abc.abstractmethod
-    async def handle(self, item: T) -> None: ...
+    async def handle(self, item: T, source: SourceRecord) -> None: ...
 
 
 class VerdictSink(Sink[Verdict]):
@@ -91,16 +92,16 @@ class VerdictSink(Sink[Verdict]):
     def ref(self, item: Verdict) -> ItemRef:
         return ItemRef(item.verdict_id, item.content_id, item.tenant, item.event_id, item.scan)
 
-    async def handle(self, item: Verdict) -> None:
+    async def handle(self, item: Verdict, source: SourceRecord) -> None:
         if item.verdict is not VerdictKind.MATCH:
             raise PermanentError(
                 f"a {item.verdict.value!r} verdict on the match topic",
                 reason=ReasonCode.INVALID_EVENT,
             )
-        await self.handle_match(item)
+        await self.handle_match(item, source)
 
     @abc.abstractmethod
-    async def handle_match(self, verdict: Verdict) -> None: ...
+    async def handle_match(self, verdict: Verdict, source: SourceRecord) -> None: ...
 
 
 class DownstreamLoop(Generic[T]):
@@ -167,7 +168,7 @@ class DownstreamLoop(Generic[T]):
         waits = 0
         while True:
             try:
-                await self.sink.handle(item)
+                await self.sink.handle(item, record)
                 break
             except ConfigurationError as exc:
                 await self._fail(exc, ref)

@@ -7,6 +7,8 @@ encoding and the agent's count of what it emitted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from streams.downstream.metrics import DownstreamMetrics
 from streams.events import Event
 from streams.kafka.confirmed import WRITE_BACKOFF, ConfirmedWriter, RetryingWriter
@@ -26,6 +28,12 @@ class Emitter:
         self._agent = agent
         self._metrics = metrics
 
-    async def emit(self, topic: str, key: bytes | None, event: Event) -> None:
-        await self._writer.write(topic, key, event.encode(), [])
+    async def emit(
+        self,
+        topic: str,
+        key: bytes | None,
+        event: Event,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
+        await self._writer.write(topic, key, event.encode(), list(headers))
         self._metrics.emitted.labels(self._agent, topic).inc()

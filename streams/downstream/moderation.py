@@ -19,6 +19,7 @@ from streams.downstream.emitter import Emitter
 from streams.downstream.policy import ActionSpec, Policy, load_policy
 from streams.errors import ConfigurationError
 from streams.events import ActionKind, ModerationAction, Verdict, action_id_for
+from streams.kafka.record import SourceRecord
 from streams.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class ModerationSink(VerdictSink):
         self._topic = topic
         self._now = clock
 
-    async def handle_match(self, verdict: Verdict) -> None:
+    async def handle_match(self, verdict: Verdict, source: SourceRecord) -> None:
         rule, specs = self.policy.decide(verdict)
         actions = actions_for(verdict, rule, specs, self._now())
         for action in actions:

@@ -53,6 +53,7 @@ from streams.events import (
     outcome_id_for,
     report_id_for,
 )
+from streams.kafka.record import SourceRecord
 from streams.settings import Settings, TopicSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -312,7 +313,7 @@ class MatchesToReports(VerdictSink):
     def __init__(self, book: ReportBook) -> None:
         self._book = book
 
-    async def handle_match(self, verdict: Verdict) -> None:
+    async def handle_match(self, verdict: Verdict, source: SourceRecord) -> None:
         await self._book.on_match(verdict)
 
 
@@ -325,7 +326,7 @@ class DecisionsToReports(Sink[ReviewDecision]):
     def ref(self, item: ReviewDecision) -> ItemRef:
         return ItemRef(item.decision_id, item.content_id, item.tenant)
 
-    async def handle(self, item: ReviewDecision) -> None:
+    async def handle(self, item: ReviewDecision, source: SourceRecord) -> None:
         await self._book.on_decision(item)
 
 

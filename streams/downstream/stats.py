@@ -8,16 +8,29 @@ Each tenant's counts need one home, but verdicts are keyed by content id. So one
 every match verdict by tenant onto the agent's own topic (``<group>-matches-by-tenant``), and
 the counting loop reads that: a tenant's counts then live in one partition of two windowed
 faust tables (tumbling, one day, aligned to UTC midnight), recovered from their changelogs on
-restart. Counting is idempotent by verdict_id: the loop's seen table shares the partition.
-Every change is written to the compacted stats topic (newest record per key = the figure),
-and ``GET /stats/matches?day=YYYY-MM-DD`` serves the counts this instance holds.
+restart. Every change is written to the compacted stats topic (newest record per key = the
+figure), and ``GET /stats/matches?day=YYYY-MM-DD`` serves the counts this instance holds.
+
+Exact counts across kill -9, without Kafka transactions. A count lives in one table and the
+loop's "seen" mark in another, so a kill can keep one changelog record and lose the other;
+and the re-keying loop, killed before its ack, re-sends a suffix of what it sent, at new
+offsets of the by-tenant topic. So each re-keyed record carries where its verdict sat (the
+``hashgate-source-partition`` and ``-offset`` headers), and each count keeps, in the same
+table value, the highest source offset it has counted per source partition. One tenant's
+records from one source partition reach the counter in source-offset order (the re-keying
+loop handles them one at a time, each write confirmed before the next), and a replay
+re-sends a suffix: a record at or below the stored offset is already in that count and is
+skipped. Count and guard are one value, one changelog record: they cannot part. The
+``verdict_id`` "seen" mark still catches the worker's own duplicates (one verdict at two
+source offsets).
 """
 
 from __future__ import annotations
 
 import contextlib
-import operator
+import logging
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol, cast
 
@@ -32,7 +45,10 @@ from streams.downstream.base import VerdictSink
 from streams.downstream.emitter import Emitter
 from streams.events import MatchCount, Verdict
 from streams.events.topics import BY_SETTING
+from streams.kafka.record import SourceRecord
 from streams.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
 
 ROLE = "stats"
 DAY = timedelta(days=1)
@@ -46,10 +62,49 @@ def day_start(day: date) -> float:
     return datetime.combine(day, time(), tzinfo=UTC).timestamp()
 
 
-class DailyCounts(Protocol):
-    def get(self, key: Hashable, day: date) -> int: ...
+#: Where a re-keyed verdict sat on the match topic: the counter's replay guard.
+SOURCE_PARTITION_HEADER = "hashgate-source-partition"
+SOURCE_OFFSET_HEADER = "hashgate-source-offset"
 
-    def add(self, key: Hashable, day: date) -> None: ...
+
+@dataclass(frozen=True)
+class DayCount:
+    """One count and its replay guard, stored as one table value so they change together:
+    ``counted`` maps a source partition to the highest offset already in ``matches``."""
+
+    matches: int = 0
+    counted: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, raw: object) -> DayCount:
+        """From the table: a JSON object, or a bare int written before the guard existed."""
+        if isinstance(raw, int):
+            return cls(raw)
+        value = cast(dict[str, Any], raw)
+        counted = {int(p): int(o) for p, o in value.get("counted", {}).items()}
+        return cls(int(value.get("matches", 0)), counted)
+
+    def dump(self) -> dict[str, Any]:
+        return {"matches": self.matches, "counted": {str(p): o for p, o in self.counted.items()}}
+
+    def holds(self, place: tuple[int, int] | None) -> bool:
+        """Whether the record at ``place`` (source partition, offset) is already counted."""
+        if place is None:
+            return False
+        partition, offset = place
+        return offset <= self.counted.get(partition, -1)
+
+    def plus_one(self, place: tuple[int, int] | None) -> DayCount:
+        counted = dict(self.counted)
+        if place is not None:
+            counted[place[0]] = place[1]
+        return DayCount(self.matches + 1, counted)
+
+
+class DailyCounts(Protocol):
+    def get(self, key: Hashable, day: date) -> DayCount: ...
+
+    def put(self, key: Hashable, day: date, count: DayCount) -> None: ...
 
     def on_day(self, day: date) -> dict[Hashable, int]: ...
 
@@ -60,32 +115,50 @@ class WindowedDailyCounts:
     def __init__(self, windowed: WindowWrapper) -> None:
         self._windowed = windowed
 
-    def get(self, key: Hashable, day: date) -> int:
-        return int(self._windowed.relative_to(day_start(day))[key].value())
+    def get(self, key: Hashable, day: date) -> DayCount:
+        return DayCount.load(self._windowed.relative_to(day_start(day))[key].value())
 
-    def add(self, key: Hashable, day: date) -> None:
+    def put(self, key: Hashable, day: date, count: DayCount) -> None:
         """Must run while a record is handled: faust logs the change to its partition."""
-        self._windowed.relative_to(day_start(day))[key].apply(operator.add, 1)
+        self._windowed.relative_to(day_start(day))[key] = count.dump()
 
     def on_day(self, day: date) -> dict[Hashable, int]:
         """Read back from RocksDB, keys come as JSON decodes them: a tuple key as a list."""
         start = day_start(day)
         return {
-            tuple(key) if isinstance(key, list) else key: int(count)
-            for (key, (window_start, _end)), count in self._windowed.table.items()
+            tuple(key) if isinstance(key, list) else key: DayCount.load(value).matches
+            for (key, (window_start, _end)), value in self._windowed.table.items()
             if window_start == start
         }
 
 
+def source_headers(source: SourceRecord) -> list[tuple[str, bytes]]:
+    return [
+        (SOURCE_PARTITION_HEADER, str(source.partition).encode()),
+        (SOURCE_OFFSET_HEADER, str(source.offset).encode()),
+    ]
+
+
+def source_place(record: SourceRecord) -> tuple[int, int] | None:
+    """The (partition, offset) a re-keyed verdict came from; None for a record without the
+    headers (re-keyed before they existed), which only the "seen" mark de-duplicates."""
+    partition = record.int_header(SOURCE_PARTITION_HEADER, -1)
+    offset = record.int_header(SOURCE_OFFSET_HEADER, -1)
+    return (partition, offset) if partition >= 0 and offset >= 0 else None
+
+
 class TenantRepartition(VerdictSink):
-    """Re-keys match verdicts by tenant, so each tenant is counted in one partition."""
+    """Re-keys match verdicts by tenant, so each tenant is counted in one partition; the
+    record says where the verdict sat, for the counter's replay guard."""
 
     def __init__(self, emitter: Emitter, topic: str) -> None:
         self._emitter = emitter
         self._topic = topic
 
-    async def handle_match(self, verdict: Verdict) -> None:
-        await self._emitter.emit(self._topic, verdict.tenant.encode(), verdict)
+    async def handle_match(self, verdict: Verdict, source: SourceRecord) -> None:
+        await self._emitter.emit(
+            self._topic, verdict.tenant.encode(), verdict, source_headers(source)
+        )
 
 
 class MatchCounter(VerdictSink):
@@ -104,26 +177,41 @@ class MatchCounter(VerdictSink):
         self._topic = topic
         self._now = clock
 
-    async def handle_match(self, verdict: Verdict) -> None:
+    async def handle_match(self, verdict: Verdict, source: SourceRecord) -> None:
         day = day_of(verdict.timings.scanned_at)
         tenant = verdict.tenant
-        bumps: list[tuple[DailyCounts, Hashable, str | None]] = [(self._by_tenant, tenant, None)]
-        for match_source in sorted({m.source for m in verdict.matches}):
-            bumps.append((self._by_source, (tenant, match_source), match_source))
+        place = source_place(source)
+        keys: list[tuple[DailyCounts, Hashable, str | None]] = [(self._by_tenant, tenant, None)]
+        for name in sorted({m.source for m in verdict.matches}):
+            keys.append((self._by_source, (tenant, name), name))
+        # Each key is guarded on its own: the two tables have two changelogs, so a kill can
+        # keep the one count and not the other, and the replay then adds only the missing one.
+        bumps = [
+            (counts, key, match_source, count.plus_one(place))
+            for counts, key, match_source in keys
+            if not (count := counts.get(key, day)).holds(place)
+        ]
+        if len(bumps) < len(keys):
+            log.info(
+                "verdict already in %d of its %d counts (a replayed record); not counted again",
+                len(keys) - len(bumps),
+                len(keys),
+                extra={"tenant": tenant, "verdict_id": verdict.verdict_id, "source": place},
+            )
         now = self._now()
-        for counts, key, source in bumps:
+        for _counts, _key, match_source, bumped in bumps:
             figure = MatchCount(
                 day=day,
                 tenant=tenant,
-                source=source,
-                matches=counts.get(key, day) + 1,
+                source=match_source,
+                matches=bumped.matches,
                 updated_at=now,
             )
             await self._emitter.emit(self._topic, figure.key, figure)
         # The counts change only after their figures are written, and with no await between
-        # these writes and the loop's seen mark: both reach the changelog together.
-        for counts, key, _source in bumps:
-            counts.add(key, day)
+        # these writes and the loop's seen mark.
+        for counts, key, _source, bumped in bumps:
+            counts.put(key, day, bumped)
 
 
 def daily_report(
@@ -174,7 +262,7 @@ def build_stats(settings: Settings, **faust_overrides: object) -> DownstreamApp:
     expires = DAY * settings.stats.retention_days
 
     def daily(name: str) -> WindowedDailyCounts:
-        table = downstream.app.Table(name, default=int).tumbling(DAY, expires=expires)
+        table = downstream.app.Table(name, default=dict).tumbling(DAY, expires=expires)
         return WindowedDailyCounts(cast(WindowWrapper, table))
 
     by_tenant, by_source = daily("matches-by-tenant-day"), daily("matches-by-source-day")

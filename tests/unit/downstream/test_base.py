@@ -15,6 +15,7 @@ from streams.errors import (
     TransientError,
 )
 from streams.events import ScanError, Verdict
+from streams.kafka.record import SourceRecord
 from tests.support import (
     NOW,
     RecordingWriter,
@@ -37,7 +38,7 @@ class ScriptedSink(VerdictSink):
         self.calls = 0
         self.handled: list[str] = []
 
-    async def handle_match(self, verdict: Verdict) -> None:
+    async def handle_match(self, verdict: Verdict, source: SourceRecord) -> None:
         self.calls += 1
         if self.errors:
             raise self.errors.pop(0)
