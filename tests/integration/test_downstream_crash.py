@@ -30,12 +30,12 @@ from tests.integration.reporting_support import reporting_env
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.downstream_fixtures"]
 
-#: The issue asks for 50,000: on a 2-core machine shared with other runs even 10,000 took
-#: more than the suite's 5-minute test timeout (each agent handles one record at a time and
-#: waits for its writes), so the test runs 4,000; nothing in the mechanism depends on the count.
-VERDICTS = 4_000
+#: The issue asks for 50,000, but each agent handles one record at a time and waits for its
+#: writes to be confirmed: about 10 to 15 records/s on 2 cores (docs/operations.md, "Limits"),
+#: so the suite's budget allows 1,000; nothing in the mechanism depends on the count.
+VERDICTS = 1_000
 #: Each agent is killed once it has committed at least this many verdicts.
-KILL_AFTER = 1_200
+KILL_AFTER = 300
 POLICY = """\
 version: 1
 rules:
@@ -109,7 +109,7 @@ async def test_kill_9_mid_backlog_loses_and_doubles_nothing(
 
 
 #: Reports filed in the reporting test (each fetches an image and calls /Report, 100 ms each).
-REPORTS = 300
+REPORTS = 120
 
 
 async def test_kill_9_during_report_calls_files_each_once_or_flags_it(
