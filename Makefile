@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install kafka-jars compose-pki check test test-unit test-integration mutate mutate-changed demo bench schemas clean
+.PHONY: install kafka-jars compose-pki check test test-unit test-integration test-soak mutate mutate-changed demo bench schemas clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hashgate needs Python 3.11+")'
@@ -37,7 +37,12 @@ test-unit: install
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
 
 test-integration: kafka-jars
-	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+	$(BIN)/pytest -m 'integration and not soak' $(PYTEST_ARGS)
+
+# The downstream agents' kill -9 tests (issue 17): out of `make test` while the agents restart
+# too slowly for the suite's budget; see docs/development.md.
+test-soak: kafka-jars
+	$(BIN)/pytest -m soak $(PYTEST_ARGS)
 
 # Mutation testing of the safety core (docs/mutation.md), one test process at a time.
 # MUTATE="streams/scan/scanner.py ..." narrows it; mutate-changed takes what differs from BASE.
