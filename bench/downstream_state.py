@@ -25,6 +25,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
+from bench.observe import rss_flatness
 from bench.scenarios import SCENARIOS, SMOKE, Context, Result
 from hashgate_tools.harness.downstream import (
     AgentProcess,
@@ -215,9 +216,7 @@ async def agent_memory(ctx: Context, role: str, key: str) -> Result:
         agent.stop()
     size = dir_mib(bench.state_dir)
     shutil.rmtree(bench.state_dir, ignore_errors=True)
-    warm = _median_between(rss, count * 0.1, count * 0.2)
-    end = _median_between(rss, count * 0.9, count)
-    peak = max(mib for done, mib in rss if done >= count * 0.1)
+    warm, end, peak = rss_flatness(rss, count)
     return Result(
         key,
         f"{role} agent memory: RSS over {count:,} match verdicts",
@@ -236,15 +235,6 @@ async def agent_memory(ctx: Context, role: str, key: str) -> Result:
             "rss_curve_mib": rss[:: max(len(rss) // 40, 1)],
         },
     )
-
-
-def _median_between(rss: list[tuple[int, float]], low: float, high: float) -> float:
-    """Median RSS while consumption was between ``low`` and ``high``; the first sample past
-    ``low`` if the agent went through that stretch between two polls."""
-    window = [mib for done, mib in rss if low <= done <= high]
-    if window:
-        return statistics.median(window)
-    return next(mib for done, mib in rss if done >= low)
 
 
 async def moderation_memory(ctx: Context) -> Result:

@@ -9,6 +9,7 @@ last verdict" spans exactly the processing, not the worker's start-up.
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -148,3 +149,21 @@ async def delivery_delays_ms(bootstrap: str, topic: str, count: int) -> list[flo
     finally:
         await consumer.stop()
     return delays
+
+
+def rss_flatness(rss: list[tuple[int, float]], count: int) -> tuple[float, float, float]:
+    """RSS (MiB) after warm-up (median over 10-20% of ``count`` done), at the end (90-100%) and
+    its peak after warm-up, from ``(done, MiB)`` samples: the memory scenarios' three figures."""
+    warm = _median_rss(rss, count * 0.1, count * 0.2)
+    end = _median_rss(rss, count * 0.9, count)
+    peak = max(mib for done, mib in rss if done >= count * 0.1)
+    return warm, end, peak
+
+
+def _median_rss(rss: list[tuple[int, float]], low: float, high: float) -> float:
+    """Median RSS while ``done`` was between ``low`` and ``high``; the first sample past
+    ``low`` if the polls stepped over that window (small runs)."""
+    window = [mib for done, mib in rss if low <= done <= high]
+    if window:
+        return statistics.median(window)
+    return next(mib for done, mib in rss if done >= low)

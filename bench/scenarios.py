@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bench.lab import NAIVE_AGENT, PLAIN_LOOP, WORKER, BacklogRun, Lab
-from bench.observe import OutputWatch, delivery_delays_ms
+from bench.observe import OutputWatch, delivery_delays_ms, rss_flatness
 from bench.savers import QUOTA_RPS as SAVERS_QUOTA_RPS
 from bench.savers import run_savers, saver_workload
 from bench.workload import only_changed_rescans, preload, publish_paced, rescan_requests, uploads
@@ -377,9 +377,7 @@ async def memory(ctx: Context) -> Result:
             "worker-f", WORKER, sim, count, expected_eps=100, poll_s=0.5
         )
     rss = [(s.outputs, s.usage.rss_kib / 1024) for s in run.progress.samples]
-    warm = _median_rss(rss, count * 0.1, count * 0.2)
-    end = _median_rss(rss, count * 0.9, count)
-    peak = max(m for n, m in rss if n >= count * 0.1)
+    warm, end, peak = rss_flatness(rss, count)
     growth = end / warm - 1
     return Result(
         "f",
@@ -421,9 +419,7 @@ async def only_changed_memory(ctx: Context) -> Result:
             process.stop()
     run = BacklogRun(count, (last_ms - first_ms) / 1000, progress.cpu_per_output() * 1000, progress)
     rss = [(s.outputs, s.usage.rss_kib / 1024) for s in progress.samples]
-    warm = _median_rss(rss, count * 0.1, count * 0.2)
-    end = _median_rss(rss, count * 0.9, count)
-    peak = max(m for n, m in rss if n >= count * 0.1)
+    warm, end, peak = rss_flatness(rss, count)
     return Result(
         "h",
         f"scan worker memory, only-changed rescans over {count:,} verdicts (latency 0)",
@@ -611,15 +607,6 @@ def _percentile(values: list[float], pct: float) -> float:
 
 def _percentiles(values: list[float]) -> dict[str, float]:
     return {f"p{p}": _percentile(values, p) for p in (50, 95, 99)} | {"max": max(values)}
-
-
-def _median_rss(rss: list[tuple[int, float]], low: float, high: float) -> float:
-    """Median RSS while outputs were between ``low`` and ``high``; the first sample past
-    ``low`` if the polls stepped over that window (small runs)."""
-    window = [mib for outputs, mib in rss if low <= outputs <= high]
-    if window:
-        return statistics.median(window)
-    return next(mib for outputs, mib in rss if outputs >= low)
 
 
 def _thin(points: list[tuple[int, float]], keep: int) -> list[tuple[int, float]]:
