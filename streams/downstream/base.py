@@ -46,7 +46,12 @@ from streams.errors import (
     TransientError,
 )
 from streams.events import Event, ScanInfo, Verdict, VerdictKind
-from streams.kafka.record import SourceRecord, dead_letter, source_record
+from streams.kafka.record import (
+    SourceRecord,
+    dead_letter,
+    source_record,
+    taken_in_current_generation,
+)
 from streams.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -138,7 +143,10 @@ class DownstreamLoop(Generic[T]):
             async for event in cast(faust.Stream[bytes], stream).noack().events():
                 if not await self.process(source_record(event)):
                     return
-                event.ack()
+                # Handled across a rebalance: faust reads it again from the committed offset
+                # (the seen store skips it then); an ack now could commit past a gap.
+                if taken_in_current_generation(stream.app, event):
+                    event.ack()
         finally:
             self.running = False
 

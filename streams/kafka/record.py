@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from faust.types import EventT, Message
+from faust.types import AppT, EventT, Message
 
 from streams.errors import ReasonCode
 from streams.events import ScanError, ScanInfo
@@ -74,6 +74,15 @@ def source_record(event: EventT[bytes]) -> SourceRecord:
         value=message.value,
         headers=_headers(message),
         received_at=datetime.now(UTC),
+    )
+
+
+def taken_in_current_generation(app: AppT, event: EventT[bytes]) -> bool:
+    """faust's own test of a stale event (as its stream applies before yielding one): False once
+    a rebalance began after faust handed the event over, because its partition may be another
+    worker's now, or this worker's again from the committed offset."""
+    return (
+        app.flow_control.is_active() and event.message.generation_id == app.consumer_generation_id
     )
 
 

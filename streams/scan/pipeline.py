@@ -84,8 +84,19 @@ class ScanPipeline:
     def unacked(self) -> int:
         return self._acks.pending()
 
-    async def submit(self, record: SourceRecord, ack: Callable[[], None]) -> bool:
-        """Start ``record`` once there is room; False if the pipeline stopped meanwhile."""
+    async def submit(
+        self,
+        record: SourceRecord,
+        ack: Callable[[], None],
+        still_current: Callable[[], bool] = lambda: True,
+    ) -> bool:
+        """Start ``record`` once there is room; False if the pipeline stopped meanwhile.
+
+        ``still_current`` is asked once there is room: a record taken before a rebalance that
+        began while it waited belongs to a partition this worker may no longer own, or owns
+        again from its committed offset, which faust reads again. Such a record is left alone
+        (not started, not acked) and the agent goes on.
+        """
         while self._acks.pending() >= self._max_unacked and not self._stopping:  # pragma: no mutate
             self._room.clear()
             await self._room.wait()
@@ -93,6 +104,15 @@ class ScanPipeline:
         if self._stopping:
             self._slots.release()
             return False
+        if not still_current():
+            self._slots.release()
+            log.info(
+                "not starting %s[%d]@%d: a rebalance began while it waited; it is read again",
+                record.topic,
+                record.partition,
+                record.offset,
+            )
+            return True
         ticket = self._acks.track(record.topic, record.partition, record.offset, ack)
         previous, mine = self._chain.enqueue(record.key)
         task = asyncio.create_task(self._run(record, ticket, previous, mine))
@@ -157,8 +177,14 @@ class ScanPipeline:
         self._room.set()
 
     def forget_partitions(self, partitions: set[tuple[str, int]]) -> int:
-        """Revoked partitions: their unacked records are another worker's now."""
-        return sum(self._acks.forget(topic, partition) for topic, partition in partitions)
+        """Revoked partitions: their unacked records are another worker's now.
+
+        Wakes a ``submit`` waiting for room: the forgotten records made some, and no finish of
+        theirs will signal it (their queue is gone).
+        """
+        forgotten = sum(self._acks.forget(topic, partition) for topic, partition in partitions)
+        self._room.set()
+        return forgotten
 
     async def drain(self, grace_s: float) -> DrainReport:
         """Stop taking records; let running ones finish within ``grace_s``; cancel the rest.

@@ -24,7 +24,7 @@ from streams.kafka.broker_watch import BrokerWatch
 from streams.kafka.confirmed import KAFKA_ERRORS, FaustWriter
 from streams.kafka.internals import consumer_lag
 from streams.kafka.latest_table import LatestVerdictTable
-from streams.kafka.record import NOT_BEFORE_HEADER, source_record
+from streams.kafka.record import NOT_BEFORE_HEADER, source_record, taken_in_current_generation
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, CircuitBreaker, Lane, Matcher, RateLimiter
 from streams.scan.changes import ChangeFilter, LatestRecording, LatestVerdicts
@@ -122,7 +122,8 @@ class ScanService:
         async for event in _manual_acks(stream).events():
             await self._flowing.wait()
             self.metrics.events_in.labels(lane.value).inc()
-            if not await pipeline.submit(source_record(event), event.ack):
+            current = partial(taken_in_current_generation, self.app, event)
+            if not await pipeline.submit(source_record(event), event.ack, current):
                 break
 
     async def consume_retries(self, stream: StreamT[bytes]) -> None:
@@ -131,7 +132,8 @@ class ScanService:
             await _sleep_until(record.time_header(NOT_BEFORE_HEADER))
             lane = Lane((record.header(LANE_HEADER) or b"live").decode())
             await self._flowing.wait()
-            if not await self.pipelines[lane].submit(record, event.ack):
+            current = partial(taken_in_current_generation, self.app, event)
+            if not await self.pipelines[lane].submit(record, event.ack, current):
                 break
 
     # -- outage, failure, rebalance and shutdown ---------------------------------------

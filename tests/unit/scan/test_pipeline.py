@@ -109,6 +109,46 @@ async def test_unacked_records_are_bounded_behind_a_stuck_head(bound: int) -> No
     gate.finish(bound)
 
 
+async def test_a_revoke_wakes_a_submit_waiting_behind_the_forgotten_records() -> None:
+    """The broker-restart stall: the lane was full when its partition was revoked, and nothing
+    else would ever have made room (the stuck records' queue is gone, so their finish acks
+    nothing and signals nothing)."""
+    gate = Gate()
+    pipeline = ScanPipeline(gate, max_in_flight=2, max_unacked=2)
+    for offset in range(2):
+        await pipeline.submit(rec(offset), lambda: None)
+    blocked = asyncio.create_task(pipeline.submit(rec(0, partition=1), lambda: None))
+    await settle()
+    assert not blocked.done()
+    assert pipeline.forget_partitions({("t", 0)}) == 2
+    gate.finish(0)
+    assert await asyncio.wait_for(blocked, 5)
+    gate.finish(1)
+    await eventually(lambda: pipeline.in_flight == 1)
+    gate.finish(0)
+
+
+async def test_a_record_that_waited_across_a_rebalance_is_neither_started_nor_acked() -> None:
+    """faust reads it again from the committed offset; tracking it would put a stale offset
+    ahead of those re-read records (and acking it could commit past them)."""
+    gate = Gate()
+    pipeline = ScanPipeline(gate, max_in_flight=1, max_unacked=1)
+    acked: list[int] = []
+    await pipeline.submit(rec(0), lambda: acked.append(0))
+    rebalanced = False
+    stale = asyncio.create_task(
+        pipeline.submit(rec(1), lambda: acked.append(1), lambda: not rebalanced)
+    )
+    await settle()
+    rebalanced = True
+    pipeline.forget_partitions({("t", 0)})
+    gate.finish(0)
+    assert await asyncio.wait_for(stale, 5), "the agent goes on"
+    assert gate.started == [0] and pipeline.unacked == 0 and acked == []
+    assert await pipeline.submit(rec(0), lambda: acked.append(0))  # re-read from the commit
+    await eventually(lambda: acked == [0])
+
+
 async def test_a_fatal_error_stops_everything_and_acks_nothing_after_it() -> None:
     async def handler(record: SourceRecord) -> None:
         if record.offset == 1:

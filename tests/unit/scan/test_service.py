@@ -58,12 +58,23 @@ class Consumer:
         return self.highwaters.get(tp)
 
 
+class FlowControl:
+    def __init__(self) -> None:
+        self.active = True
+
+    def is_active(self) -> bool:
+        return self.active
+
+
 class App:
-    """What the service uses of faust's app: the consumer's assignment and ``crash``."""
+    """What the service uses of faust's app: the consumer's assignment, the rebalance state
+    (flow control, generation) and ``crash``."""
 
     def __init__(self) -> None:
         self.consumer = Consumer()
         self.crashed: list[BaseException] = []
+        self.flow_control = FlowControl()
+        self.consumer_generation_id = 1
 
     async def crash(self, exc: BaseException) -> None:
         self.crashed.append(exc)
@@ -115,6 +126,7 @@ class Message:
     key: bytes
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
+    generation_id: int = 1
 
 
 @dataclass
@@ -140,9 +152,10 @@ class Stream:
         while True:
             yield await self.queue.get()
 
-    def send(self, n: int, *, partition: int = 0) -> None:
+    def send(self, n: int, *, partition: int = 0, generation: int = 1) -> None:
         upload = make_upload(n)
-        message = Message(UPLOADS, partition, n, upload.content_id.encode(), upload.encode())
+        content_id = upload.content_id.encode()
+        message = Message(UPLOADS, partition, n, content_id, upload.encode(), (), generation)
         self.queue.put_nowait(Event(message, self.acked))
 
     def send_retry(self, n: int, headers: tuple[tuple[str, bytes], ...] = ()) -> None:
@@ -465,6 +478,37 @@ async def test_a_lane_takes_at_most_16_x_max_in_flight_records_past_an_unfinishe
         rig.matcher.hold.set()
         await eventually(lambda: len(rig.stream.acked) == 40, within=10, what="all acked")
         assert [m.offset for m in rig.stream.acked] == list(range(1, 41))
+
+
+async def test_a_full_lane_takes_records_again_after_its_partition_is_revoked_and_reassigned() -> (
+    None
+):
+    """The broker-restart stall: Kafka went away while the lane was full, the rebalance that
+    followed revoked and gave back its partition, and the lane must read it again from the
+    committed offset, neither stalled nor tripping over the record that waited meanwhile."""
+    async with running_service(Settings(scan=ScanSettings(max_in_flight=2))) as rig:
+        rig.matcher.holding = {str(make_upload(1).media_url)}  # Kafka gone: record 1 hangs
+        rig.matcher.hold.clear()
+        for n in range(1, 41):
+            rig.stream.send(n)
+        pipeline = rig.service.pipelines[Lane.LIVE]
+        await eventually(lambda: pipeline.unacked == 32, within=5, what="the lane full")
+        await settle()
+        assert rig.stream.queue.qsize() == 40 - 33  # record 33 waits for room
+
+        rig.app.flow_control.active = False  # faust: a rebalance begins
+        await rig.service.on_partitions_revoked({TP(UPLOADS, 0)})
+        rig.app.consumer_generation_id = 2
+        rig.app.flow_control.active = True
+        rig.stream.queue = asyncio.Queue()  # faust drops what it had fetched before
+        for n in range(1, 41):
+            rig.stream.send(n, generation=2)  # re-read from the committed offset
+        rig.matcher.hold.set()
+
+        await eventually(lambda: len(rig.stream.acked) == 40, within=10, what="all re-read acked")
+        assert [m.offset for m in rig.stream.acked] == list(range(1, 41))
+        assert {m.generation_id for m in rig.stream.acked} == {2}
+        assert not rig.consuming.done(), "the agent kept going"
 
 
 async def test_the_quota_share_follows_the_upload_partitions_assigned() -> None:
