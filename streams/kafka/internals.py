@@ -20,6 +20,12 @@ tests/unit/kafka/test_internals_contract.py, which fails loudly when an upgrade 
   option as ``_fetch_max_wait_ms`` until ``start()`` hands it to its fetcher: the transport
   driver (transport.py) lowers it there, before the start.
 
+- faust's ``Consumer._is_changelog_tp(tp)`` tells a table's changelog partition from a stream
+  partition; the seek-first consumer (seek_first.py) holds back only the latter. It also relies
+  on the order of faust's recovery (resume stream partitions, seek, clear the queues, resume
+  the flow), and on aiokafka's ``Fetcher.fetched_records`` reading an empty partition set as
+  "every partition", which the transport's consumer thread never hands it (transport.py).
+
 faust's consumer is customised through faust's own extension point instead: a transport
 driver registered for a URL scheme (streams/kafka/transport.py).
 """

@@ -1,5 +1,6 @@
 """hashgate's faust transport driver: faust's aiokafka driver with the topic-wide buffering
-consumer (streams/kafka/buffering.py) and a short fetch wait.
+consumer (streams/kafka/buffering.py), stream partitions resumed only after their seek
+(streams/kafka/seek_first.py) and a short fetch wait.
 
 faust picks a transport by the scheme of its broker URL, from its ``faust.transports`` entry
 points; pyproject.toml registers this one for ``hashgate-kafka://``, and
@@ -19,11 +20,14 @@ from __future__ import annotations
 from typing import Any
 
 import aiokafka
+from faust.transport.consumer import RecordMap
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
+from faust.types import TP
 
 from streams.kafka.buffering import TopicWideBufferingConsumer
 from streams.kafka.internals import set_fetch_max_wait
+from streams.kafka.seek_first import SeekFirstConsumer
 
 #: The broker URL scheme this driver is registered under (pyproject.toml, faust.transports).
 SCHEME = "hashgate-kafka"
@@ -31,18 +35,39 @@ SCHEME = "hashgate-kafka"
 FETCH_MAX_WAIT_MS = 10
 
 
-class ShortFetchWaitThread(AIOKafkaConsumerThread):
-    """faust's consumer thread, whose aiokafka consumer waits ``FETCH_MAX_WAIT_MS`` at most."""
+class ConsumerThread(AIOKafkaConsumerThread):
+    """faust's consumer thread, whose aiokafka consumer waits ``FETCH_MAX_WAIT_MS`` at most and
+    is asked for a fixed, never empty set of partitions.
+
+    faust hands aiokafka its live set of active partitions, which the event loop keeps changing
+    while the thread waits for records; aiokafka reads an empty set as "every partition". So
+    once faust paused its last active partition (the changelogs, when a table's recovery is
+    read), a waiting fetch returned the buffered records of paused stream partitions too, which
+    faust then dropped as not active, after aiokafka had counted them consumed: records never
+    delivered, a partition whose commit no longer moved.
+    """
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         set_fetch_max_wait(consumer, FETCH_MAX_WAIT_MS)
         return consumer
 
+    async def getmany(
+        self,
+        active_partitions: set[TP] | None,
+        timeout: float,  # noqa: ASYNC109 - faust's signature
+    ) -> RecordMap:
+        if active_partitions is None:  # a client-only app: every partition
+            return await super().getmany(None, timeout)
+        fixed = set(active_partitions)
+        if not fixed:
+            return {}
+        return await super().getmany(fixed, timeout)
 
-class Consumer(TopicWideBufferingConsumer):
-    def _new_consumer_thread(self) -> ShortFetchWaitThread:
-        return ShortFetchWaitThread(self, loop=self.loop, beacon=self.beacon)
+
+class Consumer(SeekFirstConsumer, TopicWideBufferingConsumer):
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
 class Transport(AIOKafkaTransport):

@@ -42,8 +42,27 @@ def _thread_frames(frame: FrameType | None) -> list[tuple[FrameType, int]]:
     return frames[::-1]
 
 
+#: Awaits followed down from a task's coroutine at most (a guard against a cycle).
+MAX_AWAIT_DEPTH = 200
+
+
 def _task_frames(task: asyncio.Task[object]) -> list[tuple[FrameType, int]]:
-    return [(frame, frame.f_lineno) for frame in task.get_stack()]
+    """The task's coroutine and every coroutine it awaits, down to where it waits.
+
+    ``Task.get_stack()`` gives only the outermost frame of a suspended task, which says
+    "the agent is running" but not what it waits for.
+    """
+    frames: list[tuple[FrameType, int]] = []
+    awaited: object = task.get_coro()
+    while awaited is not None and len(frames) < MAX_AWAIT_DEPTH:
+        if isinstance(awaited, asyncio.Task):  # awaiting another task: follow into it
+            awaited = awaited.get_coro()
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if not isinstance(frame, FrameType):
+            break
+        frames.append((frame, frame.f_lineno))
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return frames
 
 
 def _task_title(task: asyncio.Task[object]) -> str:

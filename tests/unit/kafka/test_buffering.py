@@ -10,6 +10,7 @@ from faust.types import TP
 from streams.kafka.app import create_app
 from streams.kafka.buffering import TopicWideBufferingConsumer
 from streams.settings import Settings
+from tests.unit.kafka.faust_steps import resume_streams, seek_without_broker
 
 pytestmark = pytest.mark.unit
 
@@ -23,7 +24,8 @@ async def consumer(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TopicWideBu
     consumer = app.consumer
     assert isinstance(consumer, TopicWideBufferingConsumer)
     monkeypatch.setattr(consumer, "assignment", lambda: RESCANS | UPLOADS)
-    consumer.resume_partitions(RESCANS | UPLOADS)  # as faust does once recovery is done
+    seek_without_broker(monkeypatch)
+    await resume_streams(consumer, RESCANS | UPLOADS)
     yield consumer
     consumer._thread.thread_loop.close()  # made for the consumer's thread, which never started
 

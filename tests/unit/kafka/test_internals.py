@@ -15,12 +15,15 @@ import faust
 import mode
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.consumer.fetcher import Fetcher
+from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.kafka import internals
 from streams.kafka.app import create_app
 from streams.kafka.buffering import TopicWideBufferingConsumer
+from streams.kafka.seek_first import SeekFirstConsumer
 from streams.kafka.transport import FETCH_MAX_WAIT_MS, SCHEME, Transport
 from streams.kafka.transport import Consumer as HashgateConsumer
 from streams.settings import Settings
@@ -35,6 +38,7 @@ PRIVATE = (
     "_on_sigusr1",
     "_create_worker_consumer",
     "_fetch_max_wait_ms",
+    "_is_changelog_tp",
 )
 
 
@@ -86,6 +90,28 @@ async def test_the_worker_consumer_waits_briefly_for_an_empty_fetch() -> None:
     thread.thread_loop.close()  # made for the consumer's thread, which never started
 
 
+@pytest.mark.parametrize("step", [Recovery._resume_streams, Recovery.on_recovery_completed])
+def test_faust_still_resumes_streams_then_seeks_then_clears_then_resumes_the_flow(
+    step: object,
+) -> None:
+    """The order streams/kafka/seek_first.py holds stream partitions back across."""
+    source = inspect.getsource(step)  # type: ignore[arg-type]
+    order = ["resume_partitions(", "perform_seek()", "flow_control.resume()", "resume_flow()"]
+    positions = [source.index(call) for call in order]
+    assert positions == sorted(positions)
+    assert "_is_changelog_tp(tp)" in source
+
+
+def test_aiokafka_still_reads_no_partitions_as_every_partition() -> None:
+    """Why the consumer thread never asks for an empty set (streams/kafka/transport.py)."""
+    assert "if partitions and tp not in partitions" in inspect.getsource(Fetcher.fetched_records)
+    assert list(inspect.signature(faust_aiokafka.AIOKafkaConsumerThread.getmany).parameters) == [
+        "self",
+        "active_partitions",
+        "timeout",
+    ]
+
+
 def test_the_internals_module_lists_what_it_uses() -> None:
     doc = internals.__doc__ or ""
     for name in PRIVATE:
@@ -109,3 +135,4 @@ def test_faust_finds_hashgates_transport_by_its_url_scheme() -> None:
     assert app.conf.broker[0].scheme == SCHEME
     assert app.transport.Consumer is HashgateConsumer
     assert issubclass(HashgateConsumer, TopicWideBufferingConsumer)
+    assert issubclass(HashgateConsumer, SeekFirstConsumer)

@@ -45,6 +45,30 @@ async def test_the_dump_shows_tasks_and_stacks_but_no_value() -> None:
     assert text.endswith("end of task dump\n")
 
 
+async def waits_for_room(room: asyncio.Event) -> None:
+    await room.wait()
+
+
+async def submits(room: asyncio.Event, started: asyncio.Event) -> None:
+    started.set()
+    await waits_for_room(room)
+
+
+async def test_the_dump_follows_a_task_down_to_the_await_it_waits_on() -> None:
+    started, room = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(submits(room, started), name="agent")
+    await started.wait()
+    out = io.StringIO()
+    try:
+        dump_tasks(out, [])
+    finally:
+        task.cancel()
+    text = out.getvalue()
+    agent = text[text.index("TASK agent") :]
+    assert "await waits_for_room(room)" in agent and "await room.wait()" in agent
+    assert agent.index("waits_for_room(room)") < agent.index("await room.wait()")  # outer first
+
+
 def test_sanitise_scrubs_registered_secrets_and_every_url() -> None:
     text = sanitise(f"key={KEY} url={SIGNED} and 'http://10.0.0.5:8080/private/path'", [KEY])
     assert KEY not in text and "X-Amz-Signature" not in text and "/private/path" not in text

@@ -1,0 +1,29 @@
+"""faust's steps after a rebalance, as its recovery takes them, on a consumer that never
+started: the seek to committed offsets (which needs a broker) does nothing here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaFaustConsumer
+from faust.types import TP
+
+
+def seek_without_broker(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """faust's own seek replaced by a no-op that records it ran."""
+    calls: list[str] = []
+
+    async def perform_seek(self: AIOKafkaFaustConsumer) -> None:
+        calls.append("seek")
+
+    monkeypatch.setattr(AIOKafkaFaustConsumer, "perform_seek", perform_seek)
+    return calls
+
+
+async def resume_streams(consumer: AIOKafkaFaustConsumer, streams: Iterable[TP]) -> None:
+    """Recovery's end: resume the stream partitions, seek them, resume the flow."""
+    consumer.resume_partitions(streams)
+    await consumer.perform_seek()
+    consumer.app.flow_control.resume()
+    consumer.resume_flow()

@@ -1,0 +1,92 @@
+"""Stream partitions deliver nothing between faust resuming them and the end of its seek, and
+the consumer thread never asks aiokafka for "no partition" (which aiokafka reads as all)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.types import TP
+
+from streams.kafka.app import create_app
+from streams.kafka.seek_first import SeekFirstConsumer
+from streams.kafka.transport import ConsumerThread
+from streams.settings import Settings
+from tests.unit.kafka.faust_steps import seek_without_broker
+
+pytestmark = pytest.mark.unit
+
+UPLOADS = {TP("uploads", p) for p in range(2)}
+CHANGELOG = {TP("latest-changelog", p) for p in range(2)}
+
+
+@pytest.fixture
+async def consumer(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SeekFirstConsumer]:
+    app = create_app(Settings())  # inside the test's loop: the consumer binds to it
+    consumer = app.consumer
+    assert isinstance(consumer, SeekFirstConsumer)
+    monkeypatch.setattr(consumer, "assignment", lambda: UPLOADS | CHANGELOG)
+    monkeypatch.setattr(consumer, "_is_changelog_tp", lambda tp: tp in CHANGELOG)
+    consumer.pause_partitions(UPLOADS | CHANGELOG)  # faust, on the assignment
+    yield consumer
+    consumer._thread.thread_loop.close()  # made for the consumer's thread, which never started
+
+
+async def test_stream_partitions_deliver_only_after_the_seek_and_the_flow_resumed(
+    consumer: SeekFirstConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeks = seek_without_broker(monkeypatch)
+    consumer.resume_partitions(CHANGELOG)  # recovery reads the changelogs first
+    assert consumer._get_active_partitions() == CHANGELOG
+    consumer.pause_partitions(CHANGELOG)
+
+    consumer.resume_partitions(UPLOADS)
+    assert consumer._get_active_partitions() == set(), "nothing before the seek"
+    consumer.resume_flow()  # faust also resumes the flow while recovering: still nothing
+    assert consumer._get_active_partitions() == set()
+    await consumer.perform_seek()
+    assert seeks == ["seek"] and consumer._get_active_partitions() == set()
+    consumer.app.flow_control.resume()  # clears the agents' queues
+    consumer.resume_flow()
+    assert consumer._get_active_partitions() == UPLOADS
+
+
+async def test_a_rebalance_before_the_seek_ends_leaves_them_paused(
+    consumer: SeekFirstConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seek_without_broker(monkeypatch)
+    consumer.resume_partitions(UPLOADS)
+    await consumer.on_partitions_revoked(UPLOADS)  # the seek was cut short: RebalanceAgain
+    consumer.resume_flow()
+    assert consumer._get_active_partitions() == set()
+    consumer.resume_partitions(UPLOADS)  # the next generation's recovery
+    await consumer.perform_seek()
+    consumer.resume_flow()
+    assert consumer._get_active_partitions() == UPLOADS
+
+
+async def test_the_thread_asks_aiokafka_for_a_fixed_copy_and_never_for_an_empty_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[set[TP] | None] = []
+
+    async def getmany(
+        self: AIOKafkaConsumerThread,
+        partitions: set[TP] | None,
+        timeout: float,  # noqa: ASYNC109 - faust's signature
+    ) -> dict[TP, list[object]]:
+        asked.append(partitions)
+        return {}
+
+    monkeypatch.setattr(AIOKafkaConsumerThread, "getmany", getmany)
+    app = create_app(Settings())
+    thread = app.consumer._thread
+    assert isinstance(thread, ConsumerThread)
+    live = set(UPLOADS)
+    await thread.getmany(live, 1.0)
+    live.clear()  # faust pauses its last partition while aiokafka still waits
+    assert asked == [UPLOADS] and asked[0] is not live
+    await thread.getmany(live, 1.0)
+    assert asked == [UPLOADS], "an empty set would have fetched every partition"
+    thread.thread_loop.close()
