@@ -63,12 +63,16 @@ SAFETY_CORE: dict[str, tuple[str, ...]] = {
 GUARDED: frozenset[str] = frozenset(
     {
         "streams/scan/scanner.py",
+        "streams/scan/pipeline.py",
         "streams/scan/ack_tracker.py",
         "streams/scan/outputs.py",
         "streams/scan/service.py",
+        "streams/photodna/responses.py",
+        "streams/photodna/ratelimit.py",
         "streams/photodna/breaker.py",
         "streams/media/addresses.py",
         "streams/observability/redact.py",
+        "streams/observability/logging.py",
         "streams/events/verdict.py",
     }
 )
@@ -89,6 +93,13 @@ EXCLUDED_OPERATORS = (
 #: module, the line as written and as mutated (docs/mutation.md says why each is equivalent).
 #: They count neither as killed nor as survivors; any other survivor still fails a GUARDED run.
 EQUIVALENT: dict[str, frozenset[tuple[str, str]]] = {
+    "streams/scan/scanner.py": frozenset(
+        {
+            # answered_by is "photodna", "cache" or "bank:<name>": only the first sorts at or
+            # after "photodna"
+            ('if result.answered_by == "photodna"', 'if result.answered_by >= "photodna"'),
+        }
+    ),
     "streams/events/verdict.py": frozenset(
         {
             (
@@ -137,6 +148,17 @@ EQUIVALENT: dict[str, frozenset[tuple[str, str]]] = {
                 "if retry_after is not None and retry_after > 0:",
                 "if retry_after is not None and retry_after != 0:",
             ),
+            # the floor credit is capped at 1.0, so one call's worth at most: taking 1 or 2
+            # leaves max(0.0, ...) at 0 either way
+            (
+                "self._floor_credit = max(0.0, self._floor_credit - 1)",
+                "self._floor_credit = max(0.0, self._floor_credit - 2)",
+            ),
+            # _WHOLE is 1 - 1e-9 and the credit, capped at 1.0, is never exactly that value
+            (
+                "return Lane.RESCAN if self._floor_credit >= _WHOLE else Lane.LIVE",
+                "return Lane.RESCAN if self._floor_credit > _WHOLE else Lane.LIVE",
+            ),
             # the clock is monotonic: time never runs back for max() to stop
             (
                 "elapsed = max(0.0, now - self._updated)",
@@ -150,8 +172,14 @@ EQUIVALENT: dict[str, frozenset[tuple[str, str]]] = {
                 "self._probe_started = -math.inf  # when the latest probe was sent",
                 "self._probe_started = not math.inf  # when the latest probe was sent",
             ),
+            (
+                "self._verdict_sent = -math.inf  # when the latest probe with an answer was sent",
+                "self._verdict_sent = not math.inf"
+                "  # when the latest probe with an answer was sent",
+            ),
             ("if delay > 0:", "if delay >= 0:"),
             ("if delay > 0:", "if delay > -1:"),
+            ("if delay > 0:", "if delay != 0:"),
             (
                 "if self._failures >= self._threshold:",
                 "if self._failures == self._threshold:",

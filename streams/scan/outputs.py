@@ -81,7 +81,7 @@ class OutcomeRouter:
         latest: list[OutRecord] = []
         match outcome:
             case VerdictOutcome(verdict=verdict):
-                _, key, value, _ = records[0]  # the verdict record's: encoded once per event
+                [(_, key, value, _)] = records  # the verdict record's: encoded once per event
                 latest = [(self._topics.verdicts_latest, key, value, [])]
                 done = RescanOutcome.of_verdict(verdict, emitted=True)
             case UnchangedOutcome(verdict=verdict):

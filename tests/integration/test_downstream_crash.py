@@ -31,11 +31,11 @@ from tests.integration.reporting_support import reporting_env
 
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.downstream_fixtures"]
 
-#: 1,000 in `make test`; `make test-soak` runs the same tests with 50,000 (SOAK_VERDICTS).
+#: 600 in `make test`; `make test-soak` runs the same tests with 50,000 (SOAK_VERDICTS).
 #: Each agent handles one record at a time and waits for its writes to be confirmed, about
 #: 100 records/s on 2 cores (docs/operations.md, "Limits"); nothing in the mechanism depends
 #: on the count.
-VERDICTS = int(os.environ.get("SOAK_VERDICTS", "1000"))
+VERDICTS = int(os.environ.get("SOAK_VERDICTS", "600"))
 #: Each agent is killed once it has committed at least this many verdicts.
 KILL_AFTER = VERDICTS * 3 // 10
 #: How long an agent may take for the whole backlog: 10 records/s at least, 240 s at least.
@@ -113,7 +113,7 @@ async def test_kill_9_mid_backlog_loses_and_doubles_nothing(
 
 
 #: Reports filed in the reporting test (each fetches an image and calls /Report, 100 ms each).
-REPORTS = max(120, VERDICTS // 10)
+REPORTS = max(60, VERDICTS // 10)
 
 
 async def test_kill_9_during_report_calls_files_each_once_or_flags_it(

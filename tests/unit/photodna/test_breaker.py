@@ -195,6 +195,20 @@ async def test_answering_now_probes_at_most_once_per_period_while_closed(
     assert loop.time() - started >= 0.25
 
 
+async def test_failures_during_a_probe_in_flight_ask_for_no_second_probe(
+    make: type[Probed],
+) -> None:
+    p = make(True, threshold=1, reset_s=0.05)
+    p.probe.gate = asyncio.Event()
+    p.cb.record_failure()
+    await settle(p, 1)
+    p.cb.record_failure()  # more failures while the probe waits for its answer
+    p.cb.record_failure()
+    await asyncio.sleep(0.2)  # four reset periods: a timer asked for now would have fired
+    assert p.probe.calls == 1
+    p.probe.gate.set()
+
+
 async def test_answering_now_is_false_in_an_outage(make: type[Probed]) -> None:
     p = make(False, threshold=100, reset_s=10)
     assert not await p.cb.answering_now()

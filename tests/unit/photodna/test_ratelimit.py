@@ -226,6 +226,21 @@ async def test_a_live_call_goes_at_once_the_moment_retry_after_ends() -> None:
         call.send(None)
 
 
+async def test_a_live_call_waits_out_retry_after_even_with_tokens_refilled() -> None:
+    time = FakeClock()
+    bucket = limiter(time, rate=100)
+    bucket.on_throttled(retry_after=10.0)
+    time.advance(5.0)  # the bucket is full again long before the hold ends
+    call = bucket.acquire(Lane.LIVE)
+    call.send(None)  # suspends: it must wait for the hold, not go at once
+    call.close()
+
+
+def test_a_keys_limiter_reserves_no_rescan_floor_unless_asked() -> None:
+    bucket = RateLimiter.for_key(SecretStr("key-without-floor"), 5)
+    assert bucket.rescan_floor_rps == 0
+
+
 def test_429s_are_counted_for_the_throttled_metric() -> None:
     bucket = limiter(FakeClock())
     assert bucket.throttled == 0

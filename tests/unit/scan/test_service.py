@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import faust
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from faust.types import TP, StreamT
 
 from hashgate_tools.harness.waiting import eventually
@@ -288,12 +289,34 @@ async def test_readiness_says_why_the_worker_is_not_ready(rig: Rig) -> None:
     await photodna_back(rig)
     assert service.readiness() == (True, "consuming")
 
+    table = cast(Any, service.latest.faust_table)
+    table.restoring = True  # faust restores the table after a rebalance
+    assert service.readiness() == (
+        False,
+        "restoring the latest-verdict table from its changelog",
+    )
+    table.restoring = False
+
     service.kafka_watch.reachable = False
     assert service.readiness() == (False, "Kafka broker unreachable")
     service.kafka_watch.reachable = True
 
     service.fatal = RuntimeError("bad key")
     assert service.readiness() == (False, "stopped on a fatal error")
+
+
+async def test_a_checkpoint_the_broker_refuses_is_skipped_until_the_next_one(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The timer's checkpoint must not crash the worker while Kafka is away: the table then
+    restores a little more after a restart, nothing else."""
+
+    async def refused() -> None:
+        raise KafkaConnectionError("broker gone")
+
+    monkeypatch.setattr(rig.service.latest, "checkpoint", refused)
+    await rig.service.checkpoint()
+    assert any("not checkpointed this time" in m for m in caplog.messages)
 
 
 async def test_records_of_a_revoked_partition_are_left_to_their_next_owner(
