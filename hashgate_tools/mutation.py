@@ -102,6 +102,17 @@ EQUIVALENT: dict[str, frozenset[tuple[str, str]]] = {
     ),
     "streams/events/verdict.py": frozenset(
         {
+            # answered_by matches ANSWERED_BY_PATTERN: "photodna", "cache" or "bank:<name>",
+            # and only the first sorts at or after "photodna"
+            (
+                'if self.attempts < 1 and self.answered_by == "photodna":',
+                'if self.attempts < 1 and self.answered_by >= "photodna":',
+            ),
+            # two booleans: != and is not agree
+            (
+                'if (self.answered_by == "cache") != (self.reused_answer is not None):',
+                'if (self.answered_by == "cache") is not (self.reused_answer is not None):',
+            ),
             (
                 "if (self.kind is ScanKind.RESCAN) != (self.rescan_id is not None):",
                 "if (self.kind is ScanKind.RESCAN) is not (self.rescan_id is not None):",

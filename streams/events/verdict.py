@@ -93,7 +93,7 @@ def verdict_id_for(event_id: str, scan: ScanInfo) -> str:
     return _derived_id(f"{event_id}\x1f{scan.kind.value}\x1f{scan.rescan_id or ''}")
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=256)  # pragma: no mutate (a cache: its size changes only speed)
 def _derived_id(name: str) -> str:
     """Cached for the verdict that was just built: ``Verdict.for_upload`` derives the id and
     the model's check derives it again, a uuid5 (SHA-1) each time."""

@@ -178,8 +178,22 @@ def test_a_match_distance_is_zero_or_more() -> None:
 def test_a_verdict_took_at_least_one_call() -> None:
     data = json.loads(_verdict(ScanInfo(), is_match=True).encode())
     assert Verdict.decode(json.dumps({**data, "attempts": 1})).attempts == 1
+    assert Verdict.decode(json.dumps({**data, "attempts": 2})).attempts == 2  # a retried call
     with pytest.raises(EventDecodeError, match="attempts"):
         Verdict.decode(json.dumps({**data, "attempts": 0}))
+
+
+def test_a_saver_answer_took_no_call_and_never_fewer() -> None:
+    cached = {"answered_by": "cache", "reused_answer": REUSED}
+    assert Verdict.decode(_as(True, **cached, attempts=0)).attempts == 0
+    with pytest.raises(EventDecodeError, match="attempts"):
+        Verdict.decode(_as(True, **cached, attempts=-1))
+
+
+def test_a_bank_match_distance_is_zero_or_more() -> None:
+    assert BankMatch(**{**BANK, "signal": "pdq", "distance": 0}).distance == 0
+    with pytest.raises(ValidationError, match="distance"):
+        BankMatch(**{**BANK, "signal": "pdq", "distance": -1})
 
 
 def test_verdict_parts_refuse_unknown_fields_and_changes() -> None:
