@@ -1,7 +1,7 @@
 """The private parts of faust, mode and aiokafka that hashgate relies on, and nowhere else.
 
 No other module of hashgate reaches behind these libraries' public APIs. Each entry is pinned by
-tests/unit/kafka/test_internals_contract.py, which fails loudly when an upgrade changes it:
+tests/unit/kafka/test_internals.py, which fails loudly when an upgrade changes it:
 
 - faust's aiokafka driver, ``Producer._ensure_producer()``: the aiokafka producer under faust's,
   whose client must track every topic hashgate writes (producer_topics.py); faust has no public

@@ -14,7 +14,7 @@ downstream agent: partitions stuck at their first offsets while the others went 
 This consumer keeps stream partitions that faust resumes paused until a seek has completed and
 faust resumes the flow (by then the queues are cleared), so everything after the committed
 offset is fetched fresh and delivered once. Changelog partitions resume as faust asks: recovery
-reads them before any seek. tests/unit/kafka/test_internals_contract.py pins faust's call order.
+reads them before any seek. tests/unit/kafka/test_internals.py pins faust's call order.
 """
 
 from __future__ import annotations

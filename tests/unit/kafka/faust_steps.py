@@ -3,11 +3,33 @@ started: the seek to committed offsets (which needs a broker) does nothing here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 
 import pytest
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaFaustConsumer
 from faust.types import TP
+
+from streams.kafka.app import create_app
+from streams.settings import Settings
+
+
+@asynccontextmanager
+async def unstarted_consumer(
+    monkeypatch: pytest.MonkeyPatch, assignment: set[TP]
+) -> AsyncIterator[AIOKafkaFaustConsumer]:
+    """hashgate's consumer of a fresh app, as if ``assignment`` were assigned to it.
+
+    Made inside the test's loop (the consumer binds to it); the loop made for its thread, which
+    never starts, is closed on the way out.
+    """
+    consumer = create_app(Settings()).consumer
+    assert isinstance(consumer, AIOKafkaFaustConsumer)
+    monkeypatch.setattr(consumer, "assignment", lambda: assignment)
+    try:
+        yield consumer
+    finally:
+        consumer._thread.thread_loop.close()
 
 
 def seek_without_broker(monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -7,10 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from faust.types import TP
 
-from streams.kafka.app import create_app
 from streams.kafka.buffering import TopicWideBufferingConsumer
-from streams.settings import Settings
-from tests.unit.kafka.faust_steps import resume_streams, seek_without_broker
+from tests.unit.kafka.faust_steps import resume_streams, seek_without_broker, unstarted_consumer
 
 pytestmark = pytest.mark.unit
 
@@ -20,14 +18,11 @@ UPLOADS = {TP("uploads", p) for p in range(4)}
 
 @pytest.fixture
 async def consumer(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TopicWideBufferingConsumer]:
-    app = create_app(Settings())  # inside the test's loop: the consumer binds to it
-    consumer = app.consumer
-    assert isinstance(consumer, TopicWideBufferingConsumer)
-    monkeypatch.setattr(consumer, "assignment", lambda: RESCANS | UPLOADS)
-    seek_without_broker(monkeypatch)
-    await resume_streams(consumer, RESCANS | UPLOADS)
-    yield consumer
-    consumer._thread.thread_loop.close()  # made for the consumer's thread, which never started
+    async with unstarted_consumer(monkeypatch, RESCANS | UPLOADS) as consumer:
+        assert isinstance(consumer, TopicWideBufferingConsumer)
+        seek_without_broker(monkeypatch)
+        await resume_streams(consumer, RESCANS | UPLOADS)
+        yield consumer
 
 
 async def test_one_partition_under_pressure_stops_fetching_its_whole_topic(

@@ -9,11 +9,9 @@ import pytest
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 
-from streams.kafka.app import create_app
 from streams.kafka.seek_first import SeekFirstConsumer
 from streams.kafka.transport import ConsumerThread
-from streams.settings import Settings
-from tests.unit.kafka.faust_steps import seek_without_broker
+from tests.unit.kafka.faust_steps import seek_without_broker, unstarted_consumer
 
 pytestmark = pytest.mark.unit
 
@@ -23,14 +21,11 @@ CHANGELOG = {TP("latest-changelog", p) for p in range(2)}
 
 @pytest.fixture
 async def consumer(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SeekFirstConsumer]:
-    app = create_app(Settings())  # inside the test's loop: the consumer binds to it
-    consumer = app.consumer
-    assert isinstance(consumer, SeekFirstConsumer)
-    monkeypatch.setattr(consumer, "assignment", lambda: UPLOADS | CHANGELOG)
-    monkeypatch.setattr(consumer, "_is_changelog_tp", lambda tp: tp in CHANGELOG)
-    consumer.pause_partitions(UPLOADS | CHANGELOG)  # faust, on the assignment
-    yield consumer
-    consumer._thread.thread_loop.close()  # made for the consumer's thread, which never started
+    async with unstarted_consumer(monkeypatch, UPLOADS | CHANGELOG) as consumer:
+        assert isinstance(consumer, SeekFirstConsumer)
+        monkeypatch.setattr(consumer, "_is_changelog_tp", lambda tp: tp in CHANGELOG)
+        consumer.pause_partitions(UPLOADS | CHANGELOG)  # faust, on the assignment
+        yield consumer
 
 
 async def test_stream_partitions_deliver_only_after_the_seek_and_the_flow_resumed(
@@ -80,13 +75,12 @@ async def test_the_thread_asks_aiokafka_for_a_fixed_copy_and_never_for_an_empty_
         return {}
 
     monkeypatch.setattr(AIOKafkaConsumerThread, "getmany", getmany)
-    app = create_app(Settings())
-    thread = app.consumer._thread
-    assert isinstance(thread, ConsumerThread)
-    live = set(UPLOADS)
-    await thread.getmany(live, 1.0)
-    live.clear()  # faust pauses its last partition while aiokafka still waits
-    assert asked == [UPLOADS] and asked[0] is not live
-    await thread.getmany(live, 1.0)
-    assert asked == [UPLOADS], "an empty set would have fetched every partition"
-    thread.thread_loop.close()
+    async with unstarted_consumer(monkeypatch, UPLOADS) as consumer:
+        thread = consumer._thread
+        assert isinstance(thread, ConsumerThread)
+        live = set(UPLOADS)
+        await thread.getmany(live, 1.0)
+        live.clear()  # faust pauses its last partition while aiokafka still waits
+        assert asked == [UPLOADS] and asked[0] is not live
+        await thread.getmany(live, 1.0)
+        assert asked == [UPLOADS], "an empty set would have fetched every partition"

@@ -31,6 +31,7 @@ from streams.photodna import (
     MediaRef,
     RateLimiter,
 )
+from streams.scan.pipeline import ScanPipeline
 from streams.scan.service import ScanService
 from streams.settings import ScanSettings, Settings
 from tests.support import NOW, clear_result, make_upload, record_of, settle
@@ -485,18 +486,25 @@ async def test_a_lane_calls_photodna_at_most_max_in_flight_at_once() -> None:
         await eventually(lambda: len(rig.stream.acked) == 10, within=5, what="all acked")
 
 
+async def fill_the_live_lane_behind_record_1(rig: Rig, *, within: float) -> ScanPipeline:
+    """With MAX_IN_FLIGHT 2: record 1 never finishes, records 2 to 32 do and wait behind it
+    unacked (16 x 2 in all), and record 33 waits for room; 34 to 40 stay in the stream."""
+    rig.matcher.holding = {str(make_upload(1).media_url)}
+    rig.matcher.hold.clear()
+    for n in range(1, 41):
+        rig.stream.send(n)
+    pipeline = rig.service.pipelines[Lane.LIVE]
+    await eventually(lambda: pipeline.unacked == 32, within=within, what="32 records taken")
+    await settle()
+    assert rig.stream.queue.qsize() == 40 - 33  # record 33 waits for room
+    return pipeline
+
+
 async def test_a_lane_takes_at_most_16_x_max_in_flight_records_past_an_unfinished_one() -> None:
     # docs/operations.md: the memory bound of promise 3.
     async with running_service(Settings(scan=ScanSettings(max_in_flight=2))) as rig:
-        stuck = str(make_upload(1).media_url)
-        rig.matcher.holding = {stuck}
-        rig.matcher.hold.clear()
-        for n in range(1, 41):
-            rig.stream.send(n)
-        pipeline = rig.service.pipelines[Lane.LIVE]
-        await eventually(lambda: pipeline.unacked == 32, within=10, what="32 records taken")
-        await settle()
-        assert pipeline.unacked == 32 and rig.stream.queue.qsize() == 40 - 33  # one waits
+        pipeline = await fill_the_live_lane_behind_record_1(rig, within=10)
+        assert pipeline.unacked == 32
         assert rig.stream.acked == []  # nothing acked past the unfinished record 1
         rig.matcher.hold.set()
         await eventually(lambda: len(rig.stream.acked) == 40, within=10, what="all acked")
@@ -510,14 +518,7 @@ async def test_a_full_lane_takes_records_again_after_its_partition_is_revoked_an
     followed revoked and gave back its partition, and the lane must read it again from the
     committed offset, neither stalled nor tripping over the record that waited meanwhile."""
     async with running_service(Settings(scan=ScanSettings(max_in_flight=2))) as rig:
-        rig.matcher.holding = {str(make_upload(1).media_url)}  # Kafka gone: record 1 hangs
-        rig.matcher.hold.clear()
-        for n in range(1, 41):
-            rig.stream.send(n)
-        pipeline = rig.service.pipelines[Lane.LIVE]
-        await eventually(lambda: pipeline.unacked == 32, within=5, what="the lane full")
-        await settle()
-        assert rig.stream.queue.qsize() == 40 - 33  # record 33 waits for room
+        await fill_the_live_lane_behind_record_1(rig, within=5)  # Kafka gone: record 1 hangs
 
         rig.app.flow_control.active = False  # faust: a rebalance begins
         await rig.service.on_partitions_revoked({TP(UPLOADS, 0)})
