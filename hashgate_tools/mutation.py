@@ -2,7 +2,8 @@
 
 Each module is mutated against the unit tests that guard it. cosmic-ray edits the source file it
 mutates, so each worker (one per core by default) runs in its own throw-away copy of the working
-tree, never in the tree you are editing, one mutant and one test process at a time.
+tree, never in the tree you are editing, one mutant and one test run at a time. A test run is a
+fork of the worker, which imported the tests' third-party modules once (forked_pytest.py).
 
     python -m hashgate_tools.mutation                       # the whole safety core
     python -m hashgate_tools.mutation streams/scan/scanner.py
@@ -13,6 +14,7 @@ tree, never in the tree you are editing, one mutant and one test process at a ti
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import multiprocessing
 import os
@@ -25,9 +27,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from pathlib import Path
 
-from cosmic_ray.mutating import mutate_and_test
+from cosmic_ray.mutating import use_mutation
+from cosmic_ray.plugins import get_operator
 from cosmic_ray.work_db import WorkDB, use_db
-from cosmic_ray.work_item import WorkerOutcome, WorkItem, WorkResult
+from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkItem, WorkResult
+
+from hashgate_tools import forked_pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -199,8 +204,20 @@ EQUIVALENT: dict[str, frozenset[tuple[str, str]]] = {
     ),
 }
 
-#: Longest a single test run may take before the mutant counts as killed (an endless loop).
-TIMEOUT_S = 60.0
+#: Longest the unmutated tests of a module may take (the baseline).
+BASELINE_TIMEOUT_S = 120.0
+
+#: A mutant's test run that takes this many times the baseline's, and at least
+#: ``MUTANT_TIMEOUT_FLOOR_S``, is killed and counts as killed: the mutant made a test wait
+#: for ever (a limiter that never grants, a loop that never ends). A fixed 60 s cost the rate
+#: limiter's 19 such mutants 19 minutes of a worker.
+MUTANT_TIMEOUT_FACTOR = 10.0
+MUTANT_TIMEOUT_FLOOR_S = 10.0
+
+
+def mutant_timeout(baseline_s: float) -> float:
+    """How long a mutant's tests may run, from how long the unmutated ones took."""
+    return max(MUTANT_TIMEOUT_FLOOR_S, MUTANT_TIMEOUT_FACTOR * baseline_s)
 
 
 @dataclass(frozen=True)
@@ -256,23 +273,30 @@ def _copy_tree(into: Path) -> None:
             shutil.copy2(source, target)
 
 
-#: pytest plugins the guarding tests never use, each costing a mutant's start-up time
-#: (hypothesis' alone about a second; a test that uses hypothesis still imports it).
-UNUSED_PLUGINS = ("cacheprovider", "hypothesispytest", "anyio")
+#: The only pytest plugins the guarding tests use: a run loads no other (forked_pytest.py turns
+#: autoloading off), which spares it scanning every installed package for plugins and
+#: hypothesis' plugin (about a second; a test that uses hypothesis still imports it).
+PLUGINS = ("pytest_asyncio.plugin", "pytest_timeout")
+
+
+def pytest_args(module: str) -> list[str]:
+    """The module's unit tests, stopping at the first failure: a mutant needs only one."""
+    plugins = [arg for name in PLUGINS for arg in ("-p", name)]
+    return ["-x", "-q", "-p", "no:cacheprovider", *plugins, "-m", "unit", *SAFETY_CORE[module]]
 
 
 def test_command(module: str) -> str:
-    """The module's unit tests, stopping at the first failure: a mutant needs only one."""
-    plugins = " ".join(f"-p no:{name}" for name in UNUSED_PLUGINS)
-    tests = " ".join(SAFETY_CORE[module])
-    return f"{sys.executable} -m pytest -x -q {plugins} -m unit {tests}"
+    """``pytest_args`` as a command of its own (cosmic-ray's session records one)."""
+    return " ".join(
+        [f"{forked_pytest.NO_AUTOLOAD}=1", sys.executable, "-m", "pytest", *pytest_args(module)]
+    )
 
 
 def _config(module: str) -> str:
     return (
         "[cosmic-ray]\n"
         f"module-path = {json.dumps(module)}\n"
-        f"timeout = {TIMEOUT_S}\n"
+        f"timeout = {BASELINE_TIMEOUT_S}\n"
         "excluded-modules = []\n"
         f"test-command = {json.dumps(test_command(module))}\n"
         "[cosmic-ray.distributor]\n"
@@ -291,40 +315,74 @@ class BaselineFailed(Exception):
     """The module's tests fail with no mutant in place: every mutant would count as killed."""
 
 
-def _baseline(module: str, copy: Path) -> None:
-    command = test_command(module).split()
-    run = subprocess.run(command, cwd=copy, capture_output=True, text=True, timeout=TIMEOUT_S)
-    if run.returncode:
-        raise BaselineFailed(f"{module}: its tests fail unmutated\n{run.stdout[-3000:]}")
+def _enter_copy(copies: multiprocessing.Queue[Path], imports: list[str]) -> None:
+    """A worker's start: its own copy of the tree (first on the import path, as ``python -m``
+    puts it), where its mutants are written and tested, and the tests' third-party imports."""
+    copy = copies.get()
+    os.chdir(copy)
+    sys.path.insert(0, str(copy))
+    forked_pytest.preload(imports)
 
 
-def _enter_copy(copies: multiprocessing.Queue[Path]) -> None:
-    """A worker's start: its own copy of the tree, where its mutants are written and tested."""
-    os.chdir(copies.get())
+def _unmutated(module: str) -> tuple[bool, str, float]:
+    """The baseline run: whether the tests passed, their output, and how long they took."""
+    began = time.monotonic()
+    passed, output = forked_pytest.run(
+        pytest_args(module), fresh=Path(module), timeout_s=BASELINE_TIMEOUT_S
+    )
+    return passed, output, time.monotonic() - began
 
 
-def _mutate_and_test(item: WorkItem, command: str) -> tuple[str, WorkResult]:
-    return item.job_id, mutate_and_test(item.mutations, command, TIMEOUT_S)
+def _mutate_and_test(item: WorkItem, module: str, timeout_s: float) -> tuple[str, WorkResult]:
+    """One mutant, applied to the worker's copy for the length of its test run."""
+    (mutation,) = item.mutations
+    operator = get_operator(mutation.operator_name)(**mutation.operator_args)
+    with use_mutation(mutation.module_path, operator, mutation.occurrence) as (original, mutated):
+        if mutated is None:
+            return item.job_id, WorkResult(worker_outcome=WorkerOutcome.NO_TEST)
+        passed, output = forked_pytest.run(
+            pytest_args(module), fresh=mutation.module_path, timeout_s=timeout_s
+        )
+    diff = difflib.unified_diff(
+        original.split("\n"),
+        mutated.split("\n"),
+        fromfile=f"a/{module}",
+        tofile=f"b/{module}",
+        lineterm="",
+    )
+    return item.job_id, WorkResult(
+        output=output,
+        diff="\n".join(diff),
+        test_outcome=TestOutcome.SURVIVED if passed else TestOutcome.KILLED,
+        worker_outcome=WorkerOutcome.NORMAL,
+    )
 
 
 def mutate(module: str, copies: list[Path], *, deadline: float | None = None) -> Score:
     """Runs the mutants of ``module`` (those begun before ``deadline``) and reads them back.
 
-    One worker per copy; the session (cosmic-ray's database) lives in the first copy.
+    One worker per copy; the session (cosmic-ray's database) lives in the first copy. The
+    module's tests must first pass unmutated, run the way the mutants' are.
     """
-    _baseline(module, copies[0])
     config = copies[0] / "cosmic-ray.toml"
     session = copies[0] / f"{module.replace('/', '.')}.sqlite"
     config.write_text(_config(module))
     _cosmic("cosmic-ray", "init", str(config), str(session), cwd=copies[0])
     _cosmic("cr-filter-pragma", str(session), cwd=copies[0])
     _cosmic("cr-filter-operators", str(session), str(config), cwd=copies[0])
+    imports = forked_pytest.imports_of(pytest_args(module), copies[0])
     with use_db(str(session), WorkDB.Mode.open) as db:
         pending = list(db.pending_work_items)
         queue: multiprocessing.Queue[Path] = multiprocessing.Queue()
         for copy in copies:
             queue.put(copy)
-        with ProcessPoolExecutor(len(copies), initializer=_enter_copy, initargs=(queue,)) as pool:
+        with ProcessPoolExecutor(
+            len(copies), initializer=_enter_copy, initargs=(queue, imports)
+        ) as pool:
+            passed, output, took_s = pool.submit(_unmutated, module).result()
+            if not passed:
+                raise BaselineFailed(f"{module}: its tests fail unmutated\n{output}")
+            timeout_s = mutant_timeout(took_s)
             running: set[Future[tuple[str, WorkResult]]] = set()
             # At most one mutant per worker in flight: out of time, the ones begun finish and
             # the rest stay pending in the session, reported as unfinished.
@@ -333,7 +391,8 @@ def mutate(module: str, copies: list[Path], *, deadline: float | None = None) ->
                     if deadline is not None and time.monotonic() >= deadline:
                         pending.clear()
                         break
-                    running.add(pool.submit(_mutate_and_test, pending.pop(0), test_command(module)))
+                    item = pending.pop(0)
+                    running.add(pool.submit(_mutate_and_test, item, module, timeout_s))
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     db.set_result(*future.result())

@@ -227,8 +227,23 @@ class CacheSettings(_Group):
     clear_max_age_s: PositiveFloat = Field(
         24 * 3600.0,
         description="Age past which a cached clear is asked again (PhotoDNA's lists grow); a "
-        "cached match never ages.",
+        "cached match answers for as long as the cache keeps it (keep_s).",
     )
+    keep_s: PositiveFloat = Field(
+        30 * 24 * 3600.0,
+        description="How long an answer stays in the cache: the topic's retention and the "
+        "expiry of each worker's copy on disk, so both hold at most the distinct images of "
+        "this period (about 300 bytes each). Older, PhotoDNA is asked again.",
+    )
+
+    @model_validator(mode="after")
+    def _keeps_clears_long_enough(self) -> CacheSettings:
+        if self.keep_s < self.clear_max_age_s:
+            raise ValueError(
+                f"cache.keep_s ({self.keep_s:g}) is shorter than cache.clear_max_age_s "
+                f"({self.clear_max_age_s:g}): a clear would be dropped before its age limit"
+            )
+        return self
 
 
 class BanksSettings(_Group):

@@ -75,7 +75,7 @@ def build_worker(settings: Settings) -> tuple[faust.App, ScanService]:
     service = ScanService(
         app,
         settings,
-        with_quota_savers(app, settings, matcher),
+        with_quota_savers(app, settings, matcher, metrics),
         matcher.breaker,
         metrics,
         quota=matcher.rate_limiter,

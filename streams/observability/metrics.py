@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -100,6 +100,87 @@ class _PhotoDNACollector(Collector):
         yield retries
 
 
+class CacheView(Protocol):
+    @property
+    def lookups(self) -> Mapping[str, int]: ...
+
+    @property
+    def failed_writes(self) -> int: ...
+
+    def entries(self) -> int: ...
+
+
+class _CacheCollector(Collector):
+    """The duplicate cache's own counts, read at scrape time."""
+
+    def __init__(self, cache: CacheView) -> None:
+        self._cache = cache
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        lookups = CounterMetricFamily(
+            "hashgate_cache_lookups",
+            "Duplicate cache lookups by how they ended: match or clear (answered from the "
+            "cache), miss, stale_clear, expired, failed (the last four ask PhotoDNA).",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted(self._cache.lookups.items()):
+            lookups.add_metric([str(outcome)], count)
+        yield lookups
+        yield CounterMetricFamily(
+            "hashgate_cache_failed_writes",
+            "PhotoDNA answers the cache could not keep (the next copy asks again).",
+            value=self._cache.failed_writes,
+        )
+        yield GaugeMetricFamily(
+            "hashgate_cache_entries",
+            "Entries in this worker's copy of the cache (estimated on disk).",
+            value=self._cache.entries(),
+        )
+
+
+class BanksView(Protocol):
+    def entries_per_bank(self) -> dict[str, int]: ...
+
+
+class _BanksCollector(Collector):
+    def __init__(self, banks: BanksView) -> None:
+        self._banks = banks
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "hashgate_bank_entries",
+            "Bank entries this worker matches now (enabled, in an enabled bank), per bank.",
+            labels=["bank"],
+        )
+        for bank, count in sorted(self._banks.entries_per_bank().items()):
+            family.add_metric([bank], count)
+        yield family
+
+
+class FollowerView(Protocol):
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def records_read(self) -> int: ...
+
+
+class _FollowersCollector(Collector):
+    def __init__(self, followers: Sequence[FollowerView]) -> None:
+        self._followers = followers
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "hashgate_followed_records_read",
+            "Records of a followed topic (cache, banks) read since the process started: a "
+            "worker restarted on its disk reads only those written since it stopped.",
+            labels=["topic"],
+        )
+        for follower in self._followers:
+            family.add_metric([follower.topic], follower.records_read)
+        yield family
+
+
 class ScanMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -117,6 +198,12 @@ class ScanMetrics:
             "hashgate_event_retries",
             "Records sent to the delayed-retry topic.",
             ["lane"],
+            registry=r,
+        )
+        self.answered_by = Counter(
+            "hashgate_answers",
+            "Verdicts by what answered them: photodna, cache or bank:<name>.",
+            ["answered_by", "lane"],
             registry=r,
         )
         self.in_flight = Gauge(
@@ -152,3 +239,12 @@ class ScanMetrics:
 
     def watch_photodna(self, client: PhotoDNAView) -> None:
         self.registry.register(_PhotoDNACollector(client))
+
+    def watch_cache(self, cache: CacheView) -> None:
+        self.registry.register(_CacheCollector(cache))
+
+    def watch_banks(self, banks: BanksView) -> None:
+        self.registry.register(_BanksCollector(banks))
+
+    def watch_followers(self, followers: Sequence[FollowerView]) -> None:
+        self.registry.register(_FollowersCollector(followers))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 
 from pydantic import ValidationError
 from threatexchange.signal_type.md5 import VideoMD5Signal
@@ -47,6 +48,16 @@ class BankIndex:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def entries_per_bank(self) -> dict[str, int]:
+        """Entries that can match now (enabled, in an enabled bank), per bank."""
+        with self._lock:
+            counts = Counter(
+                e.bank
+                for e in self._entries.values()
+                if e.enabled and self._banks.get(e.bank, BankSettings(name=e.bank)).enabled
+            )
+        return dict(counts)
 
     def apply(self, key: bytes, value: bytes | None) -> None:
         """One record of the banks topic: a bank's settings, an entry, or a tombstone."""

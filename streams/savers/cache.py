@@ -1,8 +1,10 @@
 """The exact-duplicate cache: SHA-256 of an image's bytes to PhotoDNA's last answer for it.
 
 A cached ``match`` answers at once; a cached ``clear`` only while younger than its age limit,
-because PhotoDNA's hash lists grow. The cache only ever repeats a first-hand Status 3000 answer,
-and a failed lookup is a miss: it can spare a call, never invent or soften an answer.
+because PhotoDNA's hash lists grow. Every entry is kept for a bounded time (``max_age``, the
+cache topic's retention), then asked again. The cache only ever repeats a first-hand Status
+3000 answer, and a failed lookup is a miss: it can spare a call, never invent or soften an
+answer.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, MutableMapping
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
 
 from streams.events import ReusedAnswer
 from streams.photodna.models import MatchFlag, MatchResult
@@ -21,6 +26,27 @@ log = logging.getLogger(__name__)
 
 OK_STATUS = 3000
 ANSWERED_BY = "cache"
+
+
+class Lookup(StrEnum):
+    """How a lookup ended (the ``outcome`` label of ``hashgate_cache_lookups``)."""
+
+    MATCH = "match"  # a cached match answered
+    CLEAR = "clear"  # a cached clear younger than its age limit answered
+    MISS = "miss"
+    STALE_CLEAR = "stale_clear"  # a clear past its age limit: asked again
+    EXPIRED = "expired"  # an entry past the cache's keep time, not yet dropped from disk
+    FAILED = "failed"  # the store or the entry could not be read: asked again
+
+
+class AnswerStore(Protocol):
+    """What the cache needs of its store (streams.kafka.followed.FollowedTable, or a dict)."""
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def __setitem__(self, key: str, value: bytes) -> None: ...
+
+    def __len__(self) -> int: ...
 
 
 def digest_of(data: bytes) -> str:
@@ -89,32 +115,50 @@ class CachedAnswer:
 
 
 class DuplicateCache:
-    """Over a key-value store every worker sees (a faust global table in the worker)."""
+    """Over a key-value store every worker sees (a followed topic in the worker)."""
 
     def __init__(
         self,
-        store: MutableMapping[str, bytes],
+        store: AnswerStore,
         *,  # pragma: no mutate (callers pass these by name)
         clear_max_age: timedelta,
+        max_age: timedelta,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self.clear_max_age = clear_max_age
+        self.max_age = max_age
         self._now = clock
+        self.lookups: Counter[str] = Counter()  # by Lookup
+        self.failed_writes = 0
+
+    def entries(self) -> int:
+        """Entries in this worker's copy (an estimate on disk)."""
+        return len(self._store)
 
     def lookup(self, digest: str) -> MatchResult | None:
-        """A repeatable answer, or None: a miss, a stale clear, or a store that failed."""
+        """A repeatable answer, or None: a miss, a stale or expired entry, or a failed read."""
+        outcome, result = self._look_up(digest)
+        self.lookups[outcome] += 1
+        return result
+
+    def _look_up(self, digest: str) -> tuple[Lookup, MatchResult | None]:
         try:
             raw = self._store.get(digest)
             cached = None if raw is None else CachedAnswer.decode(raw)
         except Exception:  # any store or decoding failure means "call PhotoDNA", never a guess
             log.warning("duplicate cache lookup failed; asking PhotoDNA", exc_info=True)
-            return None
+            return Lookup.FAILED, None
         if cached is None:
-            return None
-        if not cached.is_match and self._now() - cached.answered_at >= self.clear_max_age:
-            return None  # PhotoDNA's lists grew since: a clear must be asked again
-        return cached.as_result()
+            return Lookup.MISS, None
+        age = self._now() - cached.answered_at
+        if age >= self.max_age:
+            return Lookup.EXPIRED, None
+        if cached.is_match:
+            return Lookup.MATCH, cached.as_result()
+        if age >= self.clear_max_age:
+            return Lookup.STALE_CLEAR, None  # PhotoDNA's lists grew since: ask again
+        return Lookup.CLEAR, cached.as_result()
 
     def remember(self, digest: str, result: MatchResult) -> None:
         """Keeps a first-hand Status 3000 answer; anything else is not the cache's to keep."""
@@ -123,4 +167,5 @@ class DuplicateCache:
         try:
             self._store[digest] = CachedAnswer.of(result, self._now()).encode()
         except Exception:  # the verdict stands without its cache entry; the next copy asks again
+            self.failed_writes += 1
             log.warning("duplicate cache write failed", exc_info=True)

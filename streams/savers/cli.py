@@ -70,12 +70,10 @@ def import_command(
 def disable_command(bank: str, entry_ids: tuple[str, ...]) -> None:
     """Stop matching BANK (or some of its entries); they stay on the topic."""
     settings = _settings()
-    records = asyncio.run(_bank_records(settings, bank))
+    current, found = _bank_and_entries(settings, bank, entry_ids)
     if entry_ids:
-        found = _entries_named(records, bank, entry_ids)
         changes = [(e.key, e.model_copy(update={"enabled": False}).encode()) for e in found]
     else:
-        current = next((r for r in records if isinstance(r, BankSettings)), None)
         header = (current or BankSettings(name=bank)).model_copy(update={"enabled": False})
         changes = [(header.key, header.encode())]
     asyncio.run(_write(settings, changes))
@@ -88,11 +86,7 @@ def disable_command(bank: str, entry_ids: tuple[str, ...]) -> None:
 def remove_command(bank: str, entry_ids: tuple[str, ...]) -> None:
     """Delete BANK (or some of its entries) from the topic."""
     settings = _settings()
-    records = asyncio.run(_bank_records(settings, bank))
-    if entry_ids:
-        found = _entries_named(records, bank, entry_ids)
-    else:
-        found = [r for r in records if isinstance(r, BankEntry)]
+    _, found = _bank_and_entries(settings, bank, entry_ids)
     changes: list[Change] = [(e.key, None) for e in found]
     if not entry_ids:
         changes.append((bank_key(bank), None))
@@ -104,6 +98,17 @@ def _settings() -> Settings:
     settings = load_settings()
     configure_logging(settings.log_level, settings.secrets())
     return settings
+
+
+def _bank_and_entries(
+    settings: Settings, bank: str, entry_ids: tuple[str, ...]
+) -> tuple[BankSettings | None, list[BankEntry]]:
+    """The bank's settings record (None if it has none) and its entries: those named, or all."""
+    records = asyncio.run(_bank_records(settings, bank))
+    header = next((r for r in records if isinstance(r, BankSettings)), None)
+    if entry_ids:
+        return header, _entries_named(records, bank, entry_ids)
+    return header, [r for r in records if isinstance(r, BankEntry)]
 
 
 def _entries_named(records: list[BankRecord], bank: str, ids: tuple[str, ...]) -> list[BankEntry]:

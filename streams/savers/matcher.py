@@ -31,6 +31,8 @@ class Banks(Protocol):
 
     def settings_of(self, bank: str) -> BankSettings: ...
 
+    def entries_per_bank(self) -> dict[str, int]: ...
+
     def apply(self, key: bytes, value: bytes | None) -> None:
         """One record of the banks topic, as the worker reads it."""
 

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 
 import faust
 
 from streams.errors import ConfigurationError
-from streams.kafka.followed import COMPACTED, FollowedTable, TopicFollower
+from streams.kafka.app import state_dir
+from streams.kafka.followed import COMPACTED, FollowedTable, TopicFollower, each_record
+from streams.kafka.followed_store import FollowedStore, MemoryStore, RocksStore
+from streams.observability.metrics import ScanMetrics
 from streams.photodna import Matcher, PhotoDNAMatcher
 from streams.savers.cache import DuplicateCache
 from streams.savers.matcher import Banks, SavingMatcher
-from streams.settings import DeliveryMode, Settings
+from streams.settings import DeliveryMode, Settings, StateStore
 
 log = logging.getLogger(__name__)
 
 
-def with_quota_savers(app: faust.App, settings: Settings, photodna: PhotoDNAMatcher) -> Matcher:
+def with_quota_savers(
+    app: faust.App, settings: Settings, photodna: PhotoDNAMatcher, metrics: ScanMetrics
+) -> Matcher:
     """The cache and the banks need the image's bytes: in url mode PhotoDNA answers alone."""
     if settings.media.delivery_mode is not DeliveryMode.BYTES:
         if settings.banks.enabled:
@@ -26,35 +32,52 @@ def with_quota_savers(app: faust.App, settings: Settings, photodna: PhotoDNAMatc
     followers: list[TopicFollower] = []
     cache = None
     if settings.cache.enabled:
-        answers = FollowedTable(app, settings, settings.cache.topic)
+        answers = FollowedTable(
+            app, settings, settings.cache.topic, partial(_answer_store, settings)
+        )
+        app.task(answers.run)
         followers.append(answers.follower)
         cache = DuplicateCache(
-            answers, clear_max_age=timedelta(seconds=settings.cache.clear_max_age_s)
+            answers,
+            clear_max_age=timedelta(seconds=settings.cache.clear_max_age_s),
+            max_age=timedelta(seconds=settings.cache.keep_s),
         )
+        metrics.watch_cache(cache)
     banks = None
     if settings.banks.enabled:
-        index = _bank_index(settings)
-        followers.append(TopicFollower(settings, settings.banks.topic, index.apply))
-        banks = index
+        banks = _bank_index(settings)
+        bank_follower = TopicFollower(settings, settings.banks.topic, each_record(banks.apply))
+        app.task(bank_follower.run)
+        followers.append(bank_follower)
+        metrics.watch_banks(banks)
     if not followers:
         return photodna
-    for follower in followers:
-        app.task(follower.run)
+    metrics.watch_followers(followers)
     loaded = [f.caught_up for f in followers]
     return SavingMatcher(photodna, cache=cache, banks=banks, loaded=loaded)
 
 
+def _answer_store(settings: Settings) -> FollowedStore:
+    """On disk beside faust's tables, unless the tables are kept in memory too (tests)."""
+    if settings.state.store is StateStore.MEMORY:
+        return MemoryStore()
+    folder = state_dir(settings, "worker") / "followed" / settings.cache.topic
+    return RocksStore(folder, ttl_s=settings.cache.keep_s)
+
+
 def saver_topics(settings: Settings) -> dict[str, dict[str, str]]:
-    """The compacted topics the savers the settings ask for follow (created before start)."""
-    wanted = settings.media.delivery_mode is DeliveryMode.BYTES
-    return {
-        topic: dict(COMPACTED)
-        for topic, enabled in (
-            (settings.cache.topic, wanted and settings.cache.enabled),
-            (settings.banks.topic, wanted and settings.banks.enabled),
-        )
-        if enabled
-    }
+    """The topics the savers the settings ask for follow (created before start): compacted,
+    and the cache's also deleted past its keep time, which bounds it."""
+    bytes_mode = settings.media.delivery_mode is DeliveryMode.BYTES
+    topics: dict[str, dict[str, str]] = {}
+    if bytes_mode and settings.cache.enabled:
+        topics[settings.cache.topic] = {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(int(settings.cache.keep_s * 1000)),
+        }
+    if bytes_mode and settings.banks.enabled:
+        topics[settings.banks.topic] = dict(COMPACTED)
+    return topics
 
 
 def _bank_index(settings: Settings) -> Banks:

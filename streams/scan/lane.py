@@ -50,6 +50,7 @@ class OutcomeCounter:
         match outcome:
             case VerdictOutcome(verdict=verdict):
                 m.verdicts.labels(verdict.verdict.value, name).inc()
+                m.answered_by.labels(verdict.answered_by, name).inc()
                 m.api_latency.labels(name).observe(verdict.timings.api_ms / 1000)
             case RetryOutcome():
                 m.event_retries.labels(name).inc()

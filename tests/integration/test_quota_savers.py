@@ -1,4 +1,5 @@
-"""Quota savers on the real broker: the duplicate cache across a batch, workers and a kill -9,
+"""Quota savers on the real broker: the duplicate cache across a batch, workers and a kill -9
+(a worker restarted on its disk reads none of the topic again),
 an old clear asked again, and a bank entry that matches within 10 s of its import and stops
 when disabled."""
 
@@ -62,9 +63,11 @@ async def test_duplicates_hit_the_cache_within_a_batch_across_workers_and_after_
         assert {v.verdict for v in first.matches} == {VerdictKind.MATCH}
         assert len(first.matches) == 10 and len(first.clears) == 10
 
+        # every answer on the first worker's disk, then both killed; it restarts on its disk
+        await workers[0].wait_metric("hashgate_followed_records_read", calls)
         for worker in workers:
             worker.signal(signal.SIGKILL)
-        restarted = scan.start_worker(**BYTES_MODE)
+        restarted = scan.start_worker(**BYTES_MODE, HASHGATE_WEB__PORT=str(workers[0].port))
         await restarted.wait_ready()
         later = [upload(100 + n, scan.images.url(known if n % 2 else unknown)) for n in range(4)]
         await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(later))
@@ -72,6 +75,9 @@ async def test_duplicates_hit_the_cache_within_a_batch_across_workers_and_after_
     assert await photodna_calls(scan) == calls, "the cache survived kill -9 of every worker"
     fresh = [v for v in after.verdicts if v.event_id in {e.event_id for e in later}]
     assert [v.answered_by for v in fresh] == ["cache"] * 4
+    # it answered from its copy on disk: of the topic it read nothing again
+    assert await restarted.metric("hashgate_followed_records_read") == 0
+    assert await restarted.metric("hashgate_cache_entries") >= 2
 
 
 async def test_an_old_clear_is_asked_again_and_a_rescan_always_asks(scan: ScanSetup) -> None:
@@ -122,6 +128,13 @@ async def _first_answer_by(
     raise AssertionError(f"no verdict answered by {wanted} within {FLEET_WIDE_S + 5}s")
 
 
+async def _metric_becomes(worker: WorkerProcess, name: str, value: float) -> None:
+    """Every worker follows the banks topic: each one's count changes within FLEET_WIDE_S."""
+    async with asyncio.timeout(FLEET_WIDE_S):
+        while await worker.metric(name) != value:  # noqa: ASYNC110 - another process's state
+            await asyncio.sleep(0.2)
+
+
 async def test_a_bank_entry_matches_within_10s_of_its_import_and_stops_when_disabled(
     scan: ScanSetup,
 ) -> None:
@@ -139,6 +152,7 @@ async def test_a_bank_entry_matches_within_10s_of_its_import_and_stops_when_disa
         assert run.code == 0, run.stderr
         took = await _first_answer_by(scan, collector, url, 1, "bank:own")
         assert took <= FLEET_WIDE_S
+        await _metric_becomes(workers[1], "hashgate_bank_entries", 1)
         hit = next(v for v in collector.out.verdicts if v.answered_by == "bank:own")
         assert hit.verdict is VerdictKind.MATCH and hit.tracking_id == ""
         assert [(b.bank, b.entry_id, b.report_to_ncmec) for b in hit.bank_matches] == [
@@ -150,3 +164,6 @@ async def test_a_bank_entry_matches_within_10s_of_its_import_and_stops_when_disa
         assert run.code == 0, run.stderr
         took = await _first_answer_by(scan, collector, url, 1000, "photodna")
         assert took <= FLEET_WIDE_S
+    await _metric_becomes(workers[1], "hashgate_bank_entries", 0)
+    run = await run_cli(workers[0].env, "banks", "remove", "--bank", "own")
+    assert (run.code, run.stdout.strip()) == (0, "bank own: 1 entries removed"), run.stderr

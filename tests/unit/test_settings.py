@@ -268,3 +268,10 @@ def test_review_desk_settings_are_checked_at_start(
     assert variable in message and problem in message
     if "SECRET" in variable:
         assert value not in message
+
+
+def test_a_cache_that_would_drop_clears_before_their_age_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message = _config_error(monkeypatch, HASHGATE_CACHE__KEEP_S="3600")
+    assert "cache.keep_s" in message and "cache.clear_max_age_s" in message

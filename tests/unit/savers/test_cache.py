@@ -6,11 +6,12 @@ from collections.abc import Iterator, MutableMapping
 from datetime import UTC, datetime, timedelta
 
 from streams.photodna import MatchFlag, MatchResult
-from streams.savers.cache import CachedAnswer, DuplicateCache, digest_of
+from streams.savers.cache import CachedAnswer, DuplicateCache, Lookup, digest_of
 from tests.support import clear_result
 
 ANSWERED = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)
+KEEP = 30 * DAY
 DIGEST = digest_of(b"image")
 
 
@@ -24,7 +25,8 @@ class Clock:
 
 def cache(store: MutableMapping[str, bytes] | None = None) -> tuple[DuplicateCache, Clock]:
     clock = Clock()
-    return DuplicateCache({} if store is None else store, clear_max_age=DAY, clock=clock), clock
+    store = {} if store is None else store
+    return DuplicateCache(store, clear_max_age=DAY, max_age=KEEP, clock=clock), clock
 
 
 def match_result() -> MatchResult:
@@ -32,10 +34,10 @@ def match_result() -> MatchResult:
     return clear_result(is_match=True, flags=[flag], tracking_id="WUS_match")
 
 
-def test_a_cached_match_answers_at_any_age_with_the_call_it_reuses() -> None:
+def test_a_cached_match_answers_past_a_clears_age_with_the_call_it_reuses() -> None:
     dupes, clock = cache()
     dupes.remember(DIGEST, match_result())
-    clock.now = ANSWERED + 400 * DAY
+    clock.now = ANSWERED + KEEP - timedelta(seconds=1)
     hit = dupes.lookup(DIGEST)
     assert hit is not None and hit.is_match and hit.flags[0].match_id == "104149"
     assert (hit.answered_by, hit.attempts, hit.status_code) == ("cache", 0, 3000)
@@ -45,6 +47,38 @@ def test_a_cached_match_answers_at_any_age_with_the_call_it_reuses() -> None:
         ANSWERED,
     )
     assert hit.tracking_id == "WUS_match"
+
+
+def test_any_entry_past_the_keep_time_is_asked_again() -> None:
+    # RocksDB drops expired entries only in its compactions: one still on disk is not used
+    for answer in (match_result(), clear_result()):
+        dupes, clock = cache()
+        dupes.remember(DIGEST, answer)
+        clock.now = ANSWERED + KEEP
+        assert dupes.lookup(DIGEST) is None
+        assert dupes.lookups == {Lookup.EXPIRED: 1}
+
+
+def test_every_lookup_is_counted_by_how_it_ended() -> None:
+    store: dict[str, bytes] = {}
+    dupes, clock = cache(store)
+    dupes.lookup(DIGEST)
+    dupes.remember(DIGEST, clear_result())
+    dupes.lookup(DIGEST)
+    clock.now = ANSWERED + DAY
+    dupes.lookup(DIGEST)
+    dupes.remember(DIGEST, match_result())
+    dupes.lookup(DIGEST)
+    store[DIGEST] = b"{"
+    dupes.lookup(DIGEST)
+    assert dupes.lookups == {
+        Lookup.MISS: 1,
+        Lookup.CLEAR: 1,
+        Lookup.STALE_CLEAR: 1,
+        Lookup.MATCH: 1,
+        Lookup.FAILED: 1,
+    }
+    assert dupes.entries() == 1
 
 
 def test_a_cached_clear_answers_only_while_younger_than_its_age() -> None:
@@ -87,6 +121,7 @@ def test_a_failing_store_is_a_miss_and_a_lost_write_is_no_error() -> None:
     dupes, _ = cache(BrokenStore())
     dupes.remember(DIGEST, clear_result())
     assert dupes.lookup(DIGEST) is None
+    assert (dupes.failed_writes, dupes.lookups) == (1, {Lookup.FAILED: 1})
 
 
 def test_an_unreadable_entry_is_a_miss() -> None:

@@ -60,11 +60,18 @@ class FakeBanks:
     def apply(self, key: bytes, value: bytes | None) -> None:
         raise AssertionError("the tests set the matches directly")
 
+    def entries_per_bank(self) -> dict[str, int]:
+        return {}
+
+
+def empty_cache() -> DuplicateCache:
+    return DuplicateCache({}, clear_max_age=timedelta(hours=24), max_age=timedelta(days=30))
+
 
 def saving(
     photodna: FakePhotoDNA, *, cached: bool = True, banks: FakeBanks | None = None
 ) -> SavingMatcher:
-    cache = DuplicateCache({}, clear_max_age=timedelta(hours=24)) if cached else None
+    cache = empty_cache() if cached else None
     return SavingMatcher(photodna, cache=cache, banks=banks)  # type: ignore[arg-type]
 
 
@@ -171,7 +178,7 @@ async def test_photodna_errors_pass_through(lane: Lane) -> None:
 async def test_nothing_is_answered_before_the_banks_and_the_cache_are_read() -> None:
     photodna = FakePhotoDNA(clear_result())
     loaded = asyncio.Event()
-    cache = DuplicateCache({}, clear_max_age=timedelta(hours=24))
+    cache = empty_cache()
     matcher = SavingMatcher(photodna, cache=cache, banks=None, loaded=[loaded])  # type: ignore[arg-type]
     answer = asyncio.ensure_future(matcher.match(MEDIA))
     for _ in range(5):
