@@ -31,10 +31,10 @@ pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
 
 
 async def test_kill_9_three_times_loses_nothing(scan: ScanSetup) -> None:
-    events, known = uploads(scan, 5000)
+    events, known = uploads(scan, 3000)
     await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
     async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
-        for checkpoint in (800, 2200, 3600):
+        for checkpoint in (500, 1300, 2100):
             worker = scan.start_worker()
             await worker.wait_ready()
             await collector.wait_for(checkpoint, within=180)
