@@ -17,13 +17,14 @@ import asyncio
 import os
 import subprocess
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from hashgate_tools.harness.downstream import AgentProcess, DownstreamSetup, match_verdict
-from hashgate_tools.harness.images import ImageServer
+from hashgate_tools.harness.images import ImageServer, start_simulator
 from hashgate_tools.harness.kafka import committed_offsets
 from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
 from streams.events import MatchCount, ModerationAction, ReportOutcome, ReportStatus
@@ -116,9 +117,19 @@ async def test_kill_9_mid_backlog_loses_and_doubles_nothing(
 REPORTS = max(60, VERDICTS // 10)
 
 
+@pytest.fixture
+async def every_report_kept() -> AsyncIterator[RunningSimulator]:
+    """A simulator that keeps every report the test files (by default it keeps the last 1,000:
+    at soak size the test's checks of the filed reports would read only those)."""
+    async with start_simulator(reports_kept=REPORTS) as running:
+        yield running
+
+
+@pytest.mark.timeout(max(600, 4 * WITHIN_S))  # at soak size: 5,000 reports at 100 ms a call
 async def test_kill_9_during_report_calls_files_each_once_or_flags_it(
-    downstream: DownstreamSetup, simulator: RunningSimulator, image_server: ImageServer
+    downstream: DownstreamSetup, every_report_kept: RunningSimulator, image_server: ImageServer
 ) -> None:
+    simulator = every_report_kept
     url = image_server.url(image_server.images.known[0])
     verdicts = [match_verdict(n, url) for n in range(REPORTS)]
     env = {**reporting_env(simulator), "HASHGATE_REPORTING__REVIEW_GATE": "false"}
