@@ -52,11 +52,7 @@ class BankIndex:
     def entries_per_bank(self) -> dict[str, int]:
         """Entries that can match now (enabled, in an enabled bank), per bank."""
         with self._lock:
-            counts = Counter(
-                e.bank
-                for e in self._entries.values()
-                if e.enabled and self._banks.get(e.bank, BankSettings(name=e.bank)).enabled
-            )
+            counts = Counter(e.bank for e in self._live_entries())
         return dict(counts)
 
     def apply(self, key: bytes, value: bytes | None) -> None:
@@ -110,11 +106,7 @@ class BankIndex:
 
     def _indexes(self) -> dict[SignalKind, _Index]:
         if self._built is None:
-            live = [
-                e
-                for e in self._entries.values()
-                if e.enabled and self._banks.get(e.bank, BankSettings(name=e.bank)).enabled
-            ]
+            live = self._live_entries()
             built: dict[SignalKind, _Index] = {}
             for kind in SignalKind:
                 pairs = [(e.hash, e) for e in live if e.signal is kind]
@@ -123,6 +115,15 @@ class BankIndex:
                     built[kind].add_all(pairs)
             self._built = built
         return self._built
+
+    def _live_entries(self) -> list[BankEntry]:
+        """Entries that can match: enabled, in a bank that is enabled (or has no settings
+        record). The caller holds the lock."""
+        return [
+            e
+            for e in self._entries.values()
+            if e.enabled and self._banks.get(e.bank, BankSettings(name=e.bank)).enabled
+        ]
 
     def _new_index(self, kind: SignalKind) -> _Index:
         if kind is SignalKind.PDQ:
