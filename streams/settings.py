@@ -312,7 +312,10 @@ class ReviewSettings(_Group):
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
-        description="Addresses or CIDRs whose proxy_user_header is believed (JSON list).",
+        description=(
+            "Addresses or CIDRs whose proxy_user_header and X-Forwarded-For are believed "
+            "(JSON list)."
+        ),
     )
 
     @field_validator("trusted_proxies")

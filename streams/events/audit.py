@@ -39,7 +39,9 @@ class ReviewAudit(Event):
     )
     role: str | None = Field(None, description="The actor's role; null for a failed login.")
     via: Literal["password", "proxy"] = Field(description="How the actor was authenticated.")
-    address: str = Field(description="The client's address (the proxy's, for proxied users).")
+    address: str = Field(
+        description="The client's address; behind a trusted proxy, from X-Forwarded-For."
+    )
     report_id: str | None = Field(None, description="The report concerned (reveal, decision).")
     tenant: str | None = None
     content_id: str | None = None

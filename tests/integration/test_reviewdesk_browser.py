@@ -2,10 +2,12 @@
 
 One scenario, end to end: an upload of a known image is scanned by the worker against the
 simulator, the reporting agent opens a report, a reviewer logs in, finds it in the queue, sees
-it blurred and in grayscale, reveals it, and approves it with the keyboard; the decision is on
-``reports.decisions``, the report is filed to the simulator and the audit topic holds the login,
-the reveal and the decision. On the way, a cross-site form post from another site, carrying
-the reviewer's browser, changes nothing; an auditor cannot decide.
+it blurred and in grayscale, reveals it (it blurs again on Esc and when the mouse leaves it), and
+approves it with the keyboard; the decision is on ``reports.decisions``, the report is filed to
+the simulator and the audit topic holds the login, the reveals and the decision. On the way, a
+cross-site form post from another site, carrying the reviewer's browser, changes nothing; the
+reject shortcut sends a rejection (refused: the report is filed by then); an auditor cannot
+decide.
 
 Set HASHGATE_SCREENSHOTS_DIR to keep the screenshots the README shows.
 """
@@ -22,6 +24,7 @@ from typing import TypeVar
 
 import pytest
 from selenium import webdriver
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -181,22 +184,28 @@ async def test_a_reviewer_reveals_and_approves_a_real_match_in_the_browser(
     assert is_grayscale(blurred) and strongest_edge(blurred) < 40
     await in_thread(lambda: save(browser, tmp_path, "review-desk-report-blurred.png"))
 
-    await in_thread(lambda: browser.find_element(By.ID, "reveal").click())
-    await in_thread(
-        lambda: wait_for(
-            browser,
-            lambda d: (
-                "revealed" in image.get_attribute("class")
-                and d.execute_script(
-                    "return arguments[0].complete && arguments[0].naturalWidth > 0", image
-                )
-            ),
+    def shown_clear(driver: webdriver.Chrome) -> bool:
+        return "revealed" in (image.get_attribute("class") or "") and driver.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth > 0", image
         )
-    )
+
+    def shown_blurred(driver: webdriver.Chrome) -> bool:
+        return "blurred" in (image.get_attribute("class") or "")
+
+    await in_thread(lambda: browser.find_element(By.ID, "reveal").click())
+    await in_thread(lambda: wait_for(browser, shown_clear))
     revealed = await in_thread(lambda: shown_image(image))
     assert not is_grayscale(revealed) and strongest_edge(revealed) > 100
     await in_thread(lambda: browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE))
-    await in_thread(lambda: wait_for(browser, lambda d: "blurred" in image.get_attribute("class")))
+    await in_thread(lambda: wait_for(browser, shown_blurred))
+    # Revealed again (with its shortcut), then the mouse goes over the image and off it.
+    await in_thread(lambda: browser.find_element(By.TAG_NAME, "body").send_keys("v"))
+    await in_thread(lambda: wait_for(browser, shown_clear))
+    heading = await in_thread(lambda: browser.find_element(By.TAG_NAME, "h1"))
+    await in_thread(
+        lambda: ActionChains(browser).move_to_element(image).move_to_element(heading).perform()
+    )
+    await in_thread(lambda: wait_for(browser, shown_blurred))
 
     # Approve with the keyboard: the decision is published, the report filed.
     await in_thread(lambda: browser.find_element(By.TAG_NAME, "body").send_keys("a"))
@@ -219,6 +228,26 @@ async def test_a_reviewer_reveals_and_approves_a_real_match_in_the_browser(
         "AdditionalMetadata"
     ]
     assert filed.tracking_id == outcome.tracking_id
+
+    # The reject shortcut: `r` goes to the reason, Ctrl+Enter sends it. The report is filed by
+    # now (its outcome is out), so the desk refuses, and says so.
+    await in_thread(lambda: browser.find_element(By.TAG_NAME, "body").send_keys("r"))
+    reason = await in_thread(lambda: browser.switch_to.active_element)
+    assert reason.get_attribute("id") == "reason"
+    await in_thread(
+        lambda: (
+            ActionChains(browser)
+            .send_keys("a duplicate")
+            .key_down(Keys.CONTROL)
+            .send_keys(Keys.ENTER)
+            .key_up(Keys.CONTROL)
+            .perform()
+        )
+    )
+    await in_thread(
+        lambda: wait_for(browser, lambda d: d.find_element(By.ID, "status").text != status)
+    )
+    assert browser.find_element(By.ID, "status").text == "report already filed"
 
     # An auditor sees the report but has no way to decide.
     await in_thread(lambda: log_in(browser, desk, "audrey"))
@@ -243,8 +272,9 @@ async def test_a_reviewer_reveals_and_approves_a_real_match_in_the_browser(
     assert trail == [
         (AuditAction.LOGIN, "alice"),
         (AuditAction.REVEAL, "alice"),
+        (AuditAction.REVEAL, "alice"),
         (AuditAction.DECISION, "alice"),
         (AuditAction.LOGIN, "audrey"),
     ]
     assert all(a.address == "127.0.0.1" for a in audits)
-    assert audits[2].decision_id == decision.decision_id
+    assert audits[3].decision_id == decision.decision_id

@@ -27,7 +27,7 @@ from streams.downstream.review_pages import ReviewDesk, review_summary, waiting_
 from streams.downstream.reviewdesk import imaging, pages
 from streams.downstream.reviewdesk.accounts import password_matches
 from streams.downstream.reviewdesk.audit import AuditTrail
-from streams.downstream.reviewdesk.identity import COOKIE, Gatekeeper, Reviewer
+from streams.downstream.reviewdesk.identity import COOKIE, Gatekeeper, ProxyRefusal, Reviewer
 from streams.downstream.reviewdesk.signing import RevealTickets, Session
 from streams.downstream.reviewdesk.throttle import LoginThrottle
 from streams.errors import MediaError
@@ -76,10 +76,6 @@ def _is_public(path: str) -> bool:
 
 def _is_api(path: str) -> bool:
     return path.startswith(f"{PREFIX}/api/")
-
-
-def _address(request: web.Request) -> str:
-    return request.remote or "unknown"
 
 
 def _cross_site(request: web.Request) -> bool:
@@ -140,12 +136,42 @@ def desk_application(parts: DeskParts) -> web.Application:
             response.headers.update(SECURITY_HEADERS)
         return response
 
+    def address_of(request: web.Request) -> str:
+        forwarded_for = request.headers.getall("X-Forwarded-For", [])
+        return parts.gate.client_address(request.remote, forwarded_for)
+
+    async def proxied_reviewer(request: web.Request) -> Reviewer | None:
+        """The proxy's user, if believed; a refused one, and each proxied visit, is audited."""
+        proxied = parts.gate.from_proxy(request.remote, request.headers)
+        if proxied is None:
+            return None
+        if isinstance(proxied, ProxyRefusal):
+            await parts.audit.record(
+                AuditAction.LOGIN_FAILED,
+                actor=proxied.name,
+                via="proxy",
+                address=address_of(request),
+                detail=proxied.reason,
+            )
+            return None
+        visits = parts.gate.proxy_sessions
+        if visits.starts(proxied.name):
+            await parts.audit.record(
+                AuditAction.LOGIN,
+                actor=proxied.name,
+                role=proxied.role.value,
+                via="proxy",
+                address=address_of(request),
+            )
+        visits.seen(proxied.name)
+        return proxied
+
     @web.middleware
     async def authenticate(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         session = codec.decode(request.cookies.get(COOKIE))
-        reviewer = parts.gate.from_proxy(request.remote, request.headers)
+        reviewer = await proxied_reviewer(request)
         if reviewer is None:
             reviewer = parts.gate.from_session(session)
         if session is not None:
@@ -192,7 +218,7 @@ def desk_application(parts: DeskParts) -> web.Application:
             actor=reviewer.name,
             role=reviewer.role.value,
             via=reviewer.via,
-            address=_address(request),
+            address=address_of(request),
             review=review,
             **details,
         )
@@ -230,7 +256,7 @@ def desk_application(parts: DeskParts) -> web.Application:
             or not codec.csrf_ok(session.nonce, str(form.get("csrf", "")))
         ):
             return login_response(request, next_path, "The form expired; please log in again.", 403)
-        address = _address(request)
+        address = address_of(request)
         failure: str | None = None
         account = parts.gate.accounts.find(name) if parts.gate.accounts and name else None
         if parts.throttle.blocked(name, address):
@@ -379,7 +405,8 @@ def desk_application(parts: DeskParts) -> web.Application:
             )
         except (ValueError, ValidationError) as exc:
             return _problem(400, _first_problem(exc))
-        await parts.publish_decision(decision)
+        # The audit event first: if it cannot be written, the request fails and nothing is
+        # decided; the other way round, a failure would leave a decision nobody can account for.
         await audit(
             request,
             AuditAction.DECISION,
@@ -388,6 +415,7 @@ def desk_application(parts: DeskParts) -> web.Application:
             decision_id=decision.decision_id,
             detail=decision.reason,
         )
+        await parts.publish_decision(decision)
         return web.json_response(
             {
                 "decision_id": decision.decision_id,

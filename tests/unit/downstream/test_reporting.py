@@ -71,6 +71,7 @@ class Desk:
         self.filer = FakeFiler(list(errors))
         self.table: dict[str, str] = {}
         self.gate = gate
+        self.now = NOW
         self.book = self.restart()
 
     def restart(self) -> ReportBook:
@@ -87,7 +88,7 @@ class Desk:
             review_gate=self.gate,
             retry_delay_s=30.0,
             durable=durable,
-            clock=lambda: NOW,
+            clock=lambda: self.now,
         )
         return self.book
 
@@ -112,6 +113,20 @@ async def test_a_match_waits_for_review_and_the_same_content_is_reported_once() 
     assert (review.verdict_id, review.is_test) == (make_verdict(1).verdict_id, True)
     assert desk.filer.filed == [] and desk.outcomes() == []
     assert [s.review.report_id for s in desk.book.pending()] == [review.report_id]
+
+
+async def test_the_queue_is_oldest_first_whatever_order_the_table_holds() -> None:
+    """RocksDB keeps the table in key order, which has nothing to do with time."""
+    desk = Desk()
+    await desk.book.on_match(make_verdict(1, content_id="newer"))
+    desk.now = NOW - timedelta(hours=1)
+    await desk.book.on_match(make_verdict(2, content_id="older"))
+    desk.now = NOW + timedelta(minutes=5)
+    await desk.book.on_match(make_verdict(3, content_id="newest"))
+
+    assert list(desk.table) == [report_id_for("acme", c) for c in ("newer", "older", "newest")]
+    pending = [s.review.content_id for s in desk.book.pending()]
+    assert pending == ["older", "newer", "newest"]
 
 
 async def test_approval_files_the_report_and_records_the_outcome() -> None:

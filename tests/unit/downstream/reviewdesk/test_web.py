@@ -79,10 +79,14 @@ class Desk:
         assert found, page
         return found.group(1)
 
-    async def login(self, name: str = "alice", password: str = PASSWORD) -> web.StreamResponse:
+    async def login(
+        self, name: str = "alice", password: str = PASSWORD, **headers: str
+    ) -> web.StreamResponse:
         token = await self.csrf()
         form = {"name": name, "password": password, "csrf": token, "next": "/review/"}
-        return await self.client.post("/review/login", data=form, allow_redirects=False)
+        return await self.client.post(
+            "/review/login", data=form, headers=headers, allow_redirects=False
+        )
 
     async def decide(
         self, choice: str, *, token: str | None, reason: str | None = None, **headers: str
@@ -142,6 +146,7 @@ async def _desk(accounts: AccountFile, settings: ReviewSettings) -> Desk:
             settings,
             accounts,
             SessionCodec(signer, idle_s=settings.session_idle_s, clock=lambda: clock[0]),
+            clock=lambda: clock[0],
         ),
         throttle=LoginThrottle(
             max_failures=settings.login_max_failures,
@@ -284,6 +289,22 @@ async def test_a_decision_needs_the_csrf_token_and_the_same_site(desk: Desk) -> 
     )
 
 
+async def test_no_decision_is_published_when_its_audit_event_cannot_be_written(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await desk.login()
+    token = await desk.csrf("/review/")
+
+    async def unwritable(*args: object) -> None:
+        raise RuntimeError("the audit topic cannot be written")
+
+    monkeypatch.setattr(desk.publisher, "write", unwritable)
+    response = await desk.decide("approve", token=token)
+
+    assert response.status == 500
+    assert desk.decisions == []  # a decision nobody could account for is worse than none
+
+
 async def test_a_rejection_needs_a_reason(desk: Desk) -> None:
     await desk.login()
     token = await desk.csrf("/review/")
@@ -395,9 +416,70 @@ async def test_the_proxy_header_counts_only_from_a_trusted_proxy(accounts: Accou
         assert trusted.audits()[-1].via == "proxy"
         no_token = await trusted.decide("approve", token=None, **{header: "pat"})
         assert no_token.status == 403
+
+        # Refused names are failed logins; an accepted one is a login once per visit.
+        (spoofed,) = untrusted.audits()
+        assert (spoofed.action, spoofed.actor, spoofed.via) == (
+            AuditAction.LOGIN_FAILED,
+            "pat",
+            "proxy",
+        )
+        assert spoofed.detail == "user header from an address that is not a trusted proxy"
+        trail = [(a.action, a.actor, a.via) for a in trusted.audits()]
+        assert trail == [
+            (AuditAction.LOGIN_FAILED, "nobody", "proxy"),
+            (AuditAction.LOGIN, "pat", "proxy"),
+            (AuditAction.DECISION, "pat", "proxy"),
+        ]
+        trusted.clock[0] += 599  # still the same visit
+        assert (await trusted.client.get("/review/", headers={header: "pat"})).status == 200
+        trusted.clock[0] += 601  # idle longer than a session lasts: a new visit
+        assert (await trusted.client.get("/review/", headers={header: "pat"})).status == 200
+        logins = [a for a in trusted.audits() if a.action is AuditAction.LOGIN]
+        assert [(a.actor, a.role, a.address) for a in logins] == [
+            ("pat", "reviewer", "127.0.0.1")
+        ] * 2
     finally:
         await untrusted.client.close()
         await trusted.client.close()
+
+
+def test_behind_trusted_proxies_the_client_is_the_last_address_they_forwarded_for(
+    accounts: AccountFile,
+) -> None:
+    gate = Gatekeeper(
+        _settings(trusted_proxies=["127.0.0.1", "10.0.0.0/8"]),
+        accounts,
+        SessionCodec(Signer(b"k"), idle_s=1),
+    )
+    assert gate.client_address("127.0.0.1", ["203.0.113.7"]) == "203.0.113.7"
+    # What the client wrote itself is left of what our proxies appended.
+    assert gate.client_address("127.0.0.1", ["6.6.6.6, 203.0.113.7, 10.1.2.3"]) == "203.0.113.7"
+    assert gate.client_address("127.0.0.1", ["6.6.6.6", "203.0.113.7"]) == "203.0.113.7"
+    assert gate.client_address("127.0.0.1", [" 2001:db8::1 "]) == "2001:db8::1"
+    # Nothing usable: the peer.
+    assert gate.client_address("127.0.0.1", []) == "127.0.0.1"
+    assert gate.client_address("127.0.0.1", ["6.6.6.6, garbage"]) == "127.0.0.1"
+    assert gate.client_address("10.9.9.9", ["10.1.2.3"]) == "10.9.9.9"
+    # From anyone but a trusted proxy the header is the client's own word: ignored.
+    assert gate.client_address("192.0.2.1", ["203.0.113.7"]) == "192.0.2.1"
+    assert gate.client_address(None, ["203.0.113.7"]) == "unknown"
+
+
+async def test_behind_a_trusted_proxy_logins_are_audited_and_limited_per_real_client(
+    accounts: AccountFile,
+) -> None:
+    desk = await _desk(accounts, _settings(trusted_proxies=["127.0.0.1"]))
+    try:
+        for name in ("mallory", "trudy", "eve"):
+            guess = await desk.login(name, "guess guess guess", **{"X-Forwarded-For": "6.6.6.6"})
+            assert guess.status == 401
+        assert (await desk.login(**{"X-Forwarded-For": "6.6.6.6"})).status == 429
+        # Everyone comes through the same proxy, but only the guesser is locked out.
+        assert (await desk.login(**{"X-Forwarded-For": "203.0.113.7"})).status == 303
+        assert [a.address for a in desk.audits()] == ["6.6.6.6"] * 4 + ["203.0.113.7"]
+    finally:
+        await desk.client.close()
 
 
 async def test_a_proxy_only_account_cannot_log_in_with_a_password(desk: Desk) -> None:
