@@ -10,13 +10,11 @@ agent's own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
-from faust.exceptions import ConsumerNotStarted
 from faust.types import StreamT
 from mode.utils.times import want_seconds
 
@@ -25,7 +23,7 @@ from streams.downstream.emitter import Emitter
 from streams.downstream.metrics import DownstreamMetrics
 from streams.downstream.store import SeenStore
 from streams.events import Event
-from streams.kafka.app import create_app, raw_topic
+from streams.kafka.app import assigned, create_app, flush_producer, raw_topic
 from streams.kafka.confirmed import FaustWriter
 from streams.observability.logging import configure_logging
 from streams.observability.web import install_pages
@@ -99,7 +97,7 @@ class DownstreamApp:
     async def flush_table_writes(self) -> None:
         """Return once every table write so far is confirmed in its changelog topic (faust
         sends those in the background)."""
-        await self.app.producer.flush()
+        await flush_producer(self.app)
 
     def writes(self, topic: str, config: dict[str, str] | None = None) -> None:
         """Declare an output topic, created at start if missing."""
@@ -164,9 +162,8 @@ class DownstreamApp:
             return False, "stopped on a fatal error"
         if not all(loop.running for loop in self.loops):
             return False, "not consuming"
-        with contextlib.suppress(ConsumerNotStarted):
-            if self.app.consumer.assignment():
-                return True, "consuming"
+        if assigned(self.app):
+            return True, "consuming"
         return False, "no partitions assigned yet"
 
     def run(self) -> None:

@@ -27,7 +27,6 @@ source offsets).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -36,7 +35,6 @@ from typing import Any, Protocol, cast
 
 import click
 import faust
-from faust.exceptions import ConsumerNotStarted
 from faust.tables.wrappers import WindowWrapper
 from faust.web import Request, Response, View
 
@@ -45,6 +43,7 @@ from streams.downstream.base import VerdictSink
 from streams.downstream.emitter import Emitter
 from streams.events import MatchCount, Verdict
 from streams.events.topics import BY_SETTING
+from streams.kafka.app import assigned, partition_count
 from streams.kafka.record import SourceRecord
 from streams.settings import Settings, load_settings
 
@@ -232,10 +231,8 @@ def daily_report(
 def partition_coverage(app: faust.App, topic: str) -> dict[str, Any]:
     """Which partitions of the by-tenant topic this instance counts: the page is complete only
     if it holds them all (one stats instance, or ask each)."""
-    held: list[int] = []
-    with contextlib.suppress(ConsumerNotStarted):
-        held = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == topic)
-    total = app.consumer.topic_partitions(topic) if held else None
+    held = sorted(tp.partition for tp in assigned(app, {topic}))
+    total = partition_count(app, topic) if held else None
     return {"held": held, "total": total, "complete": total is not None and len(held) == total}
 
 
