@@ -254,7 +254,7 @@ def build_stats(settings: Settings, **faust_overrides: object) -> DownstreamApp:
     downstream = DownstreamApp(settings, ROLE, **faust_overrides)
     topics = downstream.settings.topics
     by_tenant_topic = f"{downstream.settings.kafka.consumer_group}-matches-by-tenant"
-    downstream.writes(topics.stats, BY_SETTING["stats"].configs())
+    downstream.writes(topics.stats, BY_SETTING["stats"].configs(topics))
     downstream.writes(by_tenant_topic)
     expires = DAY * settings.stats.retention_days
 
