@@ -23,6 +23,7 @@ from streams.downstream.emitter import Emitter
 from streams.downstream.metrics import DownstreamMetrics
 from streams.downstream.store import SeenStore
 from streams.events import Event
+from streams.events.topics import topics_of
 from streams.kafka.app import assigned, create_app, flush_producer, raw_topic
 from streams.kafka.confirmed import FaustWriter
 from streams.observability.logging import configure_logging
@@ -45,14 +46,18 @@ def agent_settings(settings: Settings, role: str) -> Settings:
 class DownstreamApp:
     """Builds a downstream process; ``run()`` blocks until it stops."""
 
-    def __init__(self, settings: Settings, role: str, **faust_overrides: Any) -> None:
+    def __init__(
+        self, settings: Settings, role: str, registry_role: str, **faust_overrides: Any
+    ) -> None:
+        """``registry_role`` names the process in the topic registry, which says the topics it
+        reads and writes (streams/events/topics.py)."""
         self.role = role
         self.settings = agent_settings(settings, role)
         self.app = create_app(self.settings, role, **faust_overrides)
         self.metrics = DownstreamMetrics()
         self.loops: list[DownstreamLoop[Any]] = []
         self.fatal: BaseException | None = None
-        self.topics: dict[str, dict[str, str]] = {self.settings.topics.downstream_errors: {}}
+        self.topics = topics_of(self.settings.topics, registry_role)
         self.writer = FaustWriter(self.app, writes=self.topics.keys())  # a live view
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._crash: asyncio.Task[None] | None = None
@@ -99,9 +104,10 @@ class DownstreamApp:
         sends those in the background)."""
         await flush_producer(self.app)
 
-    def writes(self, topic: str, config: dict[str, str] | None = None) -> None:
-        """Declare an output topic, created at start if missing."""
-        self.topics.setdefault(topic, config or {})
+    def writes(self, topic: str) -> None:
+        """Declare an output topic the registry does not know (a process's own repartition
+        topic), created at start if missing."""
+        self.topics.setdefault(topic, {})
 
     def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
         self._closers.append(close)

@@ -19,6 +19,7 @@ from streams.downstream.emitter import Emitter
 from streams.downstream.policy import ActionSpec, Policy, load_policy
 from streams.errors import ConfigurationError
 from streams.events import ActionKind, ModerationAction, Verdict, action_id_for
+from streams.events.topics import MODERATION
 from streams.kafka.record import SourceRecord
 from streams.settings import Settings, load_settings
 
@@ -96,9 +97,8 @@ def policy_of(settings: Settings) -> Policy:
 
 def build_moderation(settings: Settings, **faust_overrides: object) -> DownstreamApp:
     policy = policy_of(settings)
-    downstream = DownstreamApp(settings, ROLE, **faust_overrides)
+    downstream = DownstreamApp(settings, ROLE, MODERATION, **faust_overrides)
     topics = downstream.settings.topics
-    downstream.writes(topics.moderation_actions)
     sink = ModerationSink(policy, downstream.emitter(ROLE), topics.moderation_actions)
     downstream.add_loop(ROLE, topics.verdicts_match, sink)
     return downstream

@@ -53,6 +53,7 @@ from streams.events import (
     outcome_id_for,
     report_id_for,
 )
+from streams.events.topics import REPORTING
 from streams.kafka.record import SourceRecord
 from streams.settings import Settings, TopicSettings, load_settings
 
@@ -332,11 +333,9 @@ class DecisionsToReports(Sink[ReviewDecision]):
 
 def build_reporting(settings: Settings, **faust_overrides: object) -> DownstreamApp:
     filer = ReportFiler.from_settings(settings)
-    downstream = DownstreamApp(settings, ROLE, **faust_overrides)
+    downstream = DownstreamApp(settings, ROLE, REPORTING, **faust_overrides)
     downstream.on_close(filer.aclose)
     topics = downstream.settings.topics
-    for topic in (topics.reports_review, topics.reports_decisions, topics.reports_outcomes):
-        downstream.writes(topic)
     book = ReportBook(
         ModelStore(downstream.table("reports"), ReportState),
         filer,

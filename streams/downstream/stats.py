@@ -42,7 +42,7 @@ from streams.downstream.app import DownstreamApp
 from streams.downstream.base import VerdictSink
 from streams.downstream.emitter import Emitter
 from streams.events import MatchCount, Verdict
-from streams.events.topics import BY_SETTING
+from streams.events.topics import STATS
 from streams.kafka.app import assigned, partition_count
 from streams.kafka.record import SourceRecord
 from streams.settings import Settings, load_settings
@@ -251,10 +251,9 @@ def install_stats_page(
 
 
 def build_stats(settings: Settings, **faust_overrides: object) -> DownstreamApp:
-    downstream = DownstreamApp(settings, ROLE, **faust_overrides)
+    downstream = DownstreamApp(settings, ROLE, STATS, **faust_overrides)
     topics = downstream.settings.topics
     by_tenant_topic = f"{downstream.settings.kafka.consumer_group}-matches-by-tenant"
-    downstream.writes(topics.stats, BY_SETTING["stats"].configs(topics))
     downstream.writes(by_tenant_topic)
     expires = DAY * settings.stats.retention_days
 

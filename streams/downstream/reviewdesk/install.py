@@ -58,7 +58,6 @@ def install_review_desk(downstream: DownstreamApp, book: ReviewDesk, *, role: st
         accounts.load()  # a broken file stops the agent here, naming the file
     fetcher = ImageFetcher(settings.media)
     downstream.on_close(fetcher.aclose)
-    downstream.writes(topics.reports_audit)
     emitter = downstream.emitter(f"{role}.desk")
 
     async def publish_decision(decision: ReviewDecision) -> None:

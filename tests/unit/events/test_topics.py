@@ -7,8 +7,8 @@ import pytest
 from hashgate_tools.harness.worker import ScanTopics
 from streams.events.topics import (
     BY_SETTING,
-    REGISTRY,
     OWN_SETTING_TOPICS,
+    REGISTRY,
     SCAN_WORKER,
     declared,
     topic_name,
