@@ -19,13 +19,13 @@ from faust.types import StreamT
 from mode.utils.times import want_seconds
 
 from streams.downstream.base import DownstreamLoop, Sink
-from streams.downstream.emitter import Emitter
 from streams.downstream.metrics import DownstreamMetrics
 from streams.downstream.store import SeenStore
+from streams.downstream.writer import agent_writer
 from streams.events import Event
 from streams.events.topics import topics_of
 from streams.kafka.app import assigned, create_app, flush_producer, raw_topic
-from streams.kafka.confirmed import FaustWriter
+from streams.kafka.confirmed import ConfirmedWriter, FaustWriter
 from streams.observability.logging import configure_logging
 from streams.observability.web import install_pages
 from streams.process import HashgateWorker, prepare_kafka_and_port, run_worker
@@ -66,8 +66,9 @@ class DownstreamApp:
 
     # -- building ---------------------------------------------------------------------------
 
-    def emitter(self, agent: str) -> Emitter:
-        return Emitter(self.writer, agent=agent, metrics=self.metrics)
+    def writer_for(self, agent: str) -> ConfirmedWriter:
+        """``agent``'s writes: retried until Kafka confirms them, counted per topic."""
+        return agent_writer(self.writer, agent=agent, metrics=self.metrics)
 
     def table(self, name: str, *, expires: timedelta | None = None) -> MutableMapping[str, str]:
         """A changelogged table of strings (see streams.downstream.store).
@@ -117,7 +118,7 @@ class DownstreamApp:
         loop = DownstreamLoop(
             name,
             sink,
-            emitter=self.emitter(name),
+            writer=self.writer_for(name),
             dlq_topic=self.settings.topics.downstream_errors,
             metrics=self.metrics,
             on_fatal=self._on_fatal,
