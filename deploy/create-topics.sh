@@ -39,4 +39,6 @@ create reports.outcomes
 create reports.audit
 create stats.matches --config cleanup.policy=compact
 create downstream.errors
+create hashgate.cache.answers --config cleanup.policy=compact,delete --config retention.ms=2592000000
+create hashgate.banks --config cleanup.policy=compact
 echo "hashgate topics ready"

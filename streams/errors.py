@@ -116,10 +116,6 @@ class PermanentError(HashgateError):
         super().__init__(message)
         self.reason = reason
 
-    @property
-    def replayable(self) -> bool:
-        return self.reason in REPLAYABLE_REASONS
-
 
 class EventDecodeError(PermanentError):
     """The record is not a valid event; ``field`` names the first offending field, if any."""

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from streams.downstream.emitter import Emitter
 from streams.downstream.metrics import DownstreamMetrics
+from streams.downstream.writer import agent_writer
 from streams.events import (
     BankMatch,
     Event,
@@ -24,6 +24,7 @@ from streams.events import (
     UploadEvent,
     Verdict,
 )
+from streams.kafka.confirmed import ConfirmedWriter
 from streams.kafka.record import SourceRecord
 from streams.photodna import MatchResult, RetryPolicy
 
@@ -195,8 +196,9 @@ class Sleeps:
         return RetryPolicy(base_s=1.0, cap_s=60.0, sleep=self, random=lambda: 1.0)
 
 
-def emitter(publisher: RecordingWriter, sleeps: Sleeps | None = None) -> Emitter:
-    return Emitter(
+def agent_writer_of(publisher: RecordingWriter, sleeps: Sleeps | None = None) -> ConfirmedWriter:
+    """A downstream agent's writer (retrying, counting) over ``publisher``."""
+    return agent_writer(
         publisher,
         agent="test",
         metrics=DownstreamMetrics(),

@@ -28,7 +28,7 @@ from hashgate_tools.harness.processes import Process
 from hashgate_tools.harness.waiting import eventually
 from hashgate_tools.simulator import RunningSimulator, SimulatorAdmin
 from streams.events import ScanError, UploadEvent, Verdict
-from streams.events.topics import SCAN_WORKER, settings_of
+from streams.events.topics import OWN_SETTING_TOPICS, SCAN_WORKER, settings_of
 
 #: The settings of the topics a worker reads or writes; each test names them after itself.
 TOPIC_SETTINGS = settings_of(SCAN_WORKER)
@@ -51,8 +51,8 @@ class ScanTopics:
         env = {f"HASHGATE_TOPICS__{s.upper()}": self.name(s) for s in TOPIC_SETTINGS}
         env["HASHGATE_KAFKA__CONSUMER_GROUP"] = self.group
         # the quota savers' topics too: one test's cached answers never answer another's
-        env["HASHGATE_CACHE__TOPIC"] = self.name("cache")
-        env["HASHGATE_BANKS__TOPIC"] = self.name("banks")
+        for topic in OWN_SETTING_TOPICS:
+            env[topic.env_var] = self.name(topic.setting.split(".")[0])
         return env
 
     @property

@@ -10,23 +10,22 @@ agent's own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
-from faust.exceptions import ConsumerNotStarted
 from faust.types import StreamT
 from mode.utils.times import want_seconds
 
 from streams.downstream.base import DownstreamLoop, Sink
-from streams.downstream.emitter import Emitter
 from streams.downstream.metrics import DownstreamMetrics
 from streams.downstream.store import SeenStore
+from streams.downstream.writer import agent_writer
 from streams.events import Event
-from streams.kafka.app import create_app, raw_topic
-from streams.kafka.confirmed import FaustWriter
+from streams.events.topics import topics_of
+from streams.kafka.app import assigned, create_app, flush_producer, raw_topic
+from streams.kafka.confirmed import ConfirmedWriter, FaustWriter
 from streams.observability.logging import configure_logging
 from streams.observability.web import install_pages
 from streams.process import HashgateWorker, prepare_kafka_and_port, run_worker
@@ -47,14 +46,18 @@ def agent_settings(settings: Settings, role: str) -> Settings:
 class DownstreamApp:
     """Builds a downstream process; ``run()`` blocks until it stops."""
 
-    def __init__(self, settings: Settings, role: str, **faust_overrides: Any) -> None:
+    def __init__(
+        self, settings: Settings, role: str, registry_role: str, **faust_overrides: Any
+    ) -> None:
+        """``registry_role`` names the process in the topic registry, which says the topics it
+        reads and writes (streams/events/topics.py)."""
         self.role = role
         self.settings = agent_settings(settings, role)
         self.app = create_app(self.settings, role, **faust_overrides)
         self.metrics = DownstreamMetrics()
         self.loops: list[DownstreamLoop[Any]] = []
         self.fatal: BaseException | None = None
-        self.topics: dict[str, dict[str, str]] = {self.settings.topics.downstream_errors: {}}
+        self.topics = topics_of(self.settings.topics, registry_role)
         self.writer = FaustWriter(self.app, writes=self.topics.keys())  # a live view
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._crash: asyncio.Task[None] | None = None
@@ -63,8 +66,9 @@ class DownstreamApp:
 
     # -- building ---------------------------------------------------------------------------
 
-    def emitter(self, agent: str) -> Emitter:
-        return Emitter(self.writer, agent=agent, metrics=self.metrics)
+    def writer_for(self, agent: str) -> ConfirmedWriter:
+        """``agent``'s writes: retried until Kafka confirms them, counted per topic."""
+        return agent_writer(self.writer, agent=agent, metrics=self.metrics)
 
     def table(self, name: str, *, expires: timedelta | None = None) -> MutableMapping[str, str]:
         """A changelogged table of strings (see streams.downstream.store).
@@ -99,11 +103,12 @@ class DownstreamApp:
     async def flush_table_writes(self) -> None:
         """Return once every table write so far is confirmed in its changelog topic (faust
         sends those in the background)."""
-        await self.app.producer.flush()
+        await flush_producer(self.app)
 
-    def writes(self, topic: str, config: dict[str, str] | None = None) -> None:
-        """Declare an output topic, created at start if missing."""
-        self.topics.setdefault(topic, config or {})
+    def writes(self, topic: str) -> None:
+        """Declare an output topic the registry does not know (a process's own repartition
+        topic), created at start if missing."""
+        self.topics.setdefault(topic, {})
 
     def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
         self._closers.append(close)
@@ -113,7 +118,7 @@ class DownstreamApp:
         loop = DownstreamLoop(
             name,
             sink,
-            emitter=self.emitter(name),
+            writer=self.writer_for(name),
             dlq_topic=self.settings.topics.downstream_errors,
             metrics=self.metrics,
             on_fatal=self._on_fatal,
@@ -164,9 +169,8 @@ class DownstreamApp:
             return False, "stopped on a fatal error"
         if not all(loop.running for loop in self.loops):
             return False, "not consuming"
-        with contextlib.suppress(ConsumerNotStarted):
-            if self.app.consumer.assignment():
-                return True, "consuming"
+        if assigned(self.app):
+            return True, "consuming"
         return False, "no partitions assigned yet"
 
     def run(self) -> None:

@@ -34,7 +34,6 @@ from typing import Generic, TypeVar, cast
 import faust
 from faust.types import StreamT
 
-from streams.downstream.emitter import Emitter
 from streams.downstream.metrics import DownstreamMetrics
 from streams.downstream.store import SeenStore
 from streams.errors import (
@@ -46,6 +45,7 @@ from streams.errors import (
     TransientError,
 )
 from streams.events import Event, ScanInfo, Verdict, VerdictKind
+from streams.kafka.confirmed import ConfirmedWriter
 from streams.kafka.record import (
     SourceRecord,
     dead_letter,
@@ -75,7 +75,7 @@ class ItemRef:
 
 
 class Sink(abc.ABC, Generic[T]):
-    """What a downstream agent does with one item. ``handle`` writes through an ``Emitter``
+    """What a downstream agent does with one item. ``handle`` writes through a ConfirmedWriter
     (confirmed writes) and raises as described in the module docstring."""
 
     #: The event model the agent's source topic carries.
@@ -117,7 +117,7 @@ class DownstreamLoop(Generic[T]):
         name: str,
         sink: Sink[T],
         *,
-        emitter: Emitter,
+        writer: ConfirmedWriter,
         dlq_topic: str,
         metrics: DownstreamMetrics,
         on_fatal: Callable[[BaseException], Awaitable[None]],
@@ -130,7 +130,7 @@ class DownstreamLoop(Generic[T]):
         self.seen = seen
         self.running = False
         self.fatal: BaseException | None = None
-        self._emitter = emitter
+        self._writer = writer
         self._dlq_topic = dlq_topic
         self._metrics = metrics
         self._on_fatal = on_fatal
@@ -247,7 +247,7 @@ class DownstreamLoop(Generic[T]):
             record.offset,
             error.reason.value,
         )
-        await self._emitter.emit(self._dlq_topic, record.key, error)
+        await self._writer.write(self._dlq_topic, record.key, error.encode(), [])
         self._count("dead_lettered")
 
     def _count(self, result: str) -> None:

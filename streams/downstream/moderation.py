@@ -15,10 +15,11 @@ import click
 
 from streams.downstream.app import DownstreamApp
 from streams.downstream.base import VerdictSink
-from streams.downstream.emitter import Emitter
 from streams.downstream.policy import ActionSpec, Policy, load_policy
 from streams.errors import ConfigurationError
 from streams.events import ActionKind, ModerationAction, Verdict, action_id_for
+from streams.events.topics import MODERATION
+from streams.kafka.confirmed import ConfirmedWriter
 from streams.kafka.record import SourceRecord
 from streams.settings import Settings, load_settings
 
@@ -61,13 +62,13 @@ class ModerationSink(VerdictSink):
     def __init__(
         self,
         policy: Policy,
-        emitter: Emitter,
+        writer: ConfirmedWriter,
         topic: str,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.policy = policy
-        self._emitter = emitter
+        self._writer = writer
         self._topic = topic
         self._now = clock
 
@@ -75,7 +76,7 @@ class ModerationSink(VerdictSink):
         rule, specs = self.policy.decide(verdict)
         actions = actions_for(verdict, rule, specs, self._now())
         for action in actions:
-            await self._emitter.emit(self._topic, verdict.content_id.encode(), action)
+            await self._writer.write(self._topic, verdict.content_id.encode(), action.encode(), [])
         log.info(
             "moderation actions emitted",
             extra={
@@ -96,10 +97,9 @@ def policy_of(settings: Settings) -> Policy:
 
 def build_moderation(settings: Settings, **faust_overrides: object) -> DownstreamApp:
     policy = policy_of(settings)
-    downstream = DownstreamApp(settings, ROLE, **faust_overrides)
+    downstream = DownstreamApp(settings, ROLE, MODERATION, **faust_overrides)
     topics = downstream.settings.topics
-    downstream.writes(topics.moderation_actions)
-    sink = ModerationSink(policy, downstream.emitter(ROLE), topics.moderation_actions)
+    sink = ModerationSink(policy, downstream.writer_for(ROLE), topics.moderation_actions)
     downstream.add_loop(ROLE, topics.verdicts_match, sink)
     return downstream
 

@@ -31,7 +31,6 @@ import click
 
 from streams.downstream.app import DownstreamApp
 from streams.downstream.base import ItemRef, Sink, VerdictSink
-from streams.downstream.emitter import Emitter
 from streams.downstream.filing import ReportFiler
 from streams.downstream.report_state import OPEN_PHASES, ReportPhase, ReportState
 from streams.downstream.reviewdesk.install import install_review_desk
@@ -53,6 +52,8 @@ from streams.events import (
     outcome_id_for,
     report_id_for,
 )
+from streams.events.topics import REPORTING
+from streams.kafka.confirmed import ConfirmedWriter
 from streams.kafka.record import SourceRecord
 from streams.settings import Settings, TopicSettings, load_settings
 
@@ -85,7 +86,7 @@ class ReportBook:
         self,
         store: ModelStore[ReportState],
         filer: ReportFiler,
-        emitter: Emitter,
+        writer: ConfirmedWriter,
         topics: TopicSettings,
         *,
         review_gate: bool,
@@ -99,7 +100,7 @@ class ReportBook:
         #: Reports whose filing this process tried and saw fail transiently: nothing in flight.
         self._retrying: set[str] = set()
         self._filer = filer
-        self._emitter = emitter
+        self._writer = writer
         self._topics = topics
         self._gate = review_gate
         self._retry_delay_s = retry_delay_s
@@ -274,11 +275,11 @@ class ReportBook:
         elif state.phase is ReportPhase.PENDING:
             review = state.review
             key = review.content_id.encode()
-            await self._emitter.emit(self._topics.reports_review, key, review)
+            await self._writer.write(self._topics.reports_review, key, review.encode(), [])
 
     async def _emit_outcome(self, outcome: ReportOutcome) -> None:
-        await self._emitter.emit(
-            self._topics.reports_outcomes, outcome.content_id.encode(), outcome
+        await self._writer.write(
+            self._topics.reports_outcomes, outcome.content_id.encode(), outcome.encode(), []
         )
 
     def _outcome(
@@ -332,15 +333,13 @@ class DecisionsToReports(Sink[ReviewDecision]):
 
 def build_reporting(settings: Settings, **faust_overrides: object) -> DownstreamApp:
     filer = ReportFiler.from_settings(settings)
-    downstream = DownstreamApp(settings, ROLE, **faust_overrides)
+    downstream = DownstreamApp(settings, ROLE, REPORTING, **faust_overrides)
     downstream.on_close(filer.aclose)
     topics = downstream.settings.topics
-    for topic in (topics.reports_review, topics.reports_decisions, topics.reports_outcomes):
-        downstream.writes(topic)
     book = ReportBook(
         ModelStore(downstream.table("reports"), ReportState),
         filer,
-        downstream.emitter(ROLE),
+        downstream.writer_for(ROLE),
         topics,
         review_gate=settings.reporting.review_gate,
         retry_delay_s=settings.reporting.retry_delay_s,

@@ -27,7 +27,6 @@ source offsets).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -36,15 +35,15 @@ from typing import Any, Protocol, cast
 
 import click
 import faust
-from faust.exceptions import ConsumerNotStarted
 from faust.tables.wrappers import WindowWrapper
 from faust.web import Request, Response, View
 
 from streams.downstream.app import DownstreamApp
 from streams.downstream.base import VerdictSink
-from streams.downstream.emitter import Emitter
 from streams.events import MatchCount, Verdict
-from streams.events.topics import BY_SETTING
+from streams.events.topics import STATS
+from streams.kafka.app import assigned, partition_count
+from streams.kafka.confirmed import ConfirmedWriter
 from streams.kafka.record import SourceRecord
 from streams.settings import Settings, load_settings
 
@@ -151,13 +150,13 @@ class TenantRepartition(VerdictSink):
     """Re-keys match verdicts by tenant, so each tenant is counted in one partition; the
     record says where the verdict sat, for the counter's replay guard."""
 
-    def __init__(self, emitter: Emitter, topic: str) -> None:
-        self._emitter = emitter
+    def __init__(self, writer: ConfirmedWriter, topic: str) -> None:
+        self._writer = writer
         self._topic = topic
 
     async def handle_match(self, verdict: Verdict, source: SourceRecord) -> None:
-        await self._emitter.emit(
-            self._topic, verdict.tenant.encode(), verdict, source_headers(source)
+        await self._writer.write(
+            self._topic, verdict.tenant.encode(), verdict.encode(), source_headers(source)
         )
 
 
@@ -166,14 +165,14 @@ class MatchCounter(VerdictSink):
         self,
         by_tenant: DailyCounts,
         by_source: DailyCounts,
-        emitter: Emitter,
+        writer: ConfirmedWriter,
         topic: str,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._by_tenant = by_tenant
         self._by_source = by_source
-        self._emitter = emitter
+        self._writer = writer
         self._topic = topic
         self._now = clock
 
@@ -207,7 +206,7 @@ class MatchCounter(VerdictSink):
                 matches=bumped.matches,
                 updated_at=now,
             )
-            await self._emitter.emit(self._topic, figure.key, figure)
+            await self._writer.write(self._topic, figure.key, figure.encode(), [])
         # The counts change only after their figures are written, and with no await between
         # these writes and the loop's seen mark.
         for counts, key, _source, bumped in bumps:
@@ -232,10 +231,8 @@ def daily_report(
 def partition_coverage(app: faust.App, topic: str) -> dict[str, Any]:
     """Which partitions of the by-tenant topic this instance counts: the page is complete only
     if it holds them all (one stats instance, or ask each)."""
-    held: list[int] = []
-    with contextlib.suppress(ConsumerNotStarted):
-        held = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == topic)
-    total = app.consumer.topic_partitions(topic) if held else None
+    held = sorted(tp.partition for tp in assigned(app, {topic}))
+    total = partition_count(app, topic) if held else None
     return {"held": held, "total": total, "complete": total is not None and len(held) == total}
 
 
@@ -254,10 +251,9 @@ def install_stats_page(
 
 
 def build_stats(settings: Settings, **faust_overrides: object) -> DownstreamApp:
-    downstream = DownstreamApp(settings, ROLE, **faust_overrides)
+    downstream = DownstreamApp(settings, ROLE, STATS, **faust_overrides)
     topics = downstream.settings.topics
     by_tenant_topic = f"{downstream.settings.kafka.consumer_group}-matches-by-tenant"
-    downstream.writes(topics.stats, BY_SETTING["stats"].configs())
     downstream.writes(by_tenant_topic)
     expires = DAY * settings.stats.retention_days
 
@@ -269,13 +265,13 @@ def build_stats(settings: Settings, **faust_overrides: object) -> DownstreamApp:
     downstream.add_loop(
         f"{ROLE}.by_tenant",
         topics.verdicts_match,
-        TenantRepartition(downstream.emitter(f"{ROLE}.by_tenant"), by_tenant_topic),
+        TenantRepartition(downstream.writer_for(f"{ROLE}.by_tenant"), by_tenant_topic),
         dedupe=False,
     )
     downstream.add_loop(
         f"{ROLE}.count",
         by_tenant_topic,
-        MatchCounter(by_tenant, by_source, downstream.emitter(f"{ROLE}.count"), topics.stats),
+        MatchCounter(by_tenant, by_source, downstream.writer_for(f"{ROLE}.count"), topics.stats),
     )
     install_stats_page(downstream.app, by_tenant, by_source, by_tenant_topic)
     return downstream

@@ -28,7 +28,7 @@ from streams.events.verdict import (
     verdict_id_for,
 )
 
-#: Every model with a JSON Schema in schemas/ and a registered codec.
+#: Every model with a JSON Schema in schemas/.
 EVENT_MODELS: tuple[type[Event], ...] = (
     UploadEvent,
     Verdict,

@@ -24,7 +24,7 @@ class Event(BaseModel):
         json_schema_extra=lambda schema: _require_schema_version(schema),
     )
 
-    #: Name of the JSON Schema file in schemas/ and of the faust codec.
+    #: Name of the event's JSON Schema file in schemas/.
     schema_name: ClassVar[str]
 
     @classmethod

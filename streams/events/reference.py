@@ -129,7 +129,7 @@ def topics_table(topics: TopicSettings) -> list[str]:
     for channel in CHANNELS:
         cells = (
             f"`{channel.address(topics)}`",
-            _anchor(channel.model.__name__),
+            _anchor(channel.event.__name__),
             channel.key if " " in channel.key else f"`{channel.key}`",
             ", ".join(channel.producers),
             ", ".join(channel.consumers),

@@ -45,13 +45,13 @@ def asyncapi_document(topics: TopicSettings | None = None) -> dict[str, Any]:
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     for channel in CHANNELS:
-        name = channel.model.__name__
+        name = channel.event.__name__
         messages[name] = {
             "name": name,
             "title": name,
-            "summary": (channel.model.__doc__ or "").strip().splitlines()[0],
+            "summary": (channel.event.__doc__ or "").strip().splitlines()[0],
             "contentType": "application/json",
-            "payload": {"$ref": f"./{schema_file(channel.model)}"},
+            "payload": {"$ref": f"./{schema_file(channel.event)}"},
             "bindings": {"kafka": {"key": {"type": "string", "description": channel.key}}},
         }
         channels[channel.setting] = {

@@ -6,11 +6,15 @@ this returns; the app itself knows nothing of PhotoDNA.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import faust
+from faust.exceptions import ConsumerNotStarted
+from faust.types import TP
 
 from streams.kafka.config import faust_broker_urls, faust_credentials
 from streams.settings import Settings
@@ -74,3 +78,22 @@ def raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:
         partitions=settings.topics.partitions,
         replicas=settings.topics.replication_factor,
     )
+
+
+def assigned(app: faust.App, topics: Collection[str] | None = None) -> set[TP]:
+    """The partitions (of ``topics``, or every topic) assigned to this instance: none before
+    its consumer started."""
+    with contextlib.suppress(ConsumerNotStarted):
+        return {tp for tp in app.consumer.assignment() if topics is None or tp.topic in topics}
+    return set()
+
+
+def partition_count(app: faust.App, topic: str) -> int | None:
+    """``topic``'s partition count as the consumer knows it from the broker; None before it
+    learned it."""
+    return app.consumer.topic_partitions(topic)
+
+
+async def flush_producer(app: faust.App) -> None:
+    """Return once every record faust's producer sent so far (table writes too) is confirmed."""
+    await app.producer.flush()

@@ -6,6 +6,7 @@ the input that caused it right after; a failed write raises, never passes silent
 - ``FaustWriter``: through the faust app's own producer (the worker and the agents).
 - ``RetryingWriter``: any ConfirmedWriter, retried with capped, jittered backoff for as long as
   it takes: the input stays unacked meanwhile, which is a delay, not a loss.
+- ``CountingWriter``: any ConfirmedWriter, with a count of its confirmed records per topic.
 - ``WindowedWriter``: the operator commands' bulk form on a plain idempotent producer, whose
   confirmation comes in windows and at ``flush``.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -112,6 +113,18 @@ class RetryingWriter:
                 delay = await self._backoff.wait(failures)
                 log.warning("writing to %s failed (%r); retried after %.1fs", topic, exc, delay)
             failures += 1
+
+
+class CountingWriter:
+    """A ConfirmedWriter that calls ``count(topic)`` once the broker confirmed a record."""
+
+    def __init__(self, writer: ConfirmedWriter, count: Callable[[str], None]) -> None:
+        self._writer = writer
+        self._count = count
+
+    async def write(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> None:
+        await self._writer.write(topic, key, value, headers)
+        self._count(topic)
 
 
 class WindowedWriter:

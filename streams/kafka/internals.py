@@ -1,6 +1,7 @@
 """The private parts of faust, mode and aiokafka that hashgate relies on, and nowhere else.
 
-No other module of hashgate reaches behind these libraries' public APIs. Each entry is pinned by
+No module outside streams/kafka reaches behind these libraries' public APIs (within the layer,
+seek_first.py and transport.py do, for the entries below that name them). Each entry is pinned by
 tests/unit/kafka/test_internals.py, which fails loudly when an upgrade changes it:
 
 - faust's aiokafka driver, ``Producer._ensure_producer()``: the aiokafka producer under faust's,
@@ -25,6 +26,8 @@ tests/unit/kafka/test_internals.py, which fails loudly when an upgrade changes i
   on the order of faust's recovery (resume stream partitions, seek, clear the queues, resume
   the flow), and on aiokafka's ``Fetcher.fetched_records`` reading an empty partition set as
   "every partition", which the transport's consumer thread never hands it (transport.py).
+- faust's ``ThreadDelegateConsumer._new_consumer_thread()`` builds the consumer's thread; the
+  transport driver's consumer (transport.py) returns its own thread class there.
 
 faust's consumer is customised through faust's own extension point instead: a transport
 driver registered for a URL scheme (streams/kafka/transport.py).
@@ -41,7 +44,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.client import AIOKafkaClient
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaFaustProducer
-from faust.types import TP, ConsumerT, ProducerT
+from faust.types import TP, ProducerT
 
 
 def producer_client(producer: ProducerT) -> AIOKafkaClient:
@@ -55,8 +58,9 @@ def set_fetch_max_wait(consumer: AIOKafkaConsumer, ms: int) -> None:
     cast(Any, consumer)._fetch_max_wait_ms = ms
 
 
-def consumer_lag(consumer: ConsumerT, partitions: Iterable[TP]) -> dict[tuple[str, int], int]:
+def consumer_lag(app: faust.App, partitions: Iterable[TP]) -> dict[tuple[str, int], int]:
     """Per partition: records between faust's last commit and the partition's high water."""
+    consumer = app.consumer
     committed = cast(Any, consumer)._committed_offset
     lags: dict[tuple[str, int], int] = {}
     for tp in partitions:

@@ -32,7 +32,7 @@ from aiokafka.errors import (
 from streams.errors import ConfigurationError
 from streams.events.topics import REGISTRY
 from streams.kafka.config import aiokafka_options
-from streams.settings import Settings, TopicSettings
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,8 @@ async def _create_missing(
     return missing
 
 
-def creation_script(topics: TopicSettings) -> str:
-    """deploy/create-topics.sh: every registry topic under ``topics``' names, with its configs.
+def creation_script(settings: Settings) -> str:
+    """deploy/create-topics.sh: every registry topic under ``settings``' names, with its configs.
 
     docker compose's ``kafka-init`` runs it before any worker starts; the partition count and
     replication factor come from its environment. Regenerate with
@@ -165,8 +165,8 @@ def creation_script(topics: TopicSettings) -> str:
         "",
     ]
     for topic in REGISTRY:
-        configs = " ".join(f"--config {k}={v}" for k, v in topic.configs().items())
-        lines.append(f"create {topic.address(topics)}" + (f" {configs}" if configs else ""))
+        configs = " ".join(f"--config {k}={v}" for k, v in topic.configs(settings).items())
+        lines.append(f"create {topic.address(settings)}" + (f" {configs}" if configs else ""))
     lines.append('echo "hashgate topics ready"')
     return "\n".join(lines) + "\n"
 
@@ -175,7 +175,8 @@ def creation_script(topics: TopicSettings) -> str:
 @click.option("--write", "path", type=click.Path(path_type=Path), help="Write it to this file.")
 def topics_script_command(path: Path | None) -> None:
     """The shell script that creates every topic (deploy/create-topics.sh), from the registry."""
-    text = creation_script(TopicSettings())
+    # The defaults, whatever the environment says: the checked-in script must not depend on it.
+    text = creation_script(Settings.model_construct())
     if path is None:
         click.echo(text, nl=False)
         return

@@ -26,6 +26,7 @@ from streams.errors import ConfigurationError, EventDecodeError, ReasonCode
 from streams.events import DlqReplayMark, ScanError, ScanKind
 from streams.events.scan_error import mark_key
 from streams.events.topics import (
+    declared,
     topic_name,
 )
 from streams.kafka.confirmed import Headers, WindowedWriter, windowed_writer
@@ -187,7 +188,7 @@ async def replay_dlq(
     topic = settings.topics.scan_errors
     marks_topic = topic_name(settings.topics, "scan_errors_replayed")
     if not dry_run:
-        await ensure_topics(settings, {marks_topic: {"cleanup.policy": "compact"}})
+        await ensure_topics(settings, declared(settings, "scan_errors_replayed"))
     report = ReplayReport(dry_run=dry_run)
     async with kafka_reader(settings) as consumer, windowed_writer(settings) as sender:
         done = await replayed_already(consumer, settings)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from streams.events.topics import declared
 from streams.kafka.confirmed import windowed_writer
 from streams.kafka.spans import read_to_end
 from streams.kafka.topics import ensure_topics
@@ -132,7 +133,7 @@ async def _bank_records(settings: Settings, bank: str) -> list[BankRecord]:
 
 
 async def _write(settings: Settings, changes: Sequence[Change]) -> None:
-    await ensure_topics(settings, {settings.banks.topic: {"cleanup.policy": "compact"}})
+    await ensure_topics(settings, declared(settings, "banks.topic"))
     async with windowed_writer(settings) as writer:
         for key, value in changes:
             await writer.write(settings.banks.topic, key, value, [])

@@ -9,8 +9,9 @@ from functools import partial
 import faust
 
 from streams.errors import ConfigurationError
+from streams.events.topics import declared
 from streams.kafka.app import state_dir
-from streams.kafka.followed import COMPACTED, FollowedTable, TopicFollower, each_record
+from streams.kafka.followed import FollowedTable, TopicFollower, each_record
 from streams.kafka.followed_store import FollowedStore, MemoryStore, RocksStore
 from streams.observability.metrics import ScanMetrics
 from streams.photodna import Matcher, PhotoDNAMatcher
@@ -71,12 +72,9 @@ def saver_topics(settings: Settings) -> dict[str, dict[str, str]]:
     bytes_mode = settings.media.delivery_mode is DeliveryMode.BYTES
     topics: dict[str, dict[str, str]] = {}
     if bytes_mode and settings.cache.enabled:
-        topics[settings.cache.topic] = {
-            "cleanup.policy": "compact,delete",
-            "retention.ms": str(int(settings.cache.keep_s * 1000)),
-        }
+        topics.update(declared(settings, "cache.topic"))
     if bytes_mode and settings.banks.enabled:
-        topics[settings.banks.topic] = dict(COMPACTED)
+        topics.update(declared(settings, "banks.topic"))
     return topics
 
 

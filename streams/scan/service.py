@@ -20,6 +20,7 @@ from faust.types import TP, StreamT
 
 from streams.errors import ConfigurationError
 from streams.events.topics import SCAN_WORKER, topics_of
+from streams.kafka.app import assigned, partition_count
 from streams.kafka.broker_watch import BrokerWatch
 from streams.kafka.confirmed import KAFKA_ERRORS, FaustWriter
 from streams.kafka.internals import consumer_lag
@@ -139,7 +140,7 @@ class ScanService:
     # -- outage, failure, rebalance and shutdown ---------------------------------------
 
     def _source_partitions(self) -> set[TP]:
-        return {tp for tp in self.app.consumer.assignment() if tp.topic in self.source_topics}
+        return assigned(self.app, self.source_topics)
 
     def _on_breaker_change(self, state: BreakerState) -> None:
         """Stop taking records while PhotoDNA is down; take them again once it answers.
@@ -182,7 +183,7 @@ class ScanService:
         if limiter is None:
             return
         uploads = self.settings.topics.uploads
-        partitions = self.app.consumer.topic_partitions(uploads) or self.settings.topics.partitions
+        partitions = partition_count(self.app, uploads) or self.settings.topics.partitions
         share = upload_share(assigned, uploads, partitions)
         limiter.set_share(share)
         log.info(
@@ -238,7 +239,7 @@ class ScanService:
         return True, "consuming"
 
     def lag(self) -> dict[tuple[str, int], int]:
-        return consumer_lag(self.app.consumer, self._source_partitions())
+        return consumer_lag(self.app, self._source_partitions())
 
 
 def _in_flight(pipeline: ScanPipeline) -> float:

@@ -27,6 +27,7 @@ from hashgate_tools.harness.images import (
 from hashgate_tools.harness.waiting import eventually
 from hashgate_tools.simulator import FaultConfig, RunningSimulator, SimulatorAdmin
 from streams.errors import (
+    REPLAYABLE_REASONS,
     AuthenticationError,
     CircuitOpenError,
     HashgateError,
@@ -172,7 +173,7 @@ async def test_permanent_refusals_raise_rejected_without_retrying(
             with pytest.raises(RejectedByPhotoDNA) as caught:
                 await client.match(image)
             assert (caught.value.status_code, caught.value.reason) == (status, reason)
-            assert not caught.value.replayable
+            assert caught.value.reason not in REPLAYABLE_REASONS
     stats = await simulator_admin.stats()
     assert stats.total_requests == 3
     assert (stats["status_3002"], stats["status_3206"], stats["status_3208"]) == (1, 1, 1)

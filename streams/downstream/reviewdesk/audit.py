@@ -12,20 +12,20 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
-from streams.downstream.emitter import Emitter
 from streams.events import AuditAction, ReviewAudit, ReviewRequest
+from streams.kafka.confirmed import ConfirmedWriter
 
 
 class AuditTrail:
     def __init__(
         self,
-        emitter: Emitter,
+        writer: ConfirmedWriter,
         topic: str,
         *,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._emitter = emitter
+        self._writer = writer
         self._topic = topic
         self._now = clock
         self.events = Counter(
@@ -65,6 +65,6 @@ class AuditTrail:
             **about,
             **details,
         )
-        await self._emitter.emit(self._topic, event.actor.encode(), event)
+        await self._writer.write(self._topic, event.actor.encode(), event.encode(), [])
         self.events.labels(action.value).inc()
         return event

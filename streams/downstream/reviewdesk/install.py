@@ -58,11 +58,11 @@ def install_review_desk(downstream: DownstreamApp, book: ReviewDesk, *, role: st
         accounts.load()  # a broken file stops the agent here, naming the file
     fetcher = ImageFetcher(settings.media)
     downstream.on_close(fetcher.aclose)
-    downstream.writes(topics.reports_audit)
-    emitter = downstream.emitter(f"{role}.desk")
+    writer = downstream.writer_for(f"{role}.desk")
 
     async def publish_decision(decision: ReviewDecision) -> None:
-        await emitter.emit(topics.reports_decisions, decision.content_id.encode(), decision)
+        key = decision.content_id.encode()
+        await writer.write(topics.reports_decisions, key, decision.encode(), [])
 
     async def fetch_image(url: str) -> bytes:
         return (await fetcher.fetch(url)).data
@@ -73,7 +73,7 @@ def install_review_desk(downstream: DownstreamApp, book: ReviewDesk, *, role: st
         throttle=LoginThrottle(
             max_failures=review.login_max_failures, window_s=review.login_lockout_s
         ),
-        audit=AuditTrail(emitter, topics.reports_audit, registry=downstream.metrics.registry),
+        audit=AuditTrail(writer, topics.reports_audit, registry=downstream.metrics.registry),
         tickets=RevealTickets(signer),
         publish_decision=publish_decision,
         fetch_image=fetch_image,

@@ -20,7 +20,7 @@ from tests.support import (
     NOW,
     RecordingWriter,
     Sleeps,
-    emitter,
+    agent_writer_of,
     make_verdict,
     record_of,
 )
@@ -55,7 +55,7 @@ class Harness:
         self.loop = DownstreamLoop(
             "test",
             sink,
-            emitter=emitter(self.publisher),
+            writer=agent_writer_of(self.publisher),
             dlq_topic=DLQ,
             metrics=self.metrics,
             on_fatal=self._on_fatal,

@@ -7,7 +7,7 @@ import pytest
 from streams.downstream.moderation import ModerationSink
 from streams.downstream.policy import parse_policy
 from streams.events import ActionKind, ModerationAction, ScanInfo, ScanKind
-from tests.support import NOW, RecordingWriter, emitter, make_verdict, record_of
+from tests.support import NOW, RecordingWriter, agent_writer_of, make_verdict, record_of
 
 pytestmark = pytest.mark.unit
 
@@ -30,7 +30,7 @@ default:
 
 async def actions_for(*verdicts: object) -> list[ModerationAction]:
     publisher = RecordingWriter()
-    sink = ModerationSink(POLICY, emitter(publisher), TOPIC, clock=lambda: NOW)
+    sink = ModerationSink(POLICY, agent_writer_of(publisher), TOPIC, clock=lambda: NOW)
     for verdict in verdicts:
         await sink.handle(verdict, record_of(verdict))  # type: ignore[arg-type]
     return [ModerationAction.decode(v) for v in publisher.on(TOPIC)]

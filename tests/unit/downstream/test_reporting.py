@@ -35,7 +35,7 @@ from streams.events import (
 from streams.media.fetcher import FetchedImage
 from streams.photodna import ReportResult
 from streams.settings import Settings, TopicSettings
-from tests.support import NOW, RecordingWriter, emitter, make_verdict
+from tests.support import NOW, RecordingWriter, agent_writer_of, make_verdict
 
 pytestmark = pytest.mark.unit
 
@@ -83,7 +83,7 @@ class Desk:
         self.book = ReportBook(
             ModelStore(self.table, ReportState),
             self.filer,  # type: ignore[arg-type]
-            emitter(self.publisher),
+            agent_writer_of(self.publisher),
             TOPICS,
             review_gate=self.gate,
             retry_delay_s=30.0,

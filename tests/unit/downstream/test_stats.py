@@ -20,7 +20,7 @@ from streams.downstream.stats import (
 from streams.downstream.store import SeenStore
 from streams.events import MatchCount, Verdict
 from streams.kafka.record import SourceRecord
-from tests.support import NOW, RecordingWriter, emitter, make_verdict, record_of
+from tests.support import NOW, RecordingWriter, agent_writer_of, make_verdict, record_of
 
 pytestmark = pytest.mark.unit
 
@@ -53,14 +53,18 @@ class Stats:
         self.publisher = RecordingWriter()
         self.by_tenant, self.by_source = DictCounts(), DictCounts()
         self.seen: dict[str, str] = {}
-        self.repartition = TenantRepartition(emitter(self.publisher), BY_TENANT)
+        self.repartition = TenantRepartition(agent_writer_of(self.publisher), BY_TENANT)
         counter = MatchCounter(
-            self.by_tenant, self.by_source, emitter(self.publisher), TOPIC, clock=lambda: NOW
+            self.by_tenant,
+            self.by_source,
+            agent_writer_of(self.publisher),
+            TOPIC,
+            clock=lambda: NOW,
         )
         self.count_loop = DownstreamLoop(
             "stats.count",
             counter,
-            emitter=emitter(self.publisher),
+            writer=agent_writer_of(self.publisher),
             dlq_topic="downstream.errors",
             metrics=DownstreamMetrics(),
             on_fatal=self._on_fatal,

@@ -37,7 +37,7 @@ def test_asyncapi_lists_every_channel_with_its_topic_and_message() -> None:
         entry = doc["channels"][channel.setting]
         assert entry["address"] == channel.address(topics)
         assert entry["x-producers"] and entry["x-consumers"]
-        message = channel.model.__name__
+        message = channel.event.__name__
         payload = doc["components"]["messages"][message]["payload"]["$ref"]
         assert (SCHEMAS / payload.removeprefix("./")).is_file()
 

@@ -7,19 +7,35 @@ import pytest
 from hashgate_tools.harness.worker import ScanTopics
 from streams.events.topics import (
     BY_SETTING,
+    OWN_SETTING_TOPICS,
     REGISTRY,
     SCAN_WORKER,
+    declared,
     topic_name,
     topics_of,
 )
-from streams.settings import TopicSettings
+from streams.settings import Settings, TopicSettings
 
 pytestmark = pytest.mark.unit
 
 
 def test_every_topic_setting_is_a_registry_entry_and_back() -> None:
     named = {name for name, field in TopicSettings.model_fields.items() if field.annotation is str}
-    assert named == {t.setting for t in REGISTRY if t.named_after is None}
+    assert named == {t.setting for t in REGISTRY if t.named_after is None and not t.own_setting}
+
+
+def test_a_features_own_topic_is_named_by_its_setting_and_keeps_to_its_retention() -> None:
+    settings = Settings(cache={"topic": "acme.answers", "keep_s": 90000}, banks={"topic": "b"})
+    assert declared(settings, "cache.topic", "banks.topic") == {
+        "acme.answers": {"cleanup.policy": "compact,delete", "retention.ms": "90000000"},
+        "b": {"cleanup.policy": "compact"},
+    }
+    assert {t.env_var for t in OWN_SETTING_TOPICS} == {
+        "HASHGATE_CACHE__TOPIC",
+        "HASHGATE_BANKS__TOPIC",
+    }
+    with pytest.raises(TypeError):
+        BY_SETTING["cache.topic"].address(settings.topics)
 
 
 def test_derived_topics_are_named_after_a_registered_topic() -> None:
@@ -62,3 +78,6 @@ def test_the_harness_gives_a_test_its_own_name_for_every_topic_the_worker_uses()
     )
     for name in topics_of(settings, SCAN_WORKER):
         assert name.startswith(harness.prefix), f"{name} would be shared between tests"
+    env = harness.env()
+    for topic in OWN_SETTING_TOPICS:
+        assert env[topic.env_var].startswith(harness.prefix), f"{topic.setting} would be shared"

@@ -16,8 +16,9 @@ import mode
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.consumer.fetcher import Fetcher
+from faust.stores import rocksdb
 from faust.tables.recovery import Recovery
-from faust.transport.consumer import Consumer
+from faust.transport.consumer import Consumer, ThreadDelegateConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.kafka import internals
@@ -39,7 +40,12 @@ PRIVATE = (
     "_create_worker_consumer",
     "_fetch_max_wait_ms",
     "_is_changelog_tp",
+    "_new_consumer_thread",
+    "_db_for_partition",
 )
+#: faust's transport objects on an app: only the Kafka layer holds them (streams/kafka/app.py
+#: offers what the rest needs: assigned(), partition_count(), flush_producer()).
+TRANSPORT_OBJECTS = ("app.consumer", "app.producer", "app.transport", "transport.Consumer")
 
 
 def test_faust_producer_still_hands_out_its_aiokafka_producer() -> None:
@@ -102,6 +108,20 @@ def test_faust_still_resumes_streams_then_seeks_then_clears_then_resumes_the_flo
     assert "_is_changelog_tp(tp)" in source
 
 
+def test_faust_still_builds_its_consumer_thread_in_new_consumer_thread() -> None:
+    """Where the transport driver's consumer swaps in its own thread (kafka/transport.py)."""
+    new_thread = faust_aiokafka.Consumer._new_consumer_thread
+    assert list(inspect.signature(new_thread).parameters) == ["self"]
+    assert "_new_consumer_thread" in ThreadDelegateConsumer.__init__.__code__.co_names
+
+
+def test_faust_rocksdb_store_still_opens_one_partition_in_db_for_partition() -> None:
+    """One partition of a table's store, which streams/kafka/latest_table.py writes directly."""
+    db_for = rocksdb.Store._db_for_partition
+    assert list(inspect.signature(db_for).parameters) == ["self", "partition"]
+    assert "_db_for_partition" in rocksdb.Store._get.__code__.co_names
+
+
 def test_aiokafka_still_reads_no_partitions_as_every_partition() -> None:
     """Why the consumer thread never asks for an empty set (streams/kafka/transport.py)."""
     assert "if partitions and tp not in partitions" in inspect.getsource(Fetcher.fetched_records)
@@ -123,7 +143,7 @@ def test_nothing_outside_the_kafka_layer_touches_those_internals() -> None:
         f"{path.relative_to(STREAMS)}: {name}"
         for path in STREAMS.rglob("*.py")
         if path.parent.name != "kafka"
-        for name in (*PRIVATE, "transport.Consumer")
+        for name in (*PRIVATE, *TRANSPORT_OBJECTS)
         if re.search(rf"\b{re.escape(name)}\b", path.read_text("utf-8"))
     ]
     assert found == []

@@ -30,7 +30,7 @@ from streams.downstream.reviewdesk.throttle import LoginThrottle
 from streams.downstream.reviewdesk.web import DeskParts, desk_application
 from streams.events import AuditAction, ReviewAudit, ReviewChoice, ReviewDecision
 from streams.settings import ReviewRole, ReviewSettings
-from tests.support import NOW, RecordingWriter, emitter, make_verdict
+from tests.support import NOW, RecordingWriter, agent_writer_of, make_verdict
 
 PASSWORD = "correct horse battery"
 AUDIT_TOPIC = "reports.audit"
@@ -153,7 +153,9 @@ async def _desk(accounts: AccountFile, settings: ReviewSettings) -> Desk:
             window_s=settings.login_lockout_s,
             clock=lambda: clock[0],
         ),
-        audit=AuditTrail(emitter(publisher), AUDIT_TOPIC, registry=metrics, clock=lambda: NOW),
+        audit=AuditTrail(
+            agent_writer_of(publisher), AUDIT_TOPIC, registry=metrics, clock=lambda: NOW
+        ),
         tickets=RevealTickets(signer, clock=lambda: clock[0]),
         publish_decision=publish,
         fetch_image=fetch,
