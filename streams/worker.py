@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 STOP_MARGIN_S = 4.0
 
 
-def _end_unfinished_stop(budget_s: float) -> None:
+def end_unfinished_stop(budget_s: float) -> None:
     """Runs in a timer thread, so a stop stuck inside the event loop cannot hold it up."""
     log.warning(
         "stop did not finish within %.0fs (is Kafka reachable?): exiting now; records not "
@@ -56,7 +56,7 @@ def drain_then_stop(service: ScanService, grace_s: float) -> Callable[[], Awaita
 
     async def before_stop() -> None:
         budget_s = grace_s + STOP_MARGIN_S
-        deadline = threading.Timer(budget_s, _end_unfinished_stop, args=(budget_s,))
+        deadline = threading.Timer(budget_s, end_unfinished_stop, args=(budget_s,))
         deadline.daemon = True
         deadline.start()
         await service.drain(grace_s)

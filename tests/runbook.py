@@ -1,7 +1,8 @@
 """The runbook (docs/operations.md), parsed: what it quotes, so tests can hold it to the code.
 
-Every metric name, exit code and log line the runbook quotes has a test behind it (see
-tests/unit/test_runbook.py for the map); a new quote without one fails that test.
+Every inline code span of the runbook is a metric, a setting, a command, a page, an identifier,
+a listed non-log span or a log line with a test behind it (tests/unit/test_runbook.py holds the
+map); a new span that is none of these fails that test.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from streams.readme_blocks import ReadmeBlock
 
 README = Path(__file__).parents[1] / "docs" / "operations.md"
 RUNBOOK = ReadmeBlock("runbook", "edit docs/operations.md")
+
+#: A fenced code block (commands, sample output): not prose, so its backticks quote nothing.
+FENCED = re.compile(r"^[ \t]*```.*?^[ \t]*```[^\n]*", re.MULTILINE | re.DOTALL)
+#: A metric as the runbook names it, with or without labels: ``hashgate_x_total{lane}``.
+METRIC = re.compile(r"(hashgate_[a-z_]+)(?:\{[^}]*\})?")
 
 
 def runbook_text() -> str:
@@ -27,8 +33,15 @@ def section(title: str) -> str:
     return text[start : end if end >= 0 else len(text)]
 
 
+def code_spans() -> list[str]:
+    """Every inline code span of the runbook once, in order, line breaks read as spaces."""
+    prose = FENCED.sub("", runbook_text())
+    return list(dict.fromkeys(" ".join(span.split()) for span in re.findall(r"`([^`]+)`", prose)))
+
+
 def quoted_metrics() -> set[str]:
-    return set(re.findall(r"`(hashgate_[a-z_]+)`", runbook_text()))
+    """The metric names the runbook quotes (labels dropped)."""
+    return {match[1] for span in code_spans() if (match := METRIC.fullmatch(span))}
 
 
 def exit_codes() -> set[int]:

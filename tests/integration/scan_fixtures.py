@@ -32,9 +32,11 @@ async def fast_simulator() -> AsyncIterator[RunningSimulator]:
 def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def start(env: dict[str, str]) -> WorkerProcess:
+    def start(env: dict[str, str], command: str = "worker") -> WorkerProcess:
+        """``hashgate <command>`` (the worker, or a downstream agent) with ``env``."""
         env = {"HASHGATE_STATE__DIR": str(tmp_path / "state"), **env}  # not in the temp folder
-        worker = WorkerProcess(env, tmp_path / f"worker-{len(started)}.log").start()
+        log_path = tmp_path / f"{command}-{len(started)}.log"
+        worker = WorkerProcess(env, log_path, command).start()
         started.append(worker)
         return worker
 

@@ -97,12 +97,14 @@ async def test_broker_restart_mid_run_loses_nothing_and_the_worker_resumes(
     async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
         await collector.wait_for(1500, within=120)
         await _broker_gone(restartable_kafka, worker)
+        assert (await worker.get("/readyz")).json()["reason"] == "Kafka broker unreachable"
         assert collector.settled() < len(events), "the broker must go down mid-run"
         restartable_kafka.restart()
         await asyncio.to_thread(restartable_kafka.wait_until_up)
         await _until_ready(worker, True, within=90)
         out = await collector.wait_for(len(events), within=240)
     assert worker.proc is not None and worker.proc.poll() is None, "it resumed by itself"
+    assert "Kafka broker answering again" in worker.log_path.read_text()
     assert_every_event_once_and_right(out, events, known)
 
 

@@ -9,6 +9,7 @@ keeps the minimum share for its rescan and retry calls, and the holders share th
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 from collections.abc import AsyncIterator, Callable
 
@@ -123,6 +124,8 @@ async def test_fleet_of_three_shares_one_key_and_survivors_take_over_a_killed_sh
     workers = [worker_factory(env) for _ in range(3)]
     await asyncio.gather(*(w.wait_ready() for w in workers))
     rates = await _rates_settled(workers, within=60)
+    for worker in workers:  # the line docs/operations.md quotes, once per rebalance
+        assert re.search(r"quota share [01]\.\d{3} of 10 calls/s", worker.log_path.read_text())
 
     async with SimulatorAdmin(quota_simulator.admin_url) as admin:
         meter = CallMeter(admin)

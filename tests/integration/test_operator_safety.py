@@ -8,6 +8,7 @@ set-up the cluster or the host refuses.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -28,9 +29,10 @@ from hashgate_tools.harness.worker import ScanSetup, ScanTopics, WorkerProcess, 
 from hashgate_tools.localkafka import JavaKafka, resolve_classpath
 from hashgate_tools.simulator import FixedLatency, RunningSimulator
 from streams.errors import EX_CONFIG
-from streams.events.topics import (
-    PROGRESS_RETENTION_MS,
-)
+from streams.events.topics import DLQ_REPLAY, MODERATION, REPORTING, SCAN_WORKER, topics_of
+from streams.settings import TopicSettings
+from tests.integration.reporting_support import reporting_env
+from tests.integration.rescan_support import run_cli
 from tests.runbook import quoted_metrics
 
 pytest_plugins = [
@@ -40,6 +42,7 @@ pytest_plugins = [
 ]
 
 STOCK_RETENTION_MS = 7 * 24 * 3600 * 1000  # Kafka's default log.retention.hours=168
+POLICY_EXAMPLE = Path(__file__).parents[2] / "deploy" / "policy.example.yaml"
 
 
 @pytest.fixture
@@ -97,37 +100,52 @@ async def test_a_first_start_on_an_empty_broker_creates_every_topic_as_declared_
     worker_factory: Callable[..., WorkerProcess],
 ) -> None:
     # The README's settings on a new cluster: default topic names and partitions (8).
+    kafka = {
+        "HASHGATE_KAFKA__BOOTSTRAP_SERVERS": empty_broker,
+        "HASHGATE_KAFKA__SESSION_TIMEOUT_S": "6",
+    }
     worker = worker_factory(
         {
-            "HASHGATE_KAFKA__BOOTSTRAP_SERVERS": empty_broker,
+            **kafka,
             "HASHGATE_PHOTODNA__ENDPOINT": fast_simulator.base_url,
             "HASHGATE_PHOTODNA__SUBSCRIPTION_KEY": SIMULATOR_KEY,
             "HASHGATE_PHOTODNA__KEY_QUOTA_RPS": "1000",
-            "HASHGATE_KAFKA__SESSION_TIMEOUT_S": "6",
         }
     )
     await worker.wait_ready()
+    # Then the agents and a DLQ replay, each creating the topics it reads or writes.
+    agents = [
+        worker_factory(
+            {**kafka, "HASHGATE_MODERATION__POLICY_FILE": str(POLICY_EXAMPLE)}, "moderation"
+        ),
+        worker_factory({**kafka, **reporting_env(fast_simulator)}, "reporting"),
+    ]
     # One upload through, so every producer path (verdict, latest, progress tracking) has run.
     event = upload(1, image_server.url(image_server.images.unknown[0]))
     await produce(empty_broker, "content.uploads", [Record(event.key, event.encode())])
-    await worker.wait_metric("hashgate_verdicts_total{", 1)
+    replay, *_ = await asyncio.gather(
+        run_cli(worker.env, "dlq", "replay", "--json"),
+        worker.wait_metric("hashgate_verdicts_total{", 1),
+        *(agent.wait_ready() for agent in agents),
+    )
+    assert replay.code == 0, replay.stderr
 
-    compact, delete = "compact", "delete"
-    declared = {  # topic: (cleanup.policy, retention.ms)
-        "content.uploads": (delete, STOCK_RETENTION_MS),
-        "content.scan.retries": (delete, STOCK_RETENTION_MS),
-        "content.verdicts.match": (delete, STOCK_RETENTION_MS),
-        "content.verdicts.clear": (delete, STOCK_RETENTION_MS),
-        "content.verdicts.latest": (compact, STOCK_RETENTION_MS),
-        "content.scan.errors": (delete, STOCK_RETENTION_MS),
-        "content.rescans": (delete, STOCK_RETENTION_MS),
-        "content.rescans.status": (compact, STOCK_RETENTION_MS),
-        "content.rescans.progress": (delete, PROGRESS_RETENTION_MS),
-    }
+    roles = (SCAN_WORKER, MODERATION, REPORTING, DLQ_REPLAY)
+    declared = topics_of(TopicSettings(), *roles)  # name: configs, from the topic registry
+    assert {
+        "content.rescans.status",
+        "content.rescans.progress",
+        "content.scan.errors.replayed",
+        "moderation.actions",
+        "reports.review",
+        "downstream.errors",
+    } <= set(declared)
     found = await describe(empty_broker, list(declared))
-    for name, (policy, retention) in declared.items():
+    for name, configs in declared.items():
         topic = found[name]
         assert topic.partitions == 8, f"{name}: {topic.partitions} partitions (auto-created?)"
+        policy = configs.get("cleanup.policy", "delete")
+        retention = int(configs.get("retention.ms", STOCK_RETENTION_MS))
         assert topic.effective["cleanup.policy"] == policy, f"{name}: {topic.effective}"
         assert int(topic.effective["retention.ms"]) == retention, f"{name}: {topic.effective}"
 
@@ -208,6 +226,7 @@ async def test_a_task_dump_with_calls_in_flight_neither_crashes_nor_leaks(
     assert signature not in output
     assert "X-Amz-Signature" not in output
     assert "ASYNCIO TASKS" in output
+    assert output.count("hashgate task dump (kill -USR1)") == 2
     assert (await worker.get("/healthz")).status_code == 200
     worker.signal(signal.SIGTERM)
     await scan.admin.set_faults()  # answer the held calls, so the drain ends quickly

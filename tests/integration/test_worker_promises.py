@@ -68,6 +68,7 @@ async def test_outage_pauses_and_resumes_without_dlq_or_false_clear(scan: ScanSe
         await scan.admin.set_faults(outage=True)
         await _until_metric(worker, "hashgate_breaker_state", 2)
         assert (await worker.get("/readyz")).status_code == 503
+        assert (await worker.get("/readyz")).json()["reason"] == "PhotoDNA circuit breaker is open"
         during = collector.settled()
         # The outage lasts as long as the worker takes to fail health probes, not a fixed
         # time: while open, probes back off 1, 2, 4, 8, 8 s (each is CANARY_ATTEMPTS calls),
@@ -83,6 +84,13 @@ async def test_outage_pauses_and_resumes_without_dlq_or_false_clear(scan: ScanSe
         await scan.admin.set_faults(outage=False)
         out = await collector.wait_for(len(events), within=180)
         await _until_metric(worker, "hashgate_breaker_state", 0)
+    log = worker.log_path.read_text()  # the lines docs/operations.md quotes, in this order
+    assert (
+        log.index("PhotoDNA health probe failed: ")
+        < log.index("PhotoDNA circuit breaker open for ")
+        < log.index("PhotoDNA unavailable: taking no new records until it answers")
+        < log.index("PhotoDNA answering again: taking records again")
+    )
     assert_every_event_once_and_right(out, events, known)
     stats = await scan.admin.stats()
     canary_clears = await worker.metric(
@@ -255,3 +263,5 @@ async def test_one_event_failing_while_healthy_is_retried_then_dead_lettered(
     assert error.value == bad.encode() and error.event_id == bad.event_id
     assert {v.event_id for v in out.verdicts} == {e.event_id for e in healthy}
     assert await worker.metric("hashgate_event_retries_total") == 2
+    log = worker.log_path.read_text()
+    assert "scan failed while PhotoDNA is otherwise healthy; retrying later" in log

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any, cast
 
 import faust
@@ -9,6 +11,7 @@ import pytest
 
 from streams.errors import EX_CONFIG, EX_SOFTWARE, AuthenticationError
 from streams.process import run_worker
+from streams.worker import end_unfinished_stop
 
 
 class StoppedWorker:
@@ -41,3 +44,15 @@ def test_a_clean_stop_keeps_fausts_code() -> None:
 
 def test_a_crash_inside_faust_with_no_recorded_error_exits_70_not_fausts_1() -> None:
     assert exit_code(None, faust_code=1) == EX_SOFTWARE
+
+
+def test_a_stop_stuck_past_its_budget_says_so_and_exits_0(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    exits: list[int] = []
+    monkeypatch.setattr(os, "_exit", exits.append)
+    with caplog.at_level(logging.WARNING, logger="streams.worker"):
+        end_unfinished_stop(14.0)
+    assert exits == [0], "a requested stop: exit 0, as after a drain"
+    [line] = caplog.messages
+    assert line.startswith("stop did not finish within 14s (is Kafka reachable?): exiting now")

@@ -42,6 +42,7 @@ async def test_the_dump_shows_tasks_and_stacks_but_no_value() -> None:
     assert "TASK scan-call (holds_secrets, pending)" in text
     assert "await asyncio.sleep(3600)" in text  # where it waits, from the source line
     assert KEY not in text and "X-Amz-Signature" not in text and "getall" not in text
+    assert text.startswith("hashgate task dump (kill -USR1)\n")
     assert text.endswith("end of task dump\n")
 
 

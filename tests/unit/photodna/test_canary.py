@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import pytest
 from PIL import Image
@@ -70,18 +71,32 @@ def answer(*, is_match: bool) -> MatchResult:
 
 
 @pytest.mark.parametrize(
-    ("reply", "healthy"),
+    ("reply", "healthy", "logged"),
     [
-        (answer(is_match=False), True),
-        (answer(is_match=True), False),
-        (TransientError("HTTP 503"), False),
-        (RejectedByPhotoDNA("3206", reason=ReasonCode.NOT_AN_IMAGE, status_code=3206), False),
-        (AuthenticationError("HTTP 401", status_code=401), True),
+        (answer(is_match=False), True, None),
+        (
+            answer(is_match=True),
+            False,
+            "PhotoDNA matched the benign canary image; counting it as down",
+        ),
+        (TransientError("HTTP 503"), False, "PhotoDNA health probe failed: HTTP 503"),
+        (
+            RejectedByPhotoDNA("3206", reason=ReasonCode.NOT_AN_IMAGE, status_code=3206),
+            False,
+            "PhotoDNA refused the canary image, counting it as down: 3206",
+        ),
+        (AuthenticationError("HTTP 401", status_code=401), True, None),
     ],
 )
 async def test_only_status_3000_without_match_or_a_config_error_counts_as_answering(
-    reply: MatchResult | HashgateError, healthy: bool
+    reply: MatchResult | HashgateError,
+    healthy: bool,
+    logged: str | None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     client = FakeClient(reply)
-    assert await Canary(client).answers() is healthy
+    with caplog.at_level(logging.INFO, logger="streams.photodna.canary"):
+        assert await Canary(client).answers() is healthy
     assert client.sent == [(canary_image(), CANARY_ATTEMPTS)]
+    # docs/operations.md quotes these lines: what the operator greps for in an outage
+    assert caplog.messages == ([logged] if logged else [])
