@@ -49,6 +49,10 @@ def create_app(settings: Settings, process: str = "worker", **overrides: Any) ->
         "topic_partitions": settings.topics.partitions,
         "topic_replication_factor": settings.topics.replication_factor,
         "consumer_auto_offset_reset": "earliest",
+        # faust's leader-election topic serves only ``on_leader`` tasks, which hashgate has
+        # none of; left on, faust creates it behind hashgate's topic set-up and a first start
+        # can log "Topic ...-__assignor-__leader not found in cluster metadata" at ERROR.
+        "topic_disable_leader": True,
         # hashgate drains in-flight scans itself on shutdown and rebalance; faust's own wait
         # would also wait for buffered events the agent never took, and has no deadline.
         "stream_wait_empty": False,
