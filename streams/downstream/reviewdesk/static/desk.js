@@ -128,6 +128,12 @@
 
     async function decide(choice, body) {
       const response = await post(PREFIX + "/api/reports/" + reportId + "/" + choice, body);
+      const json = (response.headers.get("Content-Type") || "").startsWith("application/json");
+      if (!json) {
+        // A failure outside the desk's own answers (its audit write, a proxy): nothing decided.
+        said("Not decided (HTTP " + response.status + "); nothing was recorded, try again", false);
+        return;
+      }
       const data = await response.json();
       if (response.ok) {
         said((choice === "approve" ? "Approved" : "Rejected") + ": decision " + data.decision_id, true);
