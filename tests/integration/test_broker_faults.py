@@ -43,15 +43,16 @@ def kafka_bootstrap(restartable_kafka: JavaKafka) -> str:
     return restartable_kafka.bootstrap
 
 
-async def _until_ready(worker: WorkerProcess, ready: bool, within: float) -> None:
-    async def answer() -> bool:
-        try:
-            return (await worker.get("/readyz")).status_code == 200
-        except Exception:  # noqa: BLE001 - a page that does not answer is not "ready"
-            return False
+async def _ready(worker: WorkerProcess) -> bool:
+    try:
+        return (await worker.get("/readyz")).status_code == 200
+    except Exception:  # noqa: BLE001 - a page that does not answer is not "ready"
+        return False
 
+
+async def _until_ready(worker: WorkerProcess, ready: bool, within: float) -> None:
     async with asyncio.timeout(within):
-        while await answer() != ready:  # noqa: ASYNC110 - polling another process's page
+        while await _ready(worker) != ready:  # noqa: ASYNC110 - polling another process's page
             await asyncio.sleep(0.2)
 
 
@@ -72,6 +73,15 @@ async def _broker_gone(broker: JavaKafka, worker: WorkerProcess) -> None:
     await _until_ready(worker, False, within=10)
 
 
+async def _stays_not_ready(worker: WorkerProcess, seconds: float) -> None:
+    """/readyz never says ready (200) during ``seconds`` while the broker stays down."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    while loop.time() < until:
+        assert not await _ready(worker), "/readyz said ready while the broker was gone"
+        await asyncio.sleep(0.2)
+
+
 async def _committed(scan: ScanSetup) -> dict[int, int]:
     """The group's committed upload offsets once there are some: the worker commits once a
     second, and a restarted broker answers with none while it loads its offsets partition."""
@@ -89,6 +99,7 @@ async def _committed(scan: ScanSetup) -> dict[int, int]:
     return committed
 
 
+@pytest.mark.timeout(600)  # its own waits add up to more than the global 300 s
 async def test_broker_restart_mid_run_loses_nothing_and_the_worker_resumes(
     scan: ScanSetup, restartable_kafka: JavaKafka
 ) -> None:
@@ -99,6 +110,7 @@ async def test_broker_restart_mid_run_loses_nothing_and_the_worker_resumes(
         await _broker_gone(restartable_kafka, worker)
         assert (await worker.get("/readyz")).json()["reason"] == "Kafka broker unreachable"
         assert collector.settled() < len(events), "the broker must go down mid-run"
+        await _stays_not_ready(worker, 3)
         restartable_kafka.restart()
         await asyncio.to_thread(restartable_kafka.wait_until_up)
         await _until_ready(worker, True, within=90)
@@ -108,6 +120,7 @@ async def test_broker_restart_mid_run_loses_nothing_and_the_worker_resumes(
     assert_every_event_once_and_right(out, events, known)
 
 
+@pytest.mark.timeout(600)  # its own waits add up to more than the global 300 s
 async def test_sigterm_with_the_broker_gone_exits_within_the_grace_and_commits_nothing_unconfirmed(
     scan: ScanSetup, restartable_kafka: JavaKafka
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from hashgate_tools.harness.downstream import DownstreamSetup, match_verdict
 from hashgate_tools.harness.images import SIMULATOR_KEY
 from hashgate_tools.harness.kafka import produce
 from hashgate_tools.harness.worker import ScanSetup, read_outcomes, records_of, upload
-from hashgate_tools.localkafka import LocalBroker, SecuredListener
+from hashgate_tools.localkafka import LocalBroker, SecuredListener, started_java_kafka
 from hashgate_tools.simulator import RunningSimulator
 from hashgate_tools.testpki import write_ca
 from streams.events import ModerationAction, ScanError, VerdictKind
@@ -38,14 +39,28 @@ default:
 """
 
 
+@pytest.fixture(scope="module")
+def sasl_broker(kafka_broker: LocalBroker) -> Iterator[LocalBroker]:
+    """The session's broker when it has a SASL_SSL listener (it is our own Java node unless
+    KAFKA_BOOTSTRAP or a Docker engine chose another), so no second broker starts; else a Java
+    node of this module's own: these tests run wherever the suite runs, never skipped."""
+    if kafka_broker.secured is not None:
+        yield kafka_broker
+        return
+    with started_java_kafka() as broker:
+        yield LocalBroker(broker.bootstrap, broker.secured)
+
+
+@pytest.fixture(scope="module")
+def kafka_bootstrap(sasl_broker: LocalBroker) -> str:
+    """The ``scan`` and ``downstream`` fixtures' broker: the one with the SASL_SSL listener."""
+    return sasl_broker.bootstrap
+
+
 @pytest.fixture
-def secured(kafka_broker: LocalBroker) -> SecuredListener:
-    if kafka_broker.secured is None:
-        why = "the broker in use (KAFKA_BOOTSTRAP or a container) has no SASL_SSL listener we know"
-        if os.environ.get("CI") == "true":  # CI starts its own broker: a skip there hides a bug
-            pytest.fail(why)
-        pytest.skip(why)
-    return kafka_broker.secured
+def secured(sasl_broker: LocalBroker) -> SecuredListener:
+    assert sasl_broker.secured is not None
+    return sasl_broker.secured
 
 
 async def test_sasl_ssl_worker_rescan_and_dlq_commands_run_end_to_end(

@@ -10,6 +10,7 @@ import asyncio
 import json
 import random
 import signal
+import time
 from collections import defaultdict
 
 from hashgate_tools.harness.kafka import Record, committed_offsets, end_offsets, produce
@@ -65,6 +66,7 @@ async def test_outage_pauses_and_resumes_without_dlq_or_false_clear(scan: ScanSe
     async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
         await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
         await collector.wait_for(300, within=120)
+        canary_calls, outage_started = await worker.metric(PROBE_CALLS), time.monotonic()
         await scan.admin.set_faults(outage=True)
         await _until_metric(worker, "hashgate_breaker_state", 2)
         assert (await worker.get("/readyz")).status_code == 503
@@ -81,7 +83,14 @@ async def test_outage_pauses_and_resumes_without_dlq_or_false_clear(scan: ScanSe
         assert await committed_offsets(scan.bootstrap, group, uploads_topic) == offsets_during
         assert collector.settled() - during <= 70, "only in-flight scans may finish"
         assert out_of(collector.out) == [], "no DLQ record for an outage"
+        canary_calls = await worker.metric(PROBE_CALLS) - canary_calls
+        outage_s = time.monotonic() - outage_started
         await scan.admin.set_faults(outage=False)
+        print(
+            f"\ncanary calls during the outage: {canary_calls:.0f} in {outage_s:.1f}s, "
+            f"{canary_calls / outage_s * 60:.1f}/min (BREAKER_RESET_S=1 here: open 1, 2, 4, 8 s; "
+            "the defaults settle at 3 calls per 40 s)"
+        )
         out = await collector.wait_for(len(events), within=180)
         await _until_metric(worker, "hashgate_breaker_state", 0)
     log = worker.log_path.read_text()  # the lines docs/operations.md quotes, in this order
@@ -105,6 +114,7 @@ def out_of(out: Outcomes) -> list[str]:
     return [e.reason.value for e in out.errors]
 
 
+PROBE_CALLS = "hashgate_photodna_probe_calls_total"
 FAILED_PROBES = 'hashgate_photodna_answers_total{caller="probe",status="http_503"}'
 
 

@@ -281,6 +281,20 @@ def test_worker_calls_the_simulator_with_a_key_it_accepts(env_of: Any) -> None:
     assert settings.photodna.subscription_key.get_secret_value() in keys
 
 
+def test_each_simulator_key_serves_one_consumer_group() -> None:
+    """Workers share a key's quota within their consumer group only: two groups (here on two
+    clusters) on one key would each take the whole quota and get 429s."""
+    accepted = _option(_service("simulator")["command"], "--keys").split(",")
+    groups_by_key: dict[str, set[tuple[str, str]]] = {}
+    for name in ("worker", "worker-sasl"):
+        env = _environment(_service(name))
+        group = (env["HASHGATE_KAFKA__BOOTSTRAP_SERVERS"], env["HASHGATE_KAFKA__CONSUMER_GROUP"])
+        key = env["HASHGATE_PHOTODNA__SUBSCRIPTION_KEY"]
+        assert key in accepted, name
+        groups_by_key.setdefault(key, set()).add(group)
+    assert all(len(groups) == 1 for groups in groups_by_key.values()), groups_by_key
+
+
 def test_worker_replicas_share_the_simulator_quota_undivided(env_of: Any) -> None:
     settings = _worker_settings(env_of)
     replicas = _service("worker")["deploy"]["replicas"]

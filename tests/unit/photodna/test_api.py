@@ -31,6 +31,7 @@ from streams.errors import (
 )
 from streams.photodna import (
     BreakerState,
+    Canary,
     CircuitBreaker,
     ImageBytes,
     ImageUrl,
@@ -42,6 +43,7 @@ from streams.photodna import (
     RetryPolicy,
     parse_retry_after,
 )
+from streams.photodna.canary import CANARY_ATTEMPTS
 from streams.settings import PhotoDNASettings
 from tests.support import settle
 
@@ -712,6 +714,25 @@ async def test_limiter_is_asked_before_every_attempt_and_told_how_it_went() -> N
         "success",  # a 3004 came through the gateway fine: the quota is not the problem
         "acquire:rescan",
         "success",
+    ]
+
+
+async def test_the_canary_takes_a_live_token_per_call_even_while_the_breaker_is_open() -> None:
+    """Its quota share is bounded only because every canary call goes through the limiter."""
+    limiter = SpyLimiter()
+    breaker = CircuitBreaker(1, 60, probe=Probe(False))
+    assert not await breaker.answering_now()
+    server = Server(httpx.Response(503), status(3004), ok())
+    async with make_client(server, breaker=breaker, rate_limiter=limiter) as client:
+        assert await Canary(client).answers()
+
+    assert server.calls == CANARY_ATTEMPTS == client.probe_calls
+    assert limiter.events == [
+        "acquire:live",  # 503
+        "acquire:live",
+        "success",  # 3004
+        "acquire:live",
+        "success",  # 3000, no match
     ]
 
 
