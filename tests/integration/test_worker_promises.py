@@ -32,10 +32,10 @@ pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
 
 
 async def test_kill_9_three_times_loses_nothing(scan: ScanSetup) -> None:
-    events, known = uploads(scan, 3000)
+    events, known = uploads(scan, 2000)
     await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
     async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
-        for checkpoint in (500, 1300, 2100):
+        for checkpoint in (400, 900, 1400):
             worker = scan.start_worker()
             await worker.wait_ready()
             await collector.wait_for(checkpoint, within=180)
@@ -47,12 +47,12 @@ async def test_kill_9_three_times_loses_nothing(scan: ScanSetup) -> None:
 
 
 async def test_two_workers_one_killed_loses_nothing(scan: ScanSetup) -> None:
-    events, known = uploads(scan, 3000, seed=2)
+    events, known = uploads(scan, 2000, seed=2)
     first, second = scan.start_worker(), scan.start_worker()
     await asyncio.gather(first.wait_ready(), second.wait_ready())
     async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
         await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
-        await collector.wait_for(800, within=180)
+        await collector.wait_for(600, within=180)
         first.signal(signal.SIGKILL)
         out = await collector.wait_for(len(events), within=240)
     assert_every_event_once_and_right(out, events, known)
