@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 
 async def eventually(
@@ -20,3 +20,13 @@ async def eventually(
                 await asyncio.sleep(poll)
     except TimeoutError:
         raise AssertionError(f"{what} not met within {within}s") from None
+
+
+async def throughout(check: Callable[[], Awaitable[None]], *, seconds: float, poll: float) -> None:
+    """Run ``check`` (it asserts) every ``poll`` seconds for ``seconds``: a condition that must
+    hold all along, such as a process staying up through a fault."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    while (left := until - loop.time()) > 0:
+        await check()
+        await asyncio.sleep(min(left, poll))

@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 #: One fetch's records of one partition, in offset order.
 OnRecords = Callable[[int, Sequence[ConsumerRecord[bytes, bytes]]], None]
-COMPACTED = {"cleanup.policy": "compact"}
 
 
 def each_record(on_record: Callable[[bytes, bytes | None], None]) -> OnRecords:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from hashgate_tools.harness.kafka import committed_offsets, produce
-from hashgate_tools.harness.waiting import eventually
+from hashgate_tools.harness.waiting import eventually, throughout
 from hashgate_tools.harness.worker import (
     OutcomeCollector,
     ScanSetup,
@@ -75,11 +75,11 @@ async def _broker_gone(broker: JavaKafka, worker: WorkerProcess) -> None:
 
 async def _stays_not_ready(worker: WorkerProcess, seconds: float) -> None:
     """/readyz never says ready (200) during ``seconds`` while the broker stays down."""
-    loop = asyncio.get_running_loop()
-    until = loop.time() + seconds
-    while loop.time() < until:
+
+    async def not_ready() -> None:
         assert not await _ready(worker), "/readyz said ready while the broker was gone"
-        await asyncio.sleep(0.2)
+
+    await throughout(not_ready, seconds=seconds, poll=0.2)
 
 
 async def _committed(scan: ScanSetup) -> dict[int, int]:

@@ -16,7 +16,7 @@ import statistics
 from datetime import UTC, datetime
 
 from hashgate_tools.harness.kafka import committed_offsets, end_offsets, produce
-from hashgate_tools.harness.waiting import eventually
+from hashgate_tools.harness.waiting import eventually, throughout
 from hashgate_tools.harness.worker import (
     OutcomeCollector,
     ScanSetup,
@@ -234,8 +234,8 @@ def _rate(verdicts: list[Verdict]) -> float:
 
 async def _sleep_through_the_brown_out(worker: WorkerProcess, seconds: float) -> None:
     """The brown-out lasts ``seconds`` by definition; the worker must stay up all along."""
-    loop = asyncio.get_running_loop()
-    until = loop.time() + seconds
-    while (left := until - loop.time()) > 0:
+
+    async def up() -> None:
         assert worker.proc is not None and worker.proc.poll() is None, worker.log_tail()
-        await asyncio.sleep(min(left, 1.0))
+
+    await throughout(up, seconds=seconds, poll=1.0)

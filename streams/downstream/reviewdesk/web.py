@@ -163,7 +163,7 @@ def desk_application(parts: DeskParts) -> web.Application:
                 via="proxy",
                 address=address_of(request),
             )
-        visits.seen(proxied.name)
+        visits.seen(proxied.name)  # only once audited: a failed write audits the next request
         return proxied
 
     @web.middleware
