@@ -19,14 +19,13 @@ import statistics
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from bench.observe import rss_flatness
-from bench.scenarios import SCENARIOS, SMOKE, Context, Result
+from bench.scenarios import SCENARIOS, Context, Result
 from hashgate_tools.harness.downstream import (
     AgentProcess,
     DownstreamTopics,
@@ -53,21 +52,6 @@ REPORTING_ENV = {
 }
 MEDIA_URL = "https://images.example.com/bench.jpg"
 RESTART_ROUNDS = 3
-
-
-@dataclass(frozen=True)
-class StateSizes:
-    restart_small: int
-    restart_large: int
-    memory_verdicts: int
-
-
-FULL_STATE = StateSizes(restart_small=100_000, restart_large=1_000_000, memory_verdicts=500_000)
-SMOKE_STATE = StateSizes(restart_small=500, restart_large=5_000, memory_verdicts=2_000)
-
-
-def state_sizes(ctx: Context) -> StateSizes:
-    return SMOKE_STATE if ctx.sizes == SMOKE else FULL_STATE
 
 
 def verdict_records(start: int, count: int) -> Iterator[tuple[bytes, bytes]]:
@@ -178,7 +162,7 @@ async def restart_time(ctx: Context, entries: int) -> tuple[list[float], float]:
 
 async def restart(ctx: Context) -> Result:
     """(i) restart after kill -9 with 10x the state: ready again in about the same time?"""
-    sizes = state_sizes(ctx)
+    sizes = ctx.sizes
     small, small_mib = await restart_time(ctx, sizes.restart_small)
     large, large_mib = await restart_time(ctx, sizes.restart_large)
     ratio = statistics.median(large) / statistics.median(small)
@@ -204,7 +188,7 @@ async def restart(ctx: Context) -> Result:
 
 
 async def agent_memory(ctx: Context, role: str, key: str) -> Result:
-    count = state_sizes(ctx).memory_verdicts
+    count = ctx.sizes.memory_events
     bench = AgentBench(ctx, role)
     await bench.create()
     await preload_verdicts(ctx.lab.bootstrap, bench.source, 0, count)
