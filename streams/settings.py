@@ -385,7 +385,7 @@ class StateSettings(_Group):
         "worker and the agents (and the worker's copy of the cache topic).",
     )
     write_buffer_mb: int = Field(
-        4,
+        2,
         ge=1,
         description="RocksDB write buffer per table partition, in MiB (two at most): once "
         "full it is written to disk, so memory stops growing with the state (faust's own "
