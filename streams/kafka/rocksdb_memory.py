@@ -1,12 +1,13 @@
 """RocksDB's memory, bounded by the state settings, for every database hashgate opens.
 
 Left to faust's defaults, each table partition gets up to three 64 MiB write buffers and a
-2 GiB read cache. hashgate's entries are small (an id and a timestamp), so a buffer fills only
-after hundreds of thousands of them: until then nothing is flushed to disk and resident memory
-grows with the state (an agent that had handled 100,000 verdicts held about 30 MiB more than at
-10,000; bench (j)). With ``HASHGATE_STATE__WRITE_BUFFER_MB`` a partition flushes its buffer to
-disk once it is that full, so its memory stops growing at about two buffers (the one filling
-and the one being flushed) plus ``HASHGATE_STATE__BLOCK_CACHE_MB`` of cached reads.
+2 GiB read cache. hashgate's entries are small (an id and a timestamp, about 80 bytes in a
+buffer), so a buffer fills only after most of a million of them: until then nothing is flushed
+to disk and resident memory grows with the state (bench (j) and (k): 0.2 and 0.4 KiB per
+verdict handled, all of it write buffers). With ``HASHGATE_STATE__WRITE_BUFFER_MB`` a partition
+flushes its buffer to disk once it is that full, so its memory stops growing at about two
+buffers (the one filling and the one being flushed) plus ``HASHGATE_STATE__BLOCK_CACHE_MB`` of
+cached reads.
 """
 
 from __future__ import annotations
