@@ -379,10 +379,11 @@ class StateSettings(_Group):
         "'changed', so the rescan verdict is emitted).",
     )
     block_cache_mb: int = Field(
-        8,
+        2,
         ge=1,
         description="RocksDB read cache per table partition, in MiB, for every table of the "
-        "worker and the agents (and the worker's copy of the cache topic).",
+        "worker and the agents (and the worker's copy of the cache topic). Lookups of ids "
+        "not seen before fill it to this size and rarely hit it again: keep it small.",
     )
     write_buffer_mb: int = Field(
         2,
