@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +28,13 @@ from hashgate_tools.localkafka import local_kafka
 )
 @click.option("--smoke", is_flag=True, help="Tiny event counts: checks the harness only.")
 @click.option(
+    "--memory-events",
+    type=click.IntRange(min=100),
+    default=None,
+    help="Events of the memory scenarios (f), (h) and (j)-(l) instead of the full (or smoke) "
+    "size: a shorter run that still shows the RSS curve's shape.",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -45,7 +53,14 @@ from hashgate_tools.localkafka import local_kafka
     default=0,
     help="Instead: profile the worker on this many events at latency 0 (pyinstrument).",
 )
-def main(only: str, smoke: bool, out_dir: Path, markdown: bool, profile_events: int) -> None:
+def main(
+    only: str,
+    smoke: bool,
+    memory_events: int | None,
+    out_dir: Path,
+    markdown: bool,
+    profile_events: int,
+) -> None:
     """Benchmarks of the scan worker, each against a baseline measured in the same run."""
     if markdown:
         click.echo(render_markdown(json.loads((out_dir / "latest.json").read_text())))
@@ -63,6 +78,8 @@ def main(only: str, smoke: bool, out_dir: Path, markdown: bool, profile_events: 
             return
         started = datetime.now(UTC)
         sizes = SMOKE if smoke else FULL
+        if memory_events is not None:
+            sizes = replace(sizes, memory_events=memory_events, only_changed_events=memory_events)
 
         def show(result: Result) -> None:
             click.echo(f"({result.scenario}) {result.title}: {result.measured}", err=True)
@@ -70,7 +87,7 @@ def main(only: str, smoke: bool, out_dir: Path, markdown: bool, profile_events: 
         run = asyncio.run(run_bench(bootstrap, log_dir, sizes, set(only), show))
     click.echo(table(run.results))
     doc = document(run.results, started=started, load=run.load, sizes=sizes)
-    complete = not smoke and {r.scenario for r in run.results} == set(SCENARIOS)
+    complete = sizes == FULL and {r.scenario for r in run.results} == set(SCENARIOS)
     for path in write(doc, out_dir, latest=complete):
         click.echo(f"wrote {path}")
 

@@ -34,7 +34,7 @@ from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.partitioner import DefaultPartitioner
 
 from bench.observe import rss_flatness
-from bench.scenarios import SCENARIOS, SMOKE, Context, Result
+from bench.scenarios import SCENARIOS, Context, Result
 from hashgate_tools.harness.downstream import (
     PARTITIONS,
     AgentProcess,
@@ -67,21 +67,6 @@ RESTART_ROUNDS = 3
 #: Verdicts with new ids the agent handles once it has restored the seeded entries.
 FRESH_VERDICTS = 5
 DUPLICATES = 'hashgate_downstream_records_total{agent="moderation",result="duplicate"}'
-
-
-@dataclass(frozen=True)
-class StateSizes:
-    restart_small: int
-    restart_large: int
-    memory_verdicts: int
-
-
-FULL_STATE = StateSizes(restart_small=100_000, restart_large=1_000_000, memory_verdicts=500_000)
-SMOKE_STATE = StateSizes(restart_small=500, restart_large=5_000, memory_verdicts=2_000)
-
-
-def state_sizes(ctx: Context) -> StateSizes:
-    return SMOKE_STATE if ctx.sizes == SMOKE else FULL_STATE
 
 
 def verdict_records(numbers: Iterable[int]) -> Iterator[tuple[bytes, bytes, int | None]]:
@@ -284,7 +269,7 @@ async def restart_time(ctx: Context, entries: int) -> RestartRun:
 
 async def restart(ctx: Context) -> Result:
     """(i) restart after kill -9 with 10x the state: ready again in about the same time?"""
-    sizes = state_sizes(ctx)
+    sizes = ctx.sizes
     small = await restart_time(ctx, sizes.restart_small)
     large = await restart_time(ctx, sizes.restart_large)
     ratio = large.median("handled_s") / small.median("handled_s")
@@ -314,7 +299,7 @@ async def restart(ctx: Context) -> Result:
 
 
 async def agent_memory(ctx: Context, role: str, key: str) -> Result:
-    count = state_sizes(ctx).memory_verdicts
+    count = ctx.sizes.memory_events
     bench = AgentBench(ctx, role)
     await bench.create()
     await bench.publish(range(count))

@@ -39,7 +39,9 @@ class Sizes:
     """Event counts: FULL keeps ``make bench`` under ~40 minutes on 2 cores.
 
     (a), (b) and (e) run ``repeats`` times (``REPEATED``): the shared machine's noise shows as
-    the spread of their ratios.
+    the spread of their ratios. ``memory_events`` is the length of the worker's (f) and of each
+    agent's (j)-(l) memory run; (i) restarts the moderation agent on ``restart_small`` and on
+    ``restart_large`` verdicts of state.
     """
 
     bound_events: int = 6_000
@@ -53,6 +55,8 @@ class Sizes:
     rescan_backlog: int = 200_000
     repeats: int = 3
     saver_events: int = 300
+    restart_small: int = 100_000
+    restart_large: int = 1_000_000
 
 
 FULL = Sizes()
@@ -68,6 +72,8 @@ SMOKE = Sizes(
     rescan_backlog=500,
     repeats=1,
     saver_events=50,
+    restart_small=500,
+    restart_large=5_000,
 )
 
 

@@ -379,10 +379,18 @@ class StateSettings(_Group):
         "'changed', so the rescan verdict is emitted).",
     )
     block_cache_mb: int = Field(
-        8, ge=1, description="RocksDB read cache per table partition, in MiB."
+        2,
+        ge=1,
+        description="RocksDB read cache per table partition, in MiB, for every table of the "
+        "worker and the agents (and the worker's copy of the cache topic). Lookups of ids "
+        "not seen before fill it to this size and rarely hit it again: keep it small.",
     )
     write_buffer_mb: int = Field(
-        4, ge=1, description="RocksDB write buffer per table partition, in MiB (two at most)."
+        2,
+        ge=1,
+        description="RocksDB write buffer per table partition, in MiB (two at most): once "
+        "full it is written to disk, so memory stops growing with the state (faust's own "
+        "default, three of 64 MiB, holds hundreds of thousands of small entries in RAM).",
     )
     checkpoint_interval_s: PositiveFloat = Field(
         10.0,

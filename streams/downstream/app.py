@@ -26,6 +26,7 @@ from streams.events import Event
 from streams.events.topics import topics_of
 from streams.kafka.app import assigned, create_app, flush_producer, raw_topic
 from streams.kafka.confirmed import ConfirmedWriter, FaustWriter
+from streams.kafka.rocksdb_memory import table_options
 from streams.observability.logging import configure_logging
 from streams.observability.web import install_pages
 from streams.process import HashgateWorker, prepare_kafka_and_port, run_worker
@@ -79,19 +80,25 @@ class DownstreamApp:
         *and* time-retained, deletes its record, so a fresh instance never restores it.
         """
         if expires is None:
-            table = self.app.Table(name, key_type=str, value_type=str)
+            table = self.app.Table(name, key_type=str, value_type=str, options=self.store_options())
         else:
             table = self.app.Table(
                 name,
                 key_type=str,
                 value_type=str,
-                options={"ttl": int(expires.total_seconds())},
+                options=self.store_options(ttl_s=expires.total_seconds()),
                 extra_topic_configs={
                     "cleanup.policy": "compact,delete",
                     "retention.ms": str(int(expires.total_seconds() * 1000)),
                 },
             )
         return cast(MutableMapping[str, str], table)
+
+    def store_options(self, *, ttl_s: float | None = None) -> dict[str, Any]:
+        """Options of a table's store: every table of an agent keeps RocksDB's memory within
+        the state settings (streams/kafka/rocksdb_memory.py); faust's defaults would let
+        it grow with the state."""
+        return table_options(self.settings.state, ttl_s=ttl_s)
 
     def seen(self) -> SeenStore:
         """The process's one idempotency table; ids of different loops never collide."""

@@ -258,7 +258,9 @@ def build_stats(settings: Settings, **faust_overrides: object) -> DownstreamApp:
     expires = DAY * settings.stats.retention_days
 
     def daily(name: str) -> WindowedDailyCounts:
-        table = downstream.app.Table(name, default=dict).tumbling(DAY, expires=expires)
+        table = downstream.app.Table(
+            name, default=dict, options=downstream.store_options()
+        ).tumbling(DAY, expires=expires)
         return WindowedDailyCounts(cast(WindowWrapper, table))
 
     by_tenant, by_source = daily("matches-by-tenant-day"), daily("matches-by-source-day")

@@ -74,13 +74,12 @@ class MemoryStore:
 
 
 class RocksStore:
-    """A RocksDB with a TTL under ``path``; entries and offsets of one batch land together."""
+    """A RocksDB with a TTL under ``path``; entries and offsets of one batch land together.
+    ``options`` (raw mode) bound its memory: streams.kafka.rocksdb_memory.rocksdict_options."""
 
-    def __init__(self, path: Path, *, ttl_s: float) -> None:
+    def __init__(self, path: Path, *, ttl_s: float, options: Options) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        self._db = Rdict(
-            str(path), Options(raw_mode=True), access_type=AccessType.with_ttl(int(ttl_s))
-        )
+        self._db = Rdict(str(path), options, access_type=AccessType.with_ttl(int(ttl_s)))
 
     def get(self, key: bytes) -> bytes | None:
         value: bytes | None = self._db.get(_ENTRY + key)

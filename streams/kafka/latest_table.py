@@ -26,12 +26,12 @@ from aiokafka.partitioner import murmur2
 from faust.types import TP, EventT
 
 from streams.kafka.internals import table_partition
+from streams.kafka.rocksdb_memory import table_options
 from streams.settings import Settings, StateStore
 
 log = logging.getLogger(__name__)
 
 TABLE_NAME = "hashgate.verdicts.latest"
-MIB = 1024 * 1024
 
 
 class StateUnavailable(LookupError):
@@ -75,14 +75,7 @@ class LatestVerdictTable:
         self._partitions = settings.topics.partitions
         options: dict[str, Any] | None = None
         if state.store is StateStore.ROCKSDB:
-            options = {
-                "block_cache_size": state.block_cache_mb * MIB,
-                "write_buffer_size": state.write_buffer_mb * MIB,
-                "max_write_buffer_number": 2,
-                "target_file_size_base": 4 * state.write_buffer_mb * MIB,
-            }
-            if state.verdict_digests_ttl_s is not None:
-                options["ttl"] = max(int(state.verdict_digests_ttl_s), 1)
+            options = table_options(state, ttl_s=state.verdict_digests_ttl_s)
         table = _RestoringTable(
             app,
             name=TABLE_NAME,

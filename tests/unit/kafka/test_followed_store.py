@@ -9,15 +9,21 @@ import pytest
 
 from hashgate_tools.harness.waiting import eventually
 from streams.kafka.followed_store import FollowedStore, MemoryStore, RocksStore
+from streams.kafka.rocksdb_memory import rocksdict_options
+from streams.settings import StateSettings
 
 DAY_S = 24 * 3600.0
+
+
+def rocks(path: Path, ttl_s: float = DAY_S) -> RocksStore:
+    return RocksStore(path, ttl_s=ttl_s, options=rocksdict_options(StateSettings()))
 
 
 @pytest.fixture(params=["memory", "rocksdb"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> FollowedStore:
     if request.param == "memory":
         return MemoryStore()
-    return RocksStore(tmp_path / "copy", ttl_s=DAY_S)
+    return rocks(tmp_path / "copy")
 
 
 def test_records_read_set_and_delete_entries_and_move_the_partitions_offsets(
@@ -41,16 +47,16 @@ def test_a_local_write_is_read_back_at_once_and_moves_no_offset(store: FollowedS
 
 
 def test_a_copy_on_disk_comes_back_with_its_offsets(tmp_path: Path) -> None:
-    first = RocksStore(tmp_path / "copy", ttl_s=DAY_S)
+    first = rocks(tmp_path / "copy")
     first.apply([(2, 40, b"digest", b"answer")])
     first.close()
-    again = RocksStore(tmp_path / "copy", ttl_s=DAY_S)
+    again = rocks(tmp_path / "copy")
     assert again.get(b"digest") == b"answer"
     assert again.positions() == {2: 41}, "a restart reads on from here, not from offset 0"
 
 
 async def test_entries_older_than_the_ttl_leave_the_disk_in_a_compaction(tmp_path: Path) -> None:
-    copy = RocksStore(tmp_path / "copy", ttl_s=1)
+    copy = rocks(tmp_path / "copy", ttl_s=1)
     copy.apply([(0, 0, b"old", b"answer")])
     copy._db.compact_range(None, None)
     assert copy.get(b"old") == b"answer", "a compaction kept it while younger than its TTL"
