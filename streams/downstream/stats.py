@@ -250,8 +250,10 @@ def install_stats_page(
         return self.json(daily_report(day, by_tenant, by_source, coverage))
 
 
-def build_stats(settings: Settings, **faust_overrides: object) -> DownstreamApp:
-    downstream = DownstreamApp(settings, ROLE, STATS, **faust_overrides)
+def build_stats(settings: Settings, **faust_overrides: Any) -> DownstreamApp:
+    downstream = DownstreamApp(
+        settings, ROLE, STATS, exactly_once=settings.state.exactly_once, **faust_overrides
+    )
     topics = downstream.settings.topics
     by_tenant_topic = f"{downstream.settings.kafka.consumer_group}-matches-by-tenant"
     downstream.writes(by_tenant_topic)
