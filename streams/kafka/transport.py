@@ -19,7 +19,7 @@ trip every ``FETCH_MAX_WAIT_MS`` per broker while a worker is idle.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import aiokafka
 from faust.streams import current_event
@@ -33,7 +33,11 @@ from faust.types.tuples import FutureMessage
 from streams.kafka.buffering import TopicWideBufferingConsumer
 from streams.kafka.internals import set_fetch_max_wait
 from streams.kafka.seek_first import SeekFirstConsumer
-from streams.kafka.transactions import OUTSIDE_TRANSACTIONS, SourcePartitionTransactions
+from streams.kafka.transactions import (
+    OUTSIDE_TRANSACTIONS,
+    SourcePartitionTransactions,
+    between_records,
+)
 
 #: The broker URL scheme this driver is registered under (pyproject.toml, faust.transports).
 SCHEME = "hashgate-kafka"
@@ -74,6 +78,14 @@ class ConsumerThread(AIOKafkaConsumerThread):
 class Consumer(SeekFirstConsumer, TopicWideBufferingConsumer):
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def force_commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
+        """faust's commit, between records with Kafka transactions (transactions.py)."""
+        async with between_records(self):
+            return cast(
+                bool,
+                await super().force_commit(topics, start_new_transaction=start_new_transaction),
+            )
 
 
 class Producer(AIOKafkaProducer):

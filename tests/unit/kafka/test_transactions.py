@@ -18,6 +18,7 @@ from streams.kafka.transactions import (
     OUTSIDE_TRANSACTIONS,
     RecordGate,
     SourcePartitionTransactions,
+    between_records,
 )
 
 pytestmark = pytest.mark.unit
@@ -113,15 +114,31 @@ async def test_a_write_outside_any_record_is_sent_without_a_transaction_only_whe
         await manager(producer).send("moderation.actions", b"k", b"v", None, None, None)
 
 
-async def test_a_commit_waits_for_the_record_in_progress_and_the_table_writes() -> None:
+async def test_the_consumer_picks_offsets_only_once_no_record_is_in_progress() -> None:
+    """Taken inside ``commit``, the gate came too late: faust had picked the offsets already, so
+    a record acked while the commit waited had its writes committed without its offset."""
     producer = Producer(["hashgate-stats-0-0"])
     transactions_ = manager(producer)
-    offsets = {TP("content.verdicts.match", 0): 10}
+    consumer = SimpleNamespace(in_transaction=True, transactions=transactions_)
+    picked: list[str] = []
+
+    async def faust_commit() -> None:
+        async with between_records(consumer):
+            picked.append("offsets picked")
+
     async with transactions_.record():
-        commit = asyncio.ensure_future(transactions_.commit(offsets))
+        committing = asyncio.ensure_future(faust_commit())
         await asyncio.sleep(0.01)
-        assert not commit.done() and producer.committed == []  # mid-record: no commit
-    assert await commit
+        assert picked == []  # mid-record: faust has not looked at the acks yet
+        picked.append("record acked")
+    await committing
+    assert picked == ["record acked", "offsets picked"]
+
+
+async def test_a_commit_waits_for_the_table_writes_then_commits_each_transaction() -> None:
+    producer = Producer(["hashgate-stats-0-0"])
+    offsets = {TP("content.verdicts.match", 0): 10}
+    assert await manager(producer).commit(offsets)
     assert producer.settled_calls == 1
     assert producer.committed == [{"hashgate-stats-0-0": offsets}]
 
