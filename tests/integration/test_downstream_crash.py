@@ -88,8 +88,8 @@ async def test_kill_9_mid_backlog_loses_and_doubles_nothing(
     agents = {role: downstream.start_agent(role, **env) for role in ("moderation", "stats")}
 
     await asyncio.gather(*(kill_when_past(downstream, r, a) for r, a in agents.items()))
-    for role in agents:
-        downstream.start_agent(role, **env)
+    for role, killed in agents.items():  # the same port, so the same state directory
+        downstream.start_agent(role, **env, HASHGATE_WEB__PORT=str(killed.port))
     for role in agents:
         await downstream.wait_consumed(
             role, downstream.topics.name("verdicts_match"), VERDICTS, within=WITHIN_S
