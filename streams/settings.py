@@ -397,6 +397,12 @@ class StateSettings(_Group):
         description="How often the worker records how far its table is up to date, so a "
         "restart reads only the changelog records written after that.",
     )
+    exactly_once: bool = Field(
+        True,
+        description="Moderation and stats agents: Kafka transactions, so a crash neither "
+        "loses nor doubles an action or a count (their consumers read with "
+        "isolation.level=read_committed); false: at-least-once, actions de-duplicated by id.",
+    )
 
 
 class WebSettings(_Group):

@@ -99,6 +99,26 @@ class DownstreamSetup:
                 raise AssertionError(f"{group} committed {done} of {total} records of {topic}")
             await asyncio.sleep(0.25)
 
+    async def wait_caught_up(self, role: str, topic: str, within: float = 60) -> int:
+        """Until the agent's group has committed past the last committed record of ``topic``;
+        returns how many records that is. For a topic written in Kafka transactions, whose
+        offsets also hold the transactions' commit markers and so count no records."""
+        kafka = KafkaSettings(bootstrap_servers=self.bootstrap)
+        records = await read_to_end(kafka, [topic], within_s=30)
+        last: dict[int, int] = {}
+        for record in records:
+            last[record.partition] = max(last.get(record.partition, -1), record.offset)
+        group = self.topics.group(role)
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            committed = await committed_offsets(self.bootstrap, group, topic)
+            behind = {p: o for p, o in last.items() if committed.get(p, 0) <= o}
+            if not behind:
+                return len(records)
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{group} has not committed past {behind} of {topic}")
+            await asyncio.sleep(0.25)
+
 
 async def create_downstream_topics(bootstrap: str, topics: DownstreamTopics) -> None:
     await create_topics(bootstrap, [topics.name(s) for s in TOPIC_SETTINGS], PARTITIONS)

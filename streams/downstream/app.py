@@ -48,13 +48,20 @@ class DownstreamApp:
     """Builds a downstream process; ``run()`` blocks until it stops."""
 
     def __init__(
-        self, settings: Settings, role: str, registry_role: str, **faust_overrides: Any
+        self,
+        settings: Settings,
+        role: str,
+        registry_role: str,
+        *,
+        exactly_once: bool = False,
+        **faust_overrides: Any,
     ) -> None:
         """``registry_role`` names the process in the topic registry, which says the topics it
-        reads and writes (streams/events/topics.py)."""
+        reads and writes (streams/events/topics.py). ``exactly_once``: Kafka transactions, for
+        an agent that writes to Kafka only (docs/operations.md, "State")."""
         self.role = role
         self.settings = agent_settings(settings, role)
-        self.app = create_app(self.settings, role, **faust_overrides)
+        self.app = create_app(self.settings, role, exactly_once=exactly_once, **faust_overrides)
         self.metrics = DownstreamMetrics()
         self.loops: list[DownstreamLoop[Any]] = []
         self.fatal: BaseException | None = None

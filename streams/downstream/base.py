@@ -52,6 +52,7 @@ from streams.kafka.record import (
     source_record,
     taken_in_current_generation,
 )
+from streams.kafka.transactions import record_step
 from streams.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -141,12 +142,14 @@ class DownstreamLoop(Generic[T]):
         self.running = True
         try:
             async for event in cast(faust.Stream[bytes], stream).noack().events():
-                if not await self.process(source_record(event)):
-                    return
-                # Handled across a rebalance: faust reads it again from the committed offset
-                # (the seen store skips it then); an ack now could commit past a gap.
-                if taken_in_current_generation(stream.app, event):
-                    event.ack()
+                # With Kafka transactions, no commit between a record's writes and its ack.
+                async with record_step(stream.app):
+                    if not await self.process(source_record(event)):
+                        return
+                    # Handled across a rebalance: faust reads it again from the committed
+                    # offset (the seen store skips it then); an ack now could commit past a gap.
+                    if taken_in_current_generation(stream.app, event):
+                        event.ack()
         finally:
             self.running = False
 

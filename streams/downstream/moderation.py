@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
@@ -95,9 +96,11 @@ def policy_of(settings: Settings) -> Policy:
     return load_policy(path)
 
 
-def build_moderation(settings: Settings, **faust_overrides: object) -> DownstreamApp:
+def build_moderation(settings: Settings, **faust_overrides: Any) -> DownstreamApp:
     policy = policy_of(settings)
-    downstream = DownstreamApp(settings, ROLE, MODERATION, **faust_overrides)
+    downstream = DownstreamApp(
+        settings, ROLE, MODERATION, exactly_once=settings.state.exactly_once, **faust_overrides
+    )
     topics = downstream.settings.topics
     sink = ModerationSink(policy, downstream.writer_for(ROLE), topics.moderation_actions)
     downstream.add_loop(ROLE, topics.verdicts_match, sink)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
@@ -331,7 +332,7 @@ class DecisionsToReports(Sink[ReviewDecision]):
         await self._book.on_decision(item)
 
 
-def build_reporting(settings: Settings, **faust_overrides: object) -> DownstreamApp:
+def build_reporting(settings: Settings, **faust_overrides: Any) -> DownstreamApp:
     filer = ReportFiler.from_settings(settings)
     downstream = DownstreamApp(settings, ROLE, REPORTING, **faust_overrides)
     downstream.on_close(filer.aclose)

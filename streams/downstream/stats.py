@@ -11,7 +11,9 @@ faust tables (tumbling, one day, aligned to UTC midnight), recovered from their 
 restart. Every change is written to the compacted stats topic (newest record per key = the
 figure), and ``GET /stats/matches?day=YYYY-MM-DD`` serves the counts this instance holds.
 
-Exact counts across kill -9, without Kafka transactions. A count lives in one table and the
+Exact counts across kill -9. With Kafka transactions (``HASHGATE_STATE__EXACTLY_ONCE``, the
+default) a kill aborts the counts, marks and figures of the records it cut off together. Without
+them, a guard keeps the counts exact: a count lives in one table and the
 loop's "seen" mark in another, so a kill can keep one changelog record and lose the other;
 and the re-keying loop, killed before its ack, re-sends a suffix of what it sent, at new
 offsets of the by-tenant topic. So each re-keyed record carries where its verdict sat (the
@@ -250,8 +252,10 @@ def install_stats_page(
         return self.json(daily_report(day, by_tenant, by_source, coverage))
 
 
-def build_stats(settings: Settings, **faust_overrides: object) -> DownstreamApp:
-    downstream = DownstreamApp(settings, ROLE, STATS, **faust_overrides)
+def build_stats(settings: Settings, **faust_overrides: Any) -> DownstreamApp:
+    downstream = DownstreamApp(
+        settings, ROLE, STATS, exactly_once=settings.state.exactly_once, **faust_overrides
+    )
     topics = downstream.settings.topics
     by_tenant_topic = f"{downstream.settings.kafka.consumer_group}-matches-by-tenant"
     downstream.writes(by_tenant_topic)

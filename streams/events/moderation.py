@@ -31,7 +31,11 @@ def action_id_for(verdict_id: str, action: ActionKind, target: str | None) -> st
 
 class ModerationAction(Event):
     """Emitted to ``moderation.actions``, one per action a policy rule asks for; key
-    ``content_id``. Platforms carry the action out and de-duplicate on ``action_id``."""
+    ``content_id``. Platforms carry the action out, reading with
+    ``isolation.level=read_committed``: the agent writes in Kafka transactions, so each action
+    arrives once, even across a crash of the agent. ``action_id`` stays the same for the same
+    verdict and action (a deliberate replay, or exactly-once turned off), so de-duplicating on
+    it remains safe."""
 
     schema_name = "moderation_action"
 

@@ -216,7 +216,8 @@ REGISTRY: tuple[Topic, ...] = (
         "moderation_actions",
         ModerationAction,
         "content_id",
-        "One event per action the moderation policy asks for; de-duplicate on action_id.",
+        "One event per action the moderation policy asks for, written in Kafka transactions: "
+        "read with isolation.level=read_committed; action_id is stable across replays.",
         (MODERATION,),
         ("platforms (moderation tooling)",),
     ),

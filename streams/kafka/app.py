@@ -17,7 +17,9 @@ from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
 from streams.kafka.config import faust_broker_urls, faust_credentials
-from streams.settings import Settings
+from streams.kafka.transactional_store import SCHEME as TRANSACTIONAL_STORE
+from streams.kafka.transactional_store import TransactionalTableManager
+from streams.settings import Settings, StateStore
 
 
 def state_dir(settings: Settings, process: str) -> Path:
@@ -32,9 +34,15 @@ def state_dir(settings: Settings, process: str) -> Path:
     return parent / f"{settings.kafka.consumer_group}-{settings.web.port_of(process)}"
 
 
-def create_app(settings: Settings, process: str = "worker", **overrides: Any) -> faust.App:
+def create_app(
+    settings: Settings, process: str = "worker", *, exactly_once: bool = False, **overrides: Any
+) -> faust.App:
     """A faust.App for ``settings``, serving on ``process``'s web port; ``overrides`` are faust
-    settings (tests use a few)."""
+    settings (tests use a few).
+
+    ``exactly_once``: Kafka transactions per source partition (streams/kafka/transactions.py)
+    and RocksDB tables whose changes wait for their transaction
+    (streams/kafka/transactional_store.py)."""
     options: dict[str, Any] = {
         "broker": faust_broker_urls(settings.kafka),
         "broker_credentials": faust_credentials(settings.kafka),
@@ -66,6 +74,11 @@ def create_app(settings: Settings, process: str = "worker", **overrides: Any) ->
         "broker_session_timeout": settings.kafka.session_timeout_s,
         "broker_heartbeat_interval": settings.kafka.session_timeout_s / 4,
     }
+    if exactly_once:
+        options["processing_guarantee"] = "exactly_once"
+        options["TableManager"] = TransactionalTableManager
+        if settings.state.store is StateStore.ROCKSDB:
+            options["store"] = f"{TRANSACTIONAL_STORE}://"
     options.update(overrides)
     app = faust.App(settings.kafka.consumer_group, **options)
     return app

@@ -74,8 +74,12 @@ class FaustWriter:
         await self._track_all()
 
     async def kafka_client(self) -> AIOKafkaClient:
-        """The aiokafka client under faust's producer, started if need be."""
-        return producer_client(await self._app.maybe_start_producer())
+        """The aiokafka client under faust's producer, started if need be (with exactly-once
+        processing, ``maybe_start_producer`` hands out the transaction manager instead, whose
+        producers track their topics themselves: streams/kafka/transactions.py)."""
+        producer = self._app.producer
+        await producer.maybe_start()
+        return producer_client(producer)
 
     async def _track_all(self) -> TrackedTopics:
         if self._tracked is None:

@@ -7,6 +7,12 @@ tests/unit/kafka/test_internals.py, which fails loudly when an upgrade changes i
 - faust's aiokafka driver, ``Producer._ensure_producer()``: the aiokafka producer under faust's,
   whose client must track every topic hashgate writes (producer_topics.py); faust has no public
   accessor for it.
+- faust's aiokafka driver, ``Producer._transaction_producers``: the aiokafka producer of each
+  transactional id, whose client must track the topics it writes like the main one
+  (transactions.py).
+- faust's ``TableManager._pending_persisted_offsets`` (changelog partition -> store, offset)
+  and the RocksDB store's ``_key_index``: the transactional store and its table manager
+  (transactional_store.py) store those offsets and index those keys as faust's own would.
 - faust's ``Consumer._committed_offset``: the offset last committed per partition, for the lag
   metric; faust keeps it but offers no accessor.
 - faust's RocksDB ``Store._db_for_partition(partition)`` and the memory store's ``data``: one
@@ -51,6 +57,13 @@ def producer_client(producer: ProducerT) -> AIOKafkaClient:
     """The aiokafka client under a started faust producer of the aiokafka driver."""
     client = cast(AIOKafkaFaustProducer, producer)._ensure_producer().client
     return cast(AIOKafkaClient, client)
+
+
+def transaction_producer_client(producer: ProducerT, tid: str) -> AIOKafkaClient | None:
+    """The aiokafka client of faust's transactional producer for ``tid``; None if it has none."""
+    producers = cast(AIOKafkaFaustProducer, producer)._transaction_producers
+    transactional = producers.get(tid)
+    return None if transactional is None else cast(AIOKafkaClient, transactional.client)
 
 
 def set_fetch_max_wait(consumer: AIOKafkaConsumer, ms: int) -> None:

@@ -63,13 +63,17 @@ Reader: TypeAlias = AIOKafkaConsumer
 
 
 def span_consumer(kafka: KafkaSettings) -> AIOKafkaConsumer:
-    """A consumer without a group (not started): it commits nothing and is assigned spans."""
+    """A consumer without a group (not started): it commits nothing and is assigned spans.
+
+    It reads committed records only: what the agents write in Kafka transactions (moderation
+    and stats) counts once its transaction committed, and an aborted one never."""
     return AIOKafkaConsumer(
         **aiokafka_options(kafka),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=FETCH_RECORDS,
+        isolation_level="read_committed",
     )
 
 

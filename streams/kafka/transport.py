@@ -1,6 +1,7 @@
 """hashgate's faust transport driver: faust's aiokafka driver with the topic-wide buffering
 consumer (streams/kafka/buffering.py), stream partitions resumed only after their seek
-(streams/kafka/seek_first.py) and a short fetch wait.
+(streams/kafka/seek_first.py), a short fetch wait, and Kafka transactions per source
+partition when exactly-once processing is on (streams/kafka/transactions.py).
 
 faust picks a transport by the scheme of its broker URL, from its ``faust.transports`` entry
 points; pyproject.toml registers this one for ``hashgate-kafka://``, and
@@ -17,17 +18,26 @@ trip every ``FETCH_MAX_WAIT_MS`` per broker while a worker is idle.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, cast
 
 import aiokafka
+from faust.streams import current_event
 from faust.transport.consumer import RecordMap
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP
+from faust.types.tuples import FutureMessage
 
 from streams.kafka.buffering import TopicWideBufferingConsumer
 from streams.kafka.internals import set_fetch_max_wait
 from streams.kafka.seek_first import SeekFirstConsumer
+from streams.kafka.transactions import (
+    OUTSIDE_TRANSACTIONS,
+    SourcePartitionTransactions,
+    between_records,
+)
 
 #: The broker URL scheme this driver is registered under (pyproject.toml, faust.transports).
 SCHEME = "hashgate-kafka"
@@ -69,6 +79,47 @@ class Consumer(SeekFirstConsumer, TopicWideBufferingConsumer):
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def force_commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
+        """faust's commit, between records with Kafka transactions (transactions.py)."""
+        async with between_records(self):
+            return cast(
+                bool,
+                await super().force_commit(topics, start_new_transaction=start_new_transaction),
+            )
+
+
+class Producer(AIOKafkaProducer):
+    """faust's producer, which can tell when the table writes it buffered are confirmed
+    (``settled``) and, with exactly-once processing, sends a table write made outside any
+    record without a transaction (streams/kafka/transactions.py)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._unsettled: set[FutureMessage] = set()
+        self._outside: set[asyncio.Future[Any]] = set()
+
+    def send_soon(self, fut: FutureMessage) -> None:
+        self._unsettled.add(fut)
+        fut.add_done_callback(self._unsettled.discard)
+        if not (self.app.in_transaction and current_event() is None):
+            super().send_soon(fut)
+            return
+        token = OUTSIDE_TRANSACTIONS.set(True)  # the new task keeps a copy of the context
+        try:
+            task = asyncio.ensure_future(fut.message.channel.publish_message(fut))
+        finally:
+            OUTSIDE_TRANSACTIONS.reset(token)
+        self._outside.add(task)
+        task.add_done_callback(self._outside.discard)
+
+    async def settled(self) -> None:
+        """Return once every write handed to ``send_soon`` so far is confirmed; raise if one
+        failed."""
+        if self._unsettled:
+            await asyncio.gather(*self._unsettled)
+
 
 class Transport(AIOKafkaTransport):
     Consumer = Consumer
+    Producer = Producer
+    TransactionManager = SourcePartitionTransactions

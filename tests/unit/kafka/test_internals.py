@@ -17,6 +17,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.consumer.fetcher import Fetcher
 from faust.stores import rocksdb
+from faust.tables import TableManager
+from faust.tables.base import Collection as Table
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer, ThreadDelegateConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -25,6 +27,9 @@ from streams.kafka import internals
 from streams.kafka.app import create_app
 from streams.kafka.buffering import TopicWideBufferingConsumer
 from streams.kafka.seek_first import SeekFirstConsumer
+from streams.kafka.transactional_store import SCHEME as STORE_SCHEME
+from streams.kafka.transactional_store import TransactionalStore
+from streams.kafka.transactions import SourcePartitionTransactions
 from streams.kafka.transport import FETCH_MAX_WAIT_MS, SCHEME, Transport
 from streams.kafka.transport import Consumer as HashgateConsumer
 from streams.settings import Settings
@@ -42,6 +47,9 @@ PRIVATE = (
     "_is_changelog_tp",
     "_new_consumer_thread",
     "_db_for_partition",
+    "_transaction_producers",
+    "_pending_persisted_offsets",
+    "_key_index",
 )
 #: faust's transport objects on an app: only the Kafka layer holds them (streams/kafka/app.py
 #: offers what the rest needs: assigned(), partition_count(), flush_producer()).
@@ -122,6 +130,21 @@ def test_faust_rocksdb_store_still_opens_one_partition_in_db_for_partition() -> 
     assert "_db_for_partition" in rocksdb.Store._get.__code__.co_names
 
 
+def test_faust_still_keeps_a_producer_per_transactional_id() -> None:
+    assert "_transaction_producers" in faust_aiokafka.Producer.__annotations__
+    source = inspect.getsource(faust_aiokafka.Producer.begin_transaction)
+    assert "self._transaction_producers[transactional_id] = " in source
+
+
+def test_faust_still_keeps_pending_changelog_offsets_by_changelog_partition() -> None:
+    """The transactional table manager maps committed source partitions onto these."""
+    assert "_pending_persisted_offsets" in TableManager.__annotations__
+    source = inspect.getsource(TableManager.persist_offset_on_commit)
+    assert "self._pending_persisted_offsets[tp] = (store, offset)" in source
+    assert "res.topic_partition" in inspect.getsource(Table._on_changelog_sent)
+    assert "self._key_index[key] = partition" in inspect.getsource(rocksdb.Store._set)
+
+
 def test_aiokafka_still_reads_no_partitions_as_every_partition() -> None:
     """Why the consumer thread never asks for an empty set (streams/kafka/transport.py)."""
     assert "if partitions and tp not in partitions" in inspect.getsource(Fetcher.fetched_records)
@@ -156,3 +179,5 @@ def test_faust_finds_hashgates_transport_by_its_url_scheme() -> None:
     assert app.transport.Consumer is HashgateConsumer
     assert issubclass(HashgateConsumer, TopicWideBufferingConsumer)
     assert issubclass(HashgateConsumer, SeekFirstConsumer)
+    assert app.transport.TransactionManager is SourcePartitionTransactions
+    assert faust.stores.by_url(f"{STORE_SCHEME}://") is TransactionalStore

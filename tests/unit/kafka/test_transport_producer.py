@@ -1,0 +1,65 @@
+"""faust's producer in hashgate's transport: it tells when buffered table writes are confirmed,
+and with Kafka transactions sends one made outside any record without a transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import faust
+import pytest
+
+from streams.kafka import transport
+from streams.kafka.app import create_app
+from streams.kafka.transactions import OUTSIDE_TRANSACTIONS
+from streams.settings import Settings, StateSettings
+
+pytestmark = pytest.mark.unit
+
+
+def app_on(tmp_path: Path, *, in_transaction: bool) -> faust.App:
+    app = create_app(Settings(state=StateSettings(dir=tmp_path)), exactly_once=in_transaction)
+    app.in_transaction = in_transaction  # a worker's app; a test's is a client's
+    return app
+
+
+async def test_settled_returns_once_every_buffered_write_is_confirmed(tmp_path: Path) -> None:
+    app = app_on(tmp_path, in_transaction=False)
+    producer: Any = app.producer
+    fut = app.topic("t").as_future_message(key=b"k", value=b"v")
+    producer.send_soon(fut)  # into faust's buffer, which no task drains here
+    waiting = asyncio.ensure_future(producer.settled())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    fut.set_result(None)
+    await waiting
+
+
+async def test_a_failed_write_raises_from_settled(tmp_path: Path) -> None:
+    app = app_on(tmp_path, in_transaction=False)
+    producer: Any = app.producer
+    fut = app.topic("t").as_future_message(key=b"k", value=b"v")
+    producer.send_soon(fut)
+    fut.set_exception(OSError("broker gone"))
+    with pytest.raises(OSError):
+        await producer.settled()
+
+
+async def test_a_write_outside_any_record_is_sent_outside_the_transactions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = app_on(tmp_path, in_transaction=True)
+    monkeypatch.setattr(transport, "current_event", lambda: None)  # faust expiring a window
+    marked: list[bool] = []
+    topic = app.topic("changelog")
+
+    async def publish_message(fut: Any, wait: bool = False) -> None:
+        marked.append(OUTSIDE_TRANSACTIONS.get())
+        fut.set_result(None)
+
+    monkeypatch.setattr(topic, "publish_message", publish_message)
+    app.producer.send_soon(topic.as_future_message(key=b"k", value=None))
+    await app.producer.settled()  # type: ignore[attr-defined]
+    assert marked == [True]
+    assert not OUTSIDE_TRANSACTIONS.get()  # only that send's task was marked
