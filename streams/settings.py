@@ -378,19 +378,14 @@ class StateSettings(_Group):
         "long as the compacted latest-verdict topic keeps it; an expired one means "
         "'changed', so the rescan verdict is emitted).",
     )
-    block_cache_mb: int = Field(
-        2,
-        ge=1,
-        description="RocksDB read cache per table partition, in MiB, for every table of the "
-        "worker and the agents (and the worker's copy of the cache topic). Lookups of ids "
-        "not seen before fill it to this size and rarely hit it again: keep it small.",
-    )
-    write_buffer_mb: int = Field(
-        2,
-        ge=1,
-        description="RocksDB write buffer per table partition, in MiB (two at most): once "
-        "full it is written to disk, so memory stops growing with the state (faust's own "
-        "default, three of 64 MiB, holds hundreds of thousands of small entries in RAM).",
+    rocksdb_memory_mb: int = Field(
+        8,
+        ge=2,
+        description="RocksDB memory of one process, in MiB: a read cache shared by all its "
+        "tables and partitions (the worker's copy of the cache topic too), which their write "
+        "buffers are charged to; a buffer goes to disk once the buffers hold half of it. "
+        "Raise it for large states: index and filter blocks (about 1.5 bytes per entry) live "
+        "in it too.",
     )
     checkpoint_interval_s: PositiveFloat = Field(
         10.0,

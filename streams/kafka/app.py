@@ -17,6 +17,7 @@ from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
 from streams.kafka.config import faust_broker_urls, faust_credentials
+from streams.kafka.rocksdb_store import store_url
 from streams.kafka.transactional_store import SCHEME as TRANSACTIONAL_STORE
 from streams.kafka.transactional_store import TransactionalTableManager
 from streams.settings import Settings, StateStore
@@ -47,7 +48,7 @@ def create_app(
         "broker": faust_broker_urls(settings.kafka),
         "broker_credentials": faust_credentials(settings.kafka),
         "autodiscover": False,
-        "store": f"{settings.state.store.value}://",
+        "store": store_url(settings.state),
         "datadir": state_dir(settings, process),
         "table_standby_replicas": settings.state.standby_replicas,
         "web_enabled": True,

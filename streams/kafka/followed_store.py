@@ -75,7 +75,7 @@ class MemoryStore:
 
 class RocksStore:
     """A RocksDB with a TTL under ``path``; entries and offsets of one batch land together.
-    ``options`` (raw mode) bound its memory: streams.kafka.rocksdb_memory.rocksdict_options."""
+    ``options`` (raw mode) bound its memory: streams.kafka.rocksdb_memory.database_options."""
 
     def __init__(self, path: Path, *, ttl_s: float, options: Options) -> None:
         path.mkdir(parents=True, exist_ok=True)

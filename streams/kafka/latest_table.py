@@ -27,6 +27,7 @@ from faust.types import TP, EventT
 
 from streams.kafka.internals import table_partition
 from streams.kafka.rocksdb_memory import table_options
+from streams.kafka.rocksdb_store import store_url
 from streams.settings import Settings, StateStore
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,7 @@ class LatestVerdictTable:
                 maxsize=131_072,
                 allow_empty=True,
             ),
-            # "rocksdb:<name>": faust takes a bare "rocksdb://" for "no store given"
-            store=f"{state.store.value}:{TABLE_NAME}",
+            store=store_url(state, TABLE_NAME),
             options=options,
         )
         app.tables.add(table)

@@ -23,17 +23,18 @@ from collections.abc import Mapping
 from typing import Any
 
 import rocksdict
-from faust.stores.rocksdb import Store as RocksDBStore
 from faust.streams import current_event
 from faust.tables import TableManager
 from faust.types import TP, CollectionT
 
+from streams.kafka.rocksdb_store import BoundedStore
+
 #: The store's URL scheme (pyproject.toml registers it as a faust store).
-SCHEME = "hashgate-rocksdb"
+SCHEME = "hashgate-rocksdb-transactional"
 
 
-class TransactionalStore(RocksDBStore):
-    """faust's RocksDB store, with each partition's changes kept until their transaction
+class TransactionalStore(BoundedStore):
+    """hashgate's RocksDB store, with each partition's changes kept until their transaction
     committed (see the module docstring). Iterating a table reads committed changes only."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

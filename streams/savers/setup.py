@@ -13,7 +13,7 @@ from streams.events.topics import declared
 from streams.kafka.app import state_dir
 from streams.kafka.followed import FollowedTable, TopicFollower, each_record
 from streams.kafka.followed_store import FollowedStore, MemoryStore, RocksStore
-from streams.kafka.rocksdb_memory import rocksdict_options
+from streams.kafka.rocksdb_memory import database_options
 from streams.observability.metrics import ScanMetrics
 from streams.photodna import Matcher, PhotoDNAMatcher
 from streams.savers.cache import DuplicateCache
@@ -64,9 +64,7 @@ def _answer_store(settings: Settings) -> FollowedStore:
     if settings.state.store is StateStore.MEMORY:
         return MemoryStore()
     folder = state_dir(settings, "worker") / "followed" / settings.cache.topic
-    return RocksStore(
-        folder, ttl_s=settings.cache.keep_s, options=rocksdict_options(settings.state)
-    )
+    return RocksStore(folder, ttl_s=settings.cache.keep_s, options=database_options(settings.state))
 
 
 def saver_topics(settings: Settings) -> dict[str, dict[str, str]]:

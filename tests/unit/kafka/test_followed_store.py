@@ -9,14 +9,14 @@ import pytest
 
 from hashgate_tools.harness.waiting import eventually
 from streams.kafka.followed_store import FollowedStore, MemoryStore, RocksStore
-from streams.kafka.rocksdb_memory import rocksdict_options
+from streams.kafka.rocksdb_memory import database_options
 from streams.settings import StateSettings
 
 DAY_S = 24 * 3600.0
 
 
 def rocks(path: Path, ttl_s: float = DAY_S) -> RocksStore:
-    return RocksStore(path, ttl_s=ttl_s, options=rocksdict_options(StateSettings()))
+    return RocksStore(path, ttl_s=ttl_s, options=database_options(StateSettings()))
 
 
 @pytest.fixture(params=["memory", "rocksdb"])

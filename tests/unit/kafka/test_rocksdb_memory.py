@@ -1,38 +1,81 @@
-"""RocksDB's memory stays within the state settings, in faust's tables and in hashgate's own
-databases, however many entries are written."""
+"""RocksDB's memory stays within one budget per process, across faust's tables and hashgate's
+own databases, however many databases and entries there are."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from faust.stores.rocksdb import RocksDBOptions
+from faust.exceptions import ImproperlyConfigured
 from rocksdict import Rdict
 
-from streams.kafka.rocksdb_memory import MIB, WRITE_BUFFERS, rocksdict_options, table_options
-from streams.settings import StateSettings
+from streams.kafka.app import create_app
+from streams.kafka.rocksdb_memory import database_options, process_memory, table_options
+from streams.kafka.rocksdb_store import BoundedOptions, BoundedStore
+from streams.settings import Settings, StateSettings
 
-STATE = StateSettings(write_buffer_mb=1, block_cache_mb=1)
-#: Small entries, as the agents' "seen" ids: 40,000 of them take about 4 MiB of write buffers.
-ENTRIES = 40_000
+pytestmark = pytest.mark.unit
 
-OPENERS: dict[str, Callable[[Path], Rdict]] = {
-    "faust table": lambda path: RocksDBOptions(**table_options(STATE, ttl_s=3600)).open(path),
-    "own database": lambda path: Rdict(str(path), rocksdict_options(STATE)),
-}
+STATE = StateSettings(rocksdb_memory_mb=2)
+#: Small entries, as the agents' "seen" ids, spread over 8 databases: about 6 MiB of write
+#: buffers if each database kept its own.
+ENTRIES = 60_000
+DATABASES = 8
 
 
-@pytest.mark.parametrize("opener", OPENERS.values(), ids=OPENERS.keys())
-def test_write_buffers_are_flushed_to_disk_once_full(
-    opener: Callable[[Path], Rdict], tmp_path: Path
+def open_databases(folder: Path) -> list[Rdict]:
+    """Half as faust's table partitions, half as hashgate's own databases."""
+    faust_tables = [
+        BoundedOptions(STATE, ttl=3600).open(folder / f"table-{n}") for n in range(DATABASES // 2)
+    ]
+    own = [Rdict(str(folder / f"own-{n}"), database_options(STATE)) for n in range(DATABASES // 2)]
+    return faust_tables + own
+
+
+def test_all_databases_of_a_process_share_one_write_budget_and_flush_to_disk(
+    tmp_path: Path,
 ) -> None:
-    db = opener(tmp_path / "db")
+    memory = process_memory(STATE.rocksdb_memory_mb)
+    databases = open_databases(tmp_path)
     most = 0
     for n in range(ENTRIES):
-        db.put(f'"verdict-{n:030d}"'.encode(), b'"2026-12-01T22:00:00.000000+00:00"')
+        key = f'"verdict-{n:030d}"'.encode()
+        databases[n % DATABASES].put(key, b'"2026-12-01T22:00:00.000000+00:00"')
         if n % 1000 == 0:
-            most = max(most, db.property_int_value("rocksdb.cur-size-all-mem-tables") or 0)
-    db.close()
-    assert most <= WRITE_BUFFERS * STATE.write_buffer_mb * MIB
-    assert list((tmp_path / "db").glob("*.sst")), "nothing was flushed to disk"
+            most = max(
+                most,
+                sum(
+                    db.property_int_value("rocksdb.cur-size-all-mem-tables") or 0
+                    for db in databases
+                ),
+            )
+    for db in databases:
+        db.close()
+    # one buffer being written to disk while the next fills: twice the manager's limit at most
+    assert most <= 2 * memory.write_buffer_bytes
+    assert all(list(folder.glob("*.sst")) for folder in tmp_path.iterdir()), "a buffer stayed"
+
+
+def test_reads_go_through_one_cache_of_the_budget(tmp_path: Path) -> None:
+    databases = open_databases(tmp_path)
+    for n in range(ENTRIES):
+        databases[n % DATABASES].put(f"id-{n}".encode(), b"x" * 30)
+    for n in range(ENTRIES):
+        assert databases[n % DATABASES].get(f"id-{n}".encode()) == b"x" * 30
+    usage = {db.property_int_value("rocksdb.block-cache-usage") for db in databases}
+    for db in databases:
+        db.close()
+    assert len(usage) == 1, "each database has a cache of its own"
+    assert usage.pop() <= STATE.rocksdb_memory_mb * 1024 * 1024 * 1.1
+
+
+def test_every_rocksdb_table_of_an_app_is_on_the_bounded_store(tmp_path: Path) -> None:
+    app = create_app(Settings(state=StateSettings(dir=tmp_path)), "moderation")
+    table = app.Table("seen", key_type=str, value_type=str, options=table_options(STATE))
+    assert isinstance(table.data, BoundedStore)
+
+
+def test_a_table_without_the_state_settings_is_refused_with_a_pointer(tmp_path: Path) -> None:
+    app = create_app(Settings(state=StateSettings(dir=tmp_path)), "moderation")
+    with pytest.raises(ImproperlyConfigured, match="table_options"):
+        app.Table("seen", key_type=str, value_type=str).data  # noqa: B018

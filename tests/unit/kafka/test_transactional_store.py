@@ -15,10 +15,12 @@ from faust.types import TP
 
 from streams.kafka import transactional_store
 from streams.kafka.app import create_app
+from streams.kafka.rocksdb_memory import table_options
 from streams.kafka.transactional_store import TransactionalStore, TransactionalTableManager
 from streams.settings import Settings, StateSettings
 
 pytestmark = pytest.mark.unit
+OPTIONS = table_options(StateSettings())
 
 
 def app_on(state_dir: Path) -> faust.App:
@@ -26,7 +28,7 @@ def app_on(state_dir: Path) -> faust.App:
 
 
 def store_of(app: faust.App) -> TransactionalStore:
-    store = app.Table("seen", key_type=str, value_type=str).data
+    store = app.Table("seen", key_type=str, value_type=str, options=OPTIONS).data
     assert isinstance(store, TransactionalStore)
     return store
 
@@ -53,7 +55,7 @@ def test_the_app_uses_the_transactional_store_and_manager_only_with_exactly_once
 ) -> None:
     assert isinstance(app_on(tmp_path).tables, TransactionalTableManager)
     plain = create_app(Settings(state=StateSettings(dir=tmp_path)), "moderation")
-    assert not isinstance(plain.Table("seen").data, TransactionalStore)
+    assert not isinstance(plain.Table("seen", options=OPTIONS).data, TransactionalStore)
 
 
 def test_a_change_is_read_back_at_once_but_reaches_the_disk_only_when_committed(
@@ -91,7 +93,7 @@ def test_after_a_kill_only_committed_changes_are_on_disk(tmp_path: Path, handlin
 
 def test_a_revoked_partition_drops_its_uncommitted_changes(tmp_path: Path, handling: Any) -> None:
     app = app_on(tmp_path)
-    table = app.Table("seen", key_type=str, value_type=str)
+    table = app.Table("seen", key_type=str, value_type=str, options=OPTIONS)
     store = table.data
     assert isinstance(store, TransactionalStore)
     handling(2)
@@ -116,7 +118,7 @@ def test_a_commit_of_source_partitions_stores_the_same_changelog_partitions(
     """faust keeps the pending offsets by changelog partition but looks them up by source
     partition, so it never stored one; the manager maps them."""
     app = app_on(tmp_path)
-    table = app.Table("seen", key_type=str, value_type=str)
+    table = app.Table("seen", key_type=str, value_type=str, options=OPTIONS)
     store = table.data
     assert isinstance(store, TransactionalStore)
     changelog = table.changelog_topic.get_topic_name()

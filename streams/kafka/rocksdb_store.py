@@ -1,0 +1,58 @@
+"""faust's RocksDB store, with every table partition within the process's RocksDB budget.
+
+faust builds each partition's RocksDB options itself (faust/stores/rocksdb.py,
+``RocksDBOptions.as_options``), a new read cache each time; this store builds them with
+streams/kafka/rocksdb_memory.py, which shares one cache and one write buffer manager.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.exceptions import ImproperlyConfigured
+from faust.stores.rocksdb import RocksDBOptions
+from faust.stores.rocksdb import Store as RocksDBStore
+from rocksdict import Options
+
+from streams.kafka.rocksdb_memory import STATE_OPTION, database_options
+from streams.settings import StateSettings, StateStore
+
+#: The store's URL scheme (pyproject.toml registers it as a faust store).
+SCHEME = "hashgate-rocksdb"
+
+
+def store_url(state: StateSettings, name: str = "") -> str:
+    """faust's ``store`` for the state settings; ``name`` names the table's folder (faust
+    takes a bare ``scheme://`` for "no store given" and names it after the table)."""
+    scheme = SCHEME if state.store is StateStore.ROCKSDB else state.store.value
+    return f"{scheme}:{name}" if name else f"{scheme}://"
+
+
+class BoundedOptions(RocksDBOptions):
+    """faust's options for one partition's RocksDB, within the process's budget."""
+
+    def __init__(self, state: StateSettings, **options: Any) -> None:
+        super().__init__(use_rocksdict=True, **options)
+        self.state = state
+
+    def as_options(self) -> Options:
+        options = database_options(self.state)
+        if self.max_open_files is not None:  # faust's: 90% of the process's file limit
+            options.set_max_open_files(self.max_open_files)
+        return options
+
+
+class BoundedStore(RocksDBStore):
+    """faust's RocksDB store whose databases share the process's RocksDB budget."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # faust keeps (and pops from) the table's own options dict: read, don't pop
+        options = dict(self.options or {})
+        state = options.pop(STATE_OPTION, None)
+        if not isinstance(state, StateSettings):
+            raise ImproperlyConfigured(
+                f"table {self.table_name!r} on the {SCHEME} store has no state settings: "
+                "build its options with streams.kafka.rocksdb_memory.table_options"
+            )
+        self.rocksdb_options = BoundedOptions(state, **options)
