@@ -384,7 +384,7 @@ class StateSettings(_Group):
         description="RocksDB memory of one process, in MiB: a read cache shared by all its "
         "tables and partitions (the worker's copy of the cache topic too), which their write "
         "buffers are charged to; a buffer goes to disk once the buffers hold half of it. "
-        "Raise it for large states: index and filter blocks (about 1.5 bytes per entry) live "
+        "Raise it for large states: index and filter blocks (about 1.6 bytes per entry) live "
         "in it too.",
     )
     checkpoint_interval_s: PositiveFloat = Field(

@@ -99,9 +99,12 @@ class Producer(AIOKafkaProducer):
         self._outside: set[asyncio.Future[Any]] = set()
 
     def send_soon(self, fut: FutureMessage) -> None:
+        if not self.app.in_transaction:  # only a transaction's commit asks for ``settled``
+            super().send_soon(fut)
+            return
         self._unsettled.add(fut)
         fut.add_done_callback(self._unsettled.discard)
-        if not (self.app.in_transaction and current_event() is None):
+        if current_event() is not None:
             super().send_soon(fut)
             return
         token = OUTSIDE_TRANSACTIONS.set(True)  # the new task keeps a copy of the context
@@ -113,8 +116,8 @@ class Producer(AIOKafkaProducer):
         task.add_done_callback(self._outside.discard)
 
     async def settled(self) -> None:
-        """Return once every write handed to ``send_soon`` so far is confirmed; raise if one
-        failed."""
+        """With exactly-once processing, return once every write handed to ``send_soon`` so
+        far is confirmed; raise if one failed."""
         if self._unsettled:
             await asyncio.gather(*self._unsettled)
 

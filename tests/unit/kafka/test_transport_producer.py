@@ -24,8 +24,15 @@ def app_on(tmp_path: Path, *, in_transaction: bool) -> faust.App:
     return app
 
 
+@pytest.fixture
+def in_a_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Table writes from now on are made while a record is handled (a transaction's)."""
+    monkeypatch.setattr(transport, "current_event", lambda: object())
+
+
+@pytest.mark.usefixtures("in_a_record")
 async def test_settled_returns_once_every_buffered_write_is_confirmed(tmp_path: Path) -> None:
-    app = app_on(tmp_path, in_transaction=False)
+    app = app_on(tmp_path, in_transaction=True)
     producer: Any = app.producer
     fut = app.topic("t").as_future_message(key=b"k", value=b"v")
     producer.send_soon(fut)  # into faust's buffer, which no task drains here
@@ -36,14 +43,23 @@ async def test_settled_returns_once_every_buffered_write_is_confirmed(tmp_path: 
     await waiting
 
 
+@pytest.mark.usefixtures("in_a_record")
 async def test_a_failed_write_raises_from_settled(tmp_path: Path) -> None:
-    app = app_on(tmp_path, in_transaction=False)
+    app = app_on(tmp_path, in_transaction=True)
     producer: Any = app.producer
     fut = app.topic("t").as_future_message(key=b"k", value=b"v")
     producer.send_soon(fut)
     fut.set_exception(OSError("broker gone"))
     with pytest.raises(OSError):
         await producer.settled()
+
+
+async def test_without_transactions_writes_are_not_tracked(tmp_path: Path) -> None:
+    """The scan worker's writes cost no bookkeeping: no commit of its waits for them."""
+    app = app_on(tmp_path, in_transaction=False)
+    producer: Any = app.producer
+    producer.send_soon(app.topic("t").as_future_message(key=b"k", value=b"v"))
+    await asyncio.wait_for(producer.settled(), timeout=1)  # the write is still unconfirmed
 
 
 async def test_a_write_outside_any_record_is_sent_outside_the_transactions(
