@@ -14,7 +14,9 @@ faust-streaming 0.15.3 (faust/transport/consumer.py) would still lose or double 
   middle of a record, whose first writes then count as done while its offset does not. Here an
   agent handles each record inside ``record()``; the consumer picks the offsets to commit only
   once no record is in progress (``between_records``), and ``commit`` waits until every table
-  write of the handled ones reached its transaction.
+  write of the handled ones reached its transaction. A rebalance commits first too: faust
+  forgets the uncommitted acks but keeps the open transaction of a partition it gets back
+  (streams/kafka/transport.py, ``Consumer.on_partitions_revoked``).
 - Table writes made outside any record (faust's expiry of old windows) would join some
   partition's open transaction, which the broker aborts if that partition stays idle past the
   transaction timeout. They are deletions that may be repeated, so they go out without a
@@ -48,11 +50,12 @@ OUTSIDE_TRANSACTIONS: ContextVar[bool] = ContextVar("hashgate_outside_transactio
 
 class RecordGate:
     """Records in progress versus a commit: a commit waits until none is in progress and holds
-    new ones back while it runs."""
+    new ones back while it runs. Commits may overlap (the timer's and a rebalance's): records
+    stay out until the last one ends."""
 
     def __init__(self) -> None:
         self._in_progress = 0
-        self._committing = False
+        self._committing = 0
         self._changed = asyncio.Condition()
 
     @asynccontextmanager
@@ -70,13 +73,14 @@ class RecordGate:
     @asynccontextmanager
     async def between_records(self) -> AsyncIterator[None]:
         async with self._changed:
-            self._committing = True
-            await self._changed.wait_for(lambda: self._in_progress == 0)
+            self._committing += 1
         try:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self._in_progress == 0)
             yield
         finally:
             async with self._changed:
-                self._committing = False
+                self._committing -= 1
                 self._changed.notify_all()
 
 

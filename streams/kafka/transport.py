@@ -87,6 +87,24 @@ class Consumer(SeekFirstConsumer, TopicWideBufferingConsumer):
                 await super().force_commit(topics, start_new_transaction=start_new_transaction),
             )
 
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """With Kafka transactions, a rebalance first commits what the agents handled.
+
+        faust forgets here the acks it has not committed, and keeps the transaction of every
+        partition this worker gets back open, with the writes of those records in it: read again
+        from the committed offset, they were handled and written a second time into the same
+        transaction, which then committed both. So the record in progress finishes and is
+        acked, everything acked commits, and the gate stays shut until faust stopped the flow:
+        a record that waited at it is stale then, and left for the read after the rebalance."""
+        async with between_records(self):
+            try:
+                if self.in_transaction:
+                    await super().force_commit()
+            except Exception as exc:  # noqa: BLE001 -- as faust's own revocation handles one:
+                await self.app.crash(exc)  # their writes must not commit later without them
+            finally:
+                await super().on_partitions_revoked(revoked)
+
 
 class Producer(AIOKafkaProducer):
     """faust's producer, which can tell when the table writes it buffered are confirmed

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any, cast
+
 import pytest
+from faust.types import StreamT
 
 from streams.downstream.base import DownstreamLoop, VerdictSink
 from streams.downstream.metrics import DownstreamMetrics
@@ -16,6 +22,7 @@ from streams.errors import (
 )
 from streams.events import ScanError, Verdict
 from streams.kafka.record import SourceRecord
+from streams.kafka.transactions import RecordGate
 from tests.support import (
     NOW,
     RecordingWriter,
@@ -194,3 +201,59 @@ async def test_a_failed_write_is_retried_until_kafka_confirms_it() -> None:
     assert await h.loop.process(record_of(b"not json"))
 
     assert len(h.dlq()) == 1
+
+
+class Flow:
+    """faust's flow control: suspended when a rebalance begins."""
+
+    def __init__(self) -> None:
+        self.active = True
+
+    def is_active(self) -> bool:
+        return self.active
+
+
+async def test_a_record_that_waited_for_a_commit_through_a_rebalance_is_left_for_the_re_read() -> (
+    None
+):
+    """Handled after faust stopped the flow, its writes would join the partition's transaction
+    without its ack, and faust reads it again from the committed offset: written twice."""
+    sink = ScriptedSink()
+    h = Harness(sink)
+    gate, flow = RecordGate(), Flow()
+    app = SimpleNamespace(
+        in_transaction=True,
+        flow_control=flow,
+        consumer_generation_id=1,
+        consumer=SimpleNamespace(transactions=SimpleNamespace(record=gate.record)),
+    )
+    acked: list[int] = []
+    message = SimpleNamespace(
+        topic="content.verdicts.match",
+        partition=2,
+        offset=7,
+        key=b"content-1",
+        value=make_verdict().encode(),
+        headers=[],
+        generation_id=1,
+    )
+    event = SimpleNamespace(message=message, ack=lambda: acked.append(message.offset))
+
+    async def events() -> AsyncIterator[Any]:
+        yield event
+
+    stream = SimpleNamespace(app=app, noack=lambda: stream, events=events)
+    committing = asyncio.Event()
+
+    async def rebalance() -> None:  # a commit runs as the rebalance begins
+        async with gate.between_records():
+            committing.set()
+            await asyncio.sleep(0.01)
+            flow.active = False
+
+    revoking = asyncio.ensure_future(rebalance())
+    await committing.wait()
+    await h.loop.run(cast(StreamT[bytes], stream))
+    await revoking
+
+    assert sink.calls == 0 and acked == []

@@ -173,3 +173,31 @@ async def test_records_wait_while_a_commit_runs() -> None:
     release.set()
     await asyncio.gather(committing, handling)
     assert order == ["commit", "record"]
+
+
+async def test_records_stay_out_until_the_last_of_two_overlapping_commits_ends() -> None:
+    """The timer's commit and a rebalance's may overlap: the first to end must not let records
+    in while the other still runs."""
+    gate = RecordGate()
+    timer_done, rebalance_done = asyncio.Event(), asyncio.Event()
+    handled: list[str] = []
+
+    async def commit(done: asyncio.Event) -> None:
+        async with gate.between_records():
+            await done.wait()
+
+    async def record() -> None:
+        async with gate.record():
+            handled.append("record")
+
+    timer = asyncio.ensure_future(commit(timer_done))
+    rebalance = asyncio.ensure_future(commit(rebalance_done))
+    await asyncio.sleep(0.01)
+    handling = asyncio.ensure_future(record())
+    timer_done.set()
+    await timer
+    await asyncio.sleep(0.01)
+    assert handled == [], "the rebalance's commit still runs"
+    rebalance_done.set()
+    await asyncio.gather(rebalance, handling)
+    assert handled == ["record"]
