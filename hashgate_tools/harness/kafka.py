@@ -34,7 +34,11 @@ async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 
 
 
 async def produce(bootstrap: str, topic: str, records: Iterable[Record]) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    # idempotent: a retry on a loaded machine must not add a duplicate the test then blames on
+    # hashgate (a kill -9 test counts every record its agents write)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, enable_idempotence=True
+    )
     await producer.start()
     count = 0
     try:

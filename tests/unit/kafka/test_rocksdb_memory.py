@@ -60,13 +60,18 @@ def test_reads_go_through_one_cache_of_the_budget(tmp_path: Path) -> None:
     databases = open_databases(tmp_path)
     for n in range(ENTRIES):
         databases[n % DATABASES].put(f"id-{n}".encode(), b"x" * 30)
-    for n in range(ENTRIES):
-        assert databases[n % DATABASES].get(f"id-{n}".encode()) == b"x" * 30
-    usage = {db.property_int_value("rocksdb.block-cache-usage") for db in databases}
+    for db in databases:
+        db.flush()  # the data blocks lookups read go through the cache from now on
+    for n in range(0, ENTRIES, DATABASES):  # the first database's entries only
+        assert databases[0].get(f"id-{n}".encode()) == b"x" * 30
+    # Read one after the other while background work may change the usage: nearly the same
+    # figure for every database if they share one cache; the first far above the others if
+    # each had its own.
+    usage = [db.property_int_value("rocksdb.block-cache-usage") or 0 for db in databases]
     for db in databases:
         db.close()
-    assert len(usage) == 1, "each database has a cache of its own"
-    assert usage.pop() <= STATE.rocksdb_memory_mb * 1024 * 1024 * 1.1
+    assert min(usage) >= 0.9 * max(usage), f"a cache of its own per database: {usage}"
+    assert max(usage) <= STATE.rocksdb_memory_mb * 1024 * 1024 * 1.1
 
 
 def test_every_rocksdb_table_of_an_app_is_on_the_bounded_store(tmp_path: Path) -> None:
