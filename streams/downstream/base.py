@@ -143,11 +143,12 @@ class DownstreamLoop(Generic[T]):
         try:
             async for event in cast(faust.Stream[bytes], stream).noack().events():
                 # With Kafka transactions, no commit between a record's writes and its ack.
-                async with record_step(stream.app):
+                async with record_step(stream.app) as step:
                     # A rebalance began while it waited for a commit: read again after it.
                     if not taken_in_current_generation(stream.app, event):
                         continue
                     if not await self.process(source_record(event)):
+                        step.leave_unfinished()
                         return
                     # Handled across a rebalance: faust reads it again from the committed
                     # offset (the seen store skips it then); an ack now could commit past a gap.

@@ -17,6 +17,12 @@ faust-streaming 0.15.3 (faust/transport/consumer.py) would still lose or double 
   write of the handled ones reached its transaction. A rebalance commits first too: faust
   forgets the uncommitted acks but keeps the open transaction of a partition it gets back
   (streams/kafka/transport.py, ``Consumer.on_partitions_revoked``).
+- A record left unfinished (its agent stopped on an error, or its task was cancelled by a
+  stop) may have sent some of its writes into its partition's transaction without its ack;
+  faust's next commit, the one at the stop included, would commit them without its offset.
+  Here such a record marks the gate, and from then on this process commits nothing: its open
+  transactions are aborted (by the broker, or at once by the next instance that takes their
+  transactional ids), and the records since the last commit are read again.
 - Table writes made outside any record (faust's expiry of old windows) would join some
   partition's open transaction, which the broker aborts if that partition stays idle past the
   transaction timeout. They are deletions that may be repeated, so they go out without a
@@ -28,10 +34,11 @@ Local table state is the remaining gap; streams/kafka/transactional_store.py clo
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import ProducerFenced
@@ -44,8 +51,24 @@ from faust.types.core import HeadersArg
 from streams.kafka.internals import transaction_producer_client
 from streams.kafka.producer_topics import TrackedTopics
 
+log = logging.getLogger(__name__)
+
 #: Set in the task that sends a table write made outside any record: no transaction.
 OUTSIDE_TRANSACTIONS: ContextVar[bool] = ContextVar("hashgate_outside_transactions", default=False)
+
+
+class RecordStep(Protocol):
+    """What an agent holds while it handles one record."""
+
+    def leave_unfinished(self) -> None:
+        """The record ends here without its ack, perhaps after some of its writes."""
+
+
+class _NoTransaction:
+    """At-least-once: an unfinished record is read again, nothing to guard."""
+
+    def leave_unfinished(self) -> None:
+        """Nothing to do."""
 
 
 class RecordGate:
@@ -57,14 +80,27 @@ class RecordGate:
         self._in_progress = 0
         self._committing = 0
         self._changed = asyncio.Condition()
+        #: A record was left unfinished: no transaction of this process may commit any more.
+        self.unfinished = False
+
+    def leave_unfinished(self) -> None:
+        if not self.unfinished:
+            log.warning(
+                "a record was left unfinished: this process commits no transaction any more; "
+                "they abort, and their records are read again after a restart"
+            )
+        self.unfinished = True
 
     @asynccontextmanager
-    async def record(self) -> AsyncIterator[None]:
+    async def record(self) -> AsyncIterator[RecordStep]:
         async with self._changed:
             await self._changed.wait_for(lambda: not self._committing)
             self._in_progress += 1
         try:
-            yield
+            yield self
+        except BaseException:  # an error or a cancellation ends the record without its ack
+            self.leave_unfinished()
+            raise
         finally:
             async with self._changed:
                 self._in_progress -= 1
@@ -98,7 +134,7 @@ class SourcePartitionTransactions(TransactionManager):
         group = self.app.assignor.group_for_topic(tp.topic)
         return f"{self.app.conf.id}-{group}-{tp.partition}"
 
-    def record(self) -> AbstractAsyncContextManager[None]:
+    def record(self) -> AbstractAsyncContextManager[RecordStep]:
         """Handle one record inside, its ack included: no commit runs meanwhile."""
         return self.gate.record()
 
@@ -142,7 +178,10 @@ class SourcePartitionTransactions(TransactionManager):
     async def commit(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
         """Once every table write of the handled records is in its transaction (faust's buffer
         sends them later); a failed one raises here and nothing commits. The consumer calls
-        this between records (``between_records``)."""
+        this between records (``between_records``). Nothing commits once a record was left
+        unfinished (the module docstring)."""
+        if self.gate.unfinished:
+            return False
         await cast(Any, self.app.producer).settled()
         # faust's producer only logs a commit for a transaction it has no producer for
         # (fenced, or never begun): the stores would then keep changes Kafka never took.
@@ -162,9 +201,9 @@ def between_records(consumer: ConsumerT) -> AbstractAsyncContextManager[None]:
     return nullcontext()
 
 
-def record_step(app: AppT) -> AbstractAsyncContextManager[None]:
+def record_step(app: AppT) -> AbstractAsyncContextManager[RecordStep]:
     """What an agent handles one record in: a transaction's record step with exactly-once
     processing, nothing otherwise."""
     if app.in_transaction:
         return cast(SourcePartitionTransactions, app.consumer.transactions).record()
-    return nullcontext()
+    return nullcontext(_NoTransaction())

@@ -213,6 +213,35 @@ class Flow:
         return self.active
 
 
+class TransactionalStream:
+    """faust's stream of one verdict record, on an app with Kafka transactions."""
+
+    def __init__(self, gate: RecordGate, flow: Flow) -> None:
+        self.acked: list[int] = []
+        message = SimpleNamespace(
+            topic="content.verdicts.match",
+            partition=2,
+            offset=7,
+            key=b"content-1",
+            value=make_verdict().encode(),
+            headers=[],
+            generation_id=1,
+        )
+        self.event = SimpleNamespace(message=message, ack=lambda: self.acked.append(7))
+        self.app = SimpleNamespace(
+            in_transaction=True,
+            flow_control=flow,
+            consumer_generation_id=1,
+            consumer=SimpleNamespace(transactions=SimpleNamespace(record=gate.record)),
+        )
+
+    def noack(self) -> TransactionalStream:
+        return self
+
+    async def events(self) -> AsyncIterator[Any]:
+        yield self.event
+
+
 async def test_a_record_that_waited_for_a_commit_through_a_rebalance_is_left_for_the_re_read() -> (
     None
 ):
@@ -221,28 +250,7 @@ async def test_a_record_that_waited_for_a_commit_through_a_rebalance_is_left_for
     sink = ScriptedSink()
     h = Harness(sink)
     gate, flow = RecordGate(), Flow()
-    app = SimpleNamespace(
-        in_transaction=True,
-        flow_control=flow,
-        consumer_generation_id=1,
-        consumer=SimpleNamespace(transactions=SimpleNamespace(record=gate.record)),
-    )
-    acked: list[int] = []
-    message = SimpleNamespace(
-        topic="content.verdicts.match",
-        partition=2,
-        offset=7,
-        key=b"content-1",
-        value=make_verdict().encode(),
-        headers=[],
-        generation_id=1,
-    )
-    event = SimpleNamespace(message=message, ack=lambda: acked.append(message.offset))
-
-    async def events() -> AsyncIterator[Any]:
-        yield event
-
-    stream = SimpleNamespace(app=app, noack=lambda: stream, events=events)
+    stream = TransactionalStream(gate, flow)
     committing = asyncio.Event()
 
     async def rebalance() -> None:  # a commit runs as the rebalance begins
@@ -256,4 +264,17 @@ async def test_a_record_that_waited_for_a_commit_through_a_rebalance_is_left_for
     await h.loop.run(cast(StreamT[bytes], stream))
     await revoking
 
-    assert sink.calls == 0 and acked == []
+    assert sink.calls == 0 and stream.acked == []
+
+
+async def test_a_record_the_agent_stops_on_bars_its_transactions_from_committing() -> None:
+    """Its first writes may be in its partition's transaction without its ack: committed, they
+    would be written again when the record is read again after the restart."""
+    h = Harness(ScriptedSink(KeyError("bug")))
+    gate = RecordGate()
+    stream = TransactionalStream(gate, Flow())
+
+    await h.loop.run(cast(StreamT[bytes], stream))
+
+    assert isinstance(h.fatal[0], KeyError) and stream.acked == []
+    assert gate.unfinished

@@ -151,6 +151,26 @@ async def test_a_commit_for_a_transaction_without_its_producer_raises() -> None:
     assert producer.committed == []
 
 
+async def test_once_a_record_was_cut_off_nothing_commits_any_more() -> None:
+    """A cancelled record (a stop) may have written without its ack: its partition's
+    transaction, and every other, is left to abort."""
+    producer = Producer(["hashgate-stats-0-0"])
+    transactions = manager(producer)
+
+    async def record() -> None:
+        async with transactions.record():
+            await asyncio.sleep(3600)
+
+    handling = asyncio.ensure_future(record())
+    await asyncio.sleep(0.01)
+    handling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handling
+
+    assert not await transactions.commit({TP("content.verdicts.match", 0): 10})
+    assert producer.committed == []
+
+
 async def test_records_wait_while_a_commit_runs() -> None:
     gate = RecordGate()
     order: list[str] = []
