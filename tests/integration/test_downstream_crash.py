@@ -115,8 +115,12 @@ async def test_kill_9_mid_backlog_loses_and_doubles_nothing(
     print(f"state directories after {VERDICTS:,} verdicts: {sizes}")
 
 
-#: Reports filed in the reporting test (each fetches an image and calls /Report, 100 ms each).
-REPORTS = max(60, VERDICTS // 10)
+#: Reports filed in the reporting test, each fetching an image and calling /Report: 60 with
+#: calls of 100 ms in `make test`; at soak size every verdict, with calls of 10 ms (a kill still
+#: most likely lands during one), about 50 ms a report on 2 cores instead of 150.
+SOAK = "SOAK_VERDICTS" in os.environ
+REPORTS = VERDICTS if SOAK else 60
+CALL_MS = 10 if SOAK else 100
 
 
 @pytest.fixture
@@ -127,20 +131,24 @@ async def every_report_kept() -> AsyncIterator[RunningSimulator]:
         yield running
 
 
-@pytest.mark.timeout(max(600, 4 * WITHIN_S))  # at soak size: 5,000 reports at 100 ms a call
+@pytest.mark.timeout(max(600, 4 * WITHIN_S))
 async def test_kill_9_during_report_calls_files_each_once_or_flags_it(
-    downstream: DownstreamSetup, every_report_kept: RunningSimulator, image_server: ImageServer
+    downstream: DownstreamSetup,
+    every_report_kept: RunningSimulator,
+    image_server: ImageServer,
+    tmp_path: Path,
 ) -> None:
     simulator = every_report_kept
     url = image_server.url(image_server.images.known[0])
     verdicts = [match_verdict(n, url) for n in range(REPORTS)]
     env = {**reporting_env(simulator), "HASHGATE_REPORTING__REVIEW_GATE": "false"}
     async with SimulatorAdmin(simulator.admin_url) as admin:
-        await admin.set_faults(latency={"kind": "fixed", "ms": 100})  # calls are in flight
+        await admin.set_faults(latency={"kind": "fixed", "ms": CALL_MS})  # calls in flight
         await downstream.publish(verdicts)
         agent = downstream.start_agent("reporting", **env)
         await kill_when_past(downstream, "reporting", agent, done=REPORTS // 3)
-        downstream.start_agent("reporting", **env)
+        # the same port, so the same state directory
+        downstream.start_agent("reporting", **env, HASHGATE_WEB__PORT=str(agent.port))
         await downstream.wait_consumed(
             "reporting", downstream.topics.name("verdicts_match"), REPORTS, within=WITHIN_S
         )
@@ -159,3 +167,7 @@ async def test_kill_9_during_report_calls_files_each_once_or_flags_it(
     filed = {r for r, o in outcomes.items() if o.status is ReportStatus.FILED}
     assert filed | flagged == set(outcomes) and len(flagged) <= 1  # the one call in flight
     assert filed <= set(calls)  # filed means PhotoDNA took it
+
+    state = tmp_path / "state"
+    sizes = {d.name: f"{state_mib(d):.1f} MiB" for d in sorted(state.iterdir())}
+    print(f"state directories after {REPORTS:,} reports: {sizes}")
