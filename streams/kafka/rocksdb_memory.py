@@ -45,10 +45,12 @@ def process_memory(budget_mb: int) -> ProcessMemory:
     """One per budget, so one per process (the settings hold one budget)."""
     cache = Cache(budget_mb * MIB)
     write_buffer_bytes = budget_mb * MIB // 2
-    # writers wait for a flush once the buffers pass the limit: without, a loaded machine
-    # lets them outrun the flushes and the buffers grow past it
+    # No stall at the limit: the manager flushes only the database being written to, so with
+    # many databases (one per partition) a writer stalled on one whose buffer is empty would
+    # wait forever (facebook/rocksdb#11780). A loaded machine may let the buffers pass the
+    # limit until their flushes catch up; each database stops at two buffers regardless.
     manager = WriteBufferManager.new_write_buffer_manager_with_cache(
-        write_buffer_bytes, True, cache
+        write_buffer_bytes, False, cache
     )
     return ProcessMemory(cache, manager, write_buffer_bytes)
 

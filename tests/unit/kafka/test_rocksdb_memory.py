@@ -3,6 +3,7 @@ own databases, however many databases and entries there are."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,14 @@ def open_databases(folder: Path) -> list[Rdict]:
     return faust_tables + own
 
 
+def flushes_done(databases: list[Rdict], within_s: float = 10) -> None:
+    """Until no database has a full buffer waiting to be written to disk."""
+    deadline = time.monotonic() + within_s
+    while any(db.property_int_value("rocksdb.num-immutable-mem-table") for db in databases):
+        assert time.monotonic() < deadline, "the flushes did not finish"
+        time.sleep(0.01)
+
+
 def test_all_databases_of_a_process_share_one_write_budget_and_flush_to_disk(
     tmp_path: Path,
 ) -> None:
@@ -42,6 +51,9 @@ def test_all_databases_of_a_process_share_one_write_budget_and_flush_to_disk(
         key = f'"verdict-{n:030d}"'.encode()
         databases[n % DATABASES].put(key, b'"2026-12-01T22:00:00.000000+00:00"')
         if n % 1000 == 0:
+            # the buffers being filled, once the full ones are on disk (a loaded machine
+            # writes faster than it flushes for a while: the limit is not a stall)
+            flushes_done(databases)
             most = max(
                 most,
                 sum(
@@ -51,8 +63,7 @@ def test_all_databases_of_a_process_share_one_write_budget_and_flush_to_disk(
             )
     for db in databases:
         db.close()
-    # one buffer being written to disk while the next fills: twice the manager's limit at most
-    assert most <= 2 * memory.write_buffer_bytes
+    assert most <= memory.write_buffer_bytes * 1.1
     assert all(list(folder.glob("*.sst")) for folder in tmp_path.iterdir()), "a buffer stayed"
 
 
