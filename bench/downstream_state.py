@@ -306,7 +306,8 @@ async def agent_memory(ctx: Context, role: str, key: str) -> Result:
     agent = bench.start()
     rss: list[tuple[int, float]] = []
     try:
-        await bench.wait_consumed(agent, count, within=300 + count / 300, on_poll=rss)
+        # stats, the slowest agent, handles ~260 verdicts/s alone here, half that on a busy machine
+        await bench.wait_consumed(agent, count, within=300 + count / 100, on_poll=rss)
     finally:
         agent.stop()
     size = dir_mib(bench.state_dir)
