@@ -18,9 +18,8 @@ from faust.types import TP
 
 from streams.kafka.config import faust_broker_urls, faust_credentials
 from streams.kafka.rocksdb_store import store_url
-from streams.kafka.transactional_store import SCHEME as TRANSACTIONAL_STORE
 from streams.kafka.transactional_store import TransactionalTableManager
-from streams.settings import Settings, StateStore
+from streams.settings import Settings
 
 
 def state_dir(settings: Settings, process: str) -> Path:
@@ -48,7 +47,7 @@ def create_app(
         "broker": faust_broker_urls(settings.kafka),
         "broker_credentials": faust_credentials(settings.kafka),
         "autodiscover": False,
-        "store": store_url(settings.state),
+        "store": store_url(settings.state, transactional=exactly_once),
         "datadir": state_dir(settings, process),
         "table_standby_replicas": settings.state.standby_replicas,
         "web_enabled": True,
@@ -78,8 +77,6 @@ def create_app(
     if exactly_once:
         options["processing_guarantee"] = "exactly_once"
         options["TableManager"] = TransactionalTableManager
-        if settings.state.store is StateStore.ROCKSDB:
-            options["store"] = f"{TRANSACTIONAL_STORE}://"
     options.update(overrides)
     app = faust.App(settings.kafka.consumer_group, **options)
     return app

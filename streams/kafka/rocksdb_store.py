@@ -17,14 +17,22 @@ from rocksdict import Options
 from streams.kafka.rocksdb_memory import STATE_OPTION, database_options
 from streams.settings import StateSettings, StateStore
 
-#: The store's URL scheme (pyproject.toml registers it as a faust store).
+#: The stores' URL schemes (pyproject.toml registers them as faust stores): this module's
+#: store, and streams/kafka/transactional_store.py's, which extends it.
 SCHEME = "hashgate-rocksdb"
+TRANSACTIONAL_SCHEME = "hashgate-rocksdb-transactional"
 
 
-def store_url(state: StateSettings, name: str = "") -> str:
+def store_url(state: StateSettings, name: str = "", *, transactional: bool = False) -> str:
     """faust's ``store`` for the state settings; ``name`` names the table's folder (faust
-    takes a bare ``scheme://`` for "no store given" and names it after the table)."""
-    scheme = SCHEME if state.store is StateStore.ROCKSDB else state.store.value
+    takes a bare ``scheme://`` for "no store given" and names it after the table).
+
+    ``transactional``: with RocksDB, the store whose changes wait for their Kafka transaction
+    (exactly-once apps); the memory store has nothing on disk to keep back."""
+    if state.store is not StateStore.ROCKSDB:
+        scheme = state.store.value
+    else:
+        scheme = TRANSACTIONAL_SCHEME if transactional else SCHEME
     return f"{scheme}:{name}" if name else f"{scheme}://"
 
 

@@ -29,9 +29,6 @@ from faust.types import TP, CollectionT
 
 from streams.kafka.rocksdb_store import BoundedStore
 
-#: The store's URL scheme (pyproject.toml registers it as a faust store).
-SCHEME = "hashgate-rocksdb-transactional"
-
 
 class TransactionalStore(BoundedStore):
     """hashgate's RocksDB store, with each partition's changes kept until their transaction

@@ -26,8 +26,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from streams.kafka import internals
 from streams.kafka.app import create_app
 from streams.kafka.buffering import TopicWideBufferingConsumer
+from streams.kafka.rocksdb_store import TRANSACTIONAL_SCHEME
 from streams.kafka.seek_first import SeekFirstConsumer
-from streams.kafka.transactional_store import SCHEME as STORE_SCHEME
 from streams.kafka.transactional_store import TransactionalStore
 from streams.kafka.transactions import SourcePartitionTransactions
 from streams.kafka.transport import FETCH_MAX_WAIT_MS, SCHEME, Transport
@@ -180,4 +180,4 @@ def test_faust_finds_hashgates_transport_by_its_url_scheme() -> None:
     assert issubclass(HashgateConsumer, TopicWideBufferingConsumer)
     assert issubclass(HashgateConsumer, SeekFirstConsumer)
     assert app.transport.TransactionManager is SourcePartitionTransactions
-    assert faust.stores.by_url(f"{STORE_SCHEME}://") is TransactionalStore
+    assert faust.stores.by_url(f"{TRANSACTIONAL_SCHEME}://") is TransactionalStore

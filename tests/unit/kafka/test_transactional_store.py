@@ -10,6 +10,7 @@ from typing import Any
 
 import faust
 import pytest
+from faust.stores import memory as faust_memory
 from faust.stores import rocksdb as faust_rocksdb
 from faust.types import TP
 
@@ -17,7 +18,7 @@ from streams.kafka import transactional_store
 from streams.kafka.app import create_app
 from streams.kafka.rocksdb_memory import table_options
 from streams.kafka.transactional_store import TransactionalStore, TransactionalTableManager
-from streams.settings import Settings, StateSettings
+from streams.settings import Settings, StateSettings, StateStore
 
 pytestmark = pytest.mark.unit
 OPTIONS = table_options(StateSettings())
@@ -56,6 +57,12 @@ def test_the_app_uses_the_transactional_store_and_manager_only_with_exactly_once
     assert isinstance(app_on(tmp_path).tables, TransactionalTableManager)
     plain = create_app(Settings(state=StateSettings(dir=tmp_path)), "moderation")
     assert not isinstance(plain.Table("seen", options=OPTIONS).data, TransactionalStore)
+
+
+def test_the_memory_store_stays_the_memory_store_with_exactly_once(tmp_path: Path) -> None:
+    state = StateSettings(dir=tmp_path, store=StateStore.MEMORY)
+    app = create_app(Settings(state=state), "moderation", exactly_once=True)
+    assert isinstance(app.Table("seen", options=OPTIONS).data, faust_memory.Store)
 
 
 def test_a_change_is_read_back_at_once_but_reaches_the_disk_only_when_committed(
