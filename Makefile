@@ -39,7 +39,7 @@ test-unit: install
 test-integration: kafka-jars
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-# The downstream agents' kill -9 tests at full size: 50,000 verdicts (`make test` runs 1,000).
+# The downstream agents' kill -9 tests at full size: 50,000 verdicts (`make test` runs 600).
 test-soak: kafka-jars
 	SOAK_VERDICTS=50000 $(BIN)/pytest tests/integration/test_downstream_crash.py $(PYTEST_ARGS)
 
