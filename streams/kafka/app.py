@@ -19,6 +19,7 @@ from faust.types import TP
 from streams.kafka.config import faust_broker_urls, faust_credentials
 from streams.kafka.rocksdb_store import store_url
 from streams.kafka.transactional_store import TransactionalTableManager
+from streams.kafka.windowed_table import Table
 from streams.settings import Settings
 
 
@@ -49,6 +50,7 @@ def create_app(
         "autodiscover": False,
         "store": store_url(settings.state, transactional=exactly_once),
         "datadir": state_dir(settings, process),
+        "Table": Table,
         "table_standby_replicas": settings.state.standby_replicas,
         "web_enabled": True,
         "web_bind": settings.web.host,

@@ -34,6 +34,10 @@ tests/unit/kafka/test_internals.py, which fails loudly when an upgrade changes i
   "every partition", which the transport's consumer thread never hands it (transport.py).
 - faust's ``ThreadDelegateConsumer._new_consumer_thread()`` builds the consumer's thread; the
   transport driver's consumer (transport.py) returns its own thread class there.
+- faust's ``Table._maybe_set_key_ttl(key, partition)``, called on every write, pushes a
+  windowed key's window end onto ``_partition_timestamps`` and adds the key to
+  ``_partition_timestamp_keys[(partition, end)]`` when ``_should_expire_keys()``; its clean-up
+  pops an end and that entry together. windowed_table.py pushes an end once per window.
 
 faust's consumer is customised through faust's own extension point instead: a transport
 driver registered for a URL scheme (streams/kafka/transport.py).

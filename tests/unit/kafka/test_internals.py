@@ -50,6 +50,9 @@ PRIVATE = (
     "_transaction_producers",
     "_pending_persisted_offsets",
     "_key_index",
+    "_maybe_set_key_ttl",
+    "_partition_timestamp_keys",
+    "_should_expire_keys",
 )
 #: faust's transport objects on an app: only the Kafka layer holds them (streams/kafka/app.py
 #: offers what the rest needs: assigned(), partition_count(), flush_producer()).
@@ -121,6 +124,17 @@ def test_faust_still_builds_its_consumer_thread_in_new_consumer_thread() -> None
     new_thread = faust_aiokafka.Consumer._new_consumer_thread
     assert list(inspect.signature(new_thread).parameters) == ["self"]
     assert "_new_consumer_thread" in ThreadDelegateConsumer.__init__.__code__.co_names
+
+
+def test_faust_still_schedules_a_windows_removal_on_every_write() -> None:
+    """What streams/kafka/windowed_table.py bounds: a push per write, popped with the keys."""
+    set_ttl = faust.Table._maybe_set_key_ttl
+    assert list(inspect.signature(set_ttl).parameters) == ["self", "key", "partition"]
+    assert {"heappush", "_partition_timestamp_keys"} <= set(set_ttl.__code__.co_names)
+    assert "_maybe_set_key_ttl" in faust.Table.on_key_set.__code__.co_names
+    clean_up = inspect.getsource(faust.Table._del_old_keys)
+    assert "heappop(timestamps)" in clean_up
+    assert "self._partition_timestamp_keys.pop(" in clean_up
 
 
 def test_faust_rocksdb_store_still_opens_one_partition_in_db_for_partition() -> None:
