@@ -4,8 +4,8 @@ A windowed faust table with ``expires`` schedules each window's removal by pushi
 window's end onto a per-partition heap, and it does so on *every* write of a key of that window
 (faust/tables/base.py, ``Table._maybe_set_key_ttl``), while the heap only shrinks once the
 window has expired. The stats agent writes two windowed counts per verdict, kept for the
-retention (400 days by default), so the heap grew by two floats per verdict: about 80 bytes
-per verdict, 30 MiB over 500,000 verdicts of one day (benchmark (k), docs/benchmarks.md).
+retention (400 days by default), so the heap grew by two floats per verdict: 75 bytes per
+verdict measured, 30 MiB over 500,000 verdicts of one day (benchmark (k), docs/benchmarks.md).
 One entry per window and partition schedules the same removal: the end is pushed only when
 the window has no entry yet, and faust's clean-up, which pops the end and the window's keys
 together, works as before.
