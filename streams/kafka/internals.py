@@ -38,6 +38,11 @@ tests/unit/kafka/test_internals.py, which fails loudly when an upgrade changes i
   windowed key's window end onto ``_partition_timestamps`` and adds the key to
   ``_partition_timestamp_keys[(partition, end)]`` when ``_should_expire_keys()``; its clean-up
   pops an end and that entry together. windowed_table.py pushes an end once per window.
+- faust's ``TableManager._recovery`` (the recovery its ``recovery`` property builds once) and
+  ``Recovery._set_recovery_ended()``: the transactional table manager builds its own recovery
+  there, whose watcher ends a recovery as faust's own end of recovery does (flush the
+  buffers, ``_set_recovery_ended()``, set ``signal_recovery_end``) when the changelogs end in
+  transaction markers, instead of faust's fallback of two 5-second waits (recovery.py).
 
 faust's consumer is customised through faust's own extension point instead: a transport
 driver registered for a URL scheme (streams/kafka/transport.py).

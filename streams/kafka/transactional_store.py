@@ -25,8 +25,10 @@ from typing import Any
 import rocksdict
 from faust.streams import current_event
 from faust.tables import TableManager
+from faust.tables.recovery import Recovery
 from faust.types import TP, CollectionT
 
+from streams.kafka.recovery import MarkerAwareRecovery
 from streams.kafka.rocksdb_store import BoundedStore
 
 
@@ -100,6 +102,14 @@ class TransactionalStore(BoundedStore):
 class TransactionalTableManager(TableManager):
     """faust's table manager, storing each table partition's changes and changelog offset once
     the transaction of that partition committed (see the module docstring)."""
+
+    @property
+    def recovery(self) -> Recovery:
+        """faust's recovery, which would wait 10 s at each changelog's closing transaction
+        marker (streams/kafka/recovery.py)."""
+        if self._recovery is None:
+            self._recovery = MarkerAwareRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
 
     def on_commit(self, offsets: Mapping[TP, int]) -> None:
         partitions = {tp.partition for tp in offsets}

@@ -53,6 +53,8 @@ PRIVATE = (
     "_maybe_set_key_ttl",
     "_partition_timestamp_keys",
     "_should_expire_keys",
+    "_recovery",
+    "_set_recovery_ended",
 )
 #: faust's transport objects on an app: only the Kafka layer holds them (streams/kafka/app.py
 #: offers what the rest needs: assigned(), partition_count(), flush_producer()).
@@ -135,6 +137,18 @@ def test_faust_still_schedules_a_windows_removal_on_every_write() -> None:
     clean_up = inspect.getsource(faust.Table._del_old_keys)
     assert "heappop(timestamps)" in clean_up
     assert "self._partition_timestamp_keys.pop(" in clean_up
+
+
+def test_faust_still_ends_a_recovery_as_the_marker_aware_one_does() -> None:
+    """What streams/kafka/recovery.py repeats, and the fallback it shortens."""
+    source = inspect.getsource(Recovery._slurp_changelogs.fun)
+    end = ["self.flush_buffers()", "self._set_recovery_ended()", "self.signal_recovery_end.set()"]
+    positions = [source.index(step) for step in end]
+    assert positions == sorted(positions)
+    assert "timeout=5.0" in source
+    assert "timeout_count > 1" in source  # faust's fallback: two 5-second waits
+    assert "self._recovery = Recovery(" in inspect.getsource(TableManager.__dict__["recovery"].fget)
+    assert "_recovery" in TableManager.__annotations__
 
 
 def test_faust_rocksdb_store_still_opens_one_partition_in_db_for_partition() -> None:
