@@ -15,8 +15,10 @@ from typing import Any
 
 import click
 import faust
+from mode import Service
 
 from streams.errors import EX_CONFIG, EX_SOFTWARE, ConfigurationError
+from streams.heap import TRIM_INTERVAL_S, return_free_memory
 from streams.kafka.config import check_kafka_access
 from streams.kafka.internals import SignalHooksWorker
 from streams.kafka.topics import ensure_topics
@@ -32,7 +34,8 @@ async def _nothing_to_drain() -> None:
 
 class HashgateWorker(SignalHooksWorker):
     """faust's Worker with a task dump on SIGUSR1 that never crashes and never shows a secret
-    (mode's own prints local variables), and ``before_stop`` run first on SIGTERM/SIGINT."""
+    (mode's own prints local variables), ``before_stop`` run first on SIGTERM/SIGINT, and the
+    C heap's free pages returned to the system every minute (streams/heap.py)."""
 
     def __init__(
         self,
@@ -47,6 +50,10 @@ class HashgateWorker(SignalHooksWorker):
             on_task_dump=lambda: dump_tasks(sys.stderr, secrets),
             **worker_options(settings),
         )
+
+    @Service.timer(TRIM_INTERVAL_S)
+    async def _return_free_memory(self) -> None:
+        await asyncio.to_thread(return_free_memory)
 
 
 def worker_options(settings: Settings) -> dict[str, Any]:
