@@ -18,6 +18,7 @@ from faust.types import TP
 
 from streams.kafka.config import faust_broker_urls, faust_credentials
 from streams.kafka.rocksdb_store import store_url
+from streams.kafka.table_manager import PromptTableManager
 from streams.kafka.transactional_store import TransactionalTableManager
 from streams.kafka.windowed_table import Table
 from streams.settings import Settings
@@ -75,6 +76,7 @@ def create_app(
         "broker_commit_interval": 1.0,
         "broker_session_timeout": settings.kafka.session_timeout_s,
         "broker_heartbeat_interval": settings.kafka.session_timeout_s / 4,
+        "TableManager": PromptTableManager,
     }
     if exactly_once:
         options["processing_guarantee"] = "exactly_once"

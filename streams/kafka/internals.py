@@ -38,6 +38,10 @@ tests/unit/kafka/test_internals.py, which fails loudly when an upgrade changes i
   windowed key's window end onto ``_partition_timestamps`` and adds the key to
   ``_partition_timestamp_keys[(partition, end)]`` when ``_should_expire_keys()``; its clean-up
   pops an end and that entry together. windowed_table.py pushes an end once per window.
+- faust's ``TableManager._update_channels()``, which registers the tables' changelog channels:
+  ``TableManager.on_start`` calls it after a one-second sleep, then starts the recovery; the
+  prompt table manager (table_manager.py) does the same without the sleep. faust's ``add``
+  refuses a table once it ran, so a table declared late still fails loudly.
 - faust's ``TableManager._recovery`` (the recovery its ``recovery`` property builds once) and
   ``Recovery._set_recovery_ended()``: the transactional table manager builds its own recovery
   there, whose watcher ends a recovery as faust's own end of recovery does (flush the

@@ -24,12 +24,12 @@ from typing import Any
 
 import rocksdict
 from faust.streams import current_event
-from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP, CollectionT
 
 from streams.kafka.recovery import MarkerAwareRecovery
 from streams.kafka.rocksdb_store import BoundedStore
+from streams.kafka.table_manager import PromptTableManager
 
 
 class TransactionalStore(BoundedStore):
@@ -99,7 +99,7 @@ class TransactionalStore(BoundedStore):
         super().revoke_partitions(table, tps)
 
 
-class TransactionalTableManager(TableManager):
+class TransactionalTableManager(PromptTableManager):
     """faust's table manager, storing each table partition's changes and changelog offset once
     the transaction of that partition committed (see the module docstring)."""
 

@@ -28,6 +28,7 @@ from streams.kafka.app import create_app
 from streams.kafka.buffering import TopicWideBufferingConsumer
 from streams.kafka.rocksdb_store import TRANSACTIONAL_SCHEME
 from streams.kafka.seek_first import SeekFirstConsumer
+from streams.kafka.table_manager import PromptTableManager
 from streams.kafka.transactional_store import TransactionalStore
 from streams.kafka.transactions import SourcePartitionTransactions
 from streams.kafka.transport import FETCH_MAX_WAIT_MS, SCHEME, Transport
@@ -54,6 +55,7 @@ PRIVATE = (
     "_partition_timestamp_keys",
     "_should_expire_keys",
     "_recovery",
+    "_update_channels",
     "_set_recovery_ended",
 )
 #: faust's transport objects on an app: only the Kafka layer holds them (streams/kafka/app.py
@@ -137,6 +139,22 @@ def test_faust_still_schedules_a_windows_removal_on_every_write() -> None:
     clean_up = inspect.getsource(faust.Table._del_old_keys)
     assert "heappop(timestamps)" in clean_up
     assert "self._partition_timestamp_keys.pop(" in clean_up
+
+
+def test_faust_still_starts_its_table_manager_after_a_sleep_and_refuses_late_tables() -> None:
+    """What streams/kafka/table_manager.py repeats without the sleep."""
+    source = inspect.getsource(TableManager.on_start)
+    steps = [
+        "await self.sleep(1.0)",
+        "await self._update_channels()",
+        "await self.recovery.start()",
+    ]
+    positions = [source.index(step) for step in steps]
+    assert positions == sorted(positions)
+    assert "_tables_finalized.set()" in inspect.getsource(TableManager._update_channels)
+    assert "Too late to add tables" in inspect.getsource(TableManager.add)
+    app = create_app(Settings())
+    assert isinstance(app.tables, PromptTableManager)
 
 
 def test_faust_still_ends_a_recovery_as_the_marker_aware_one_does() -> None:
