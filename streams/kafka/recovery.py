@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from time import monotonic
 
+from aiokafka.errors import IllegalStateError
 from faust.tables.recovery import Recovery
 from faust.types import TP
 from mode import Service
@@ -75,7 +76,7 @@ class MarkerAwareRecovery(Recovery):
             if (
                 not short
                 or monotonic() - quiet_since < QUIET_S
-                or not await all_read_past(short, self.app.consumer.position)
+                or not await all_read_past(short, self._fetched_to)
                 or not self._unchanged(offsets, seen)  # a record came while we asked
             ):
                 continue
@@ -89,6 +90,15 @@ class MarkerAwareRecovery(Recovery):
             self.flush_buffers()
             self._set_recovery_ended()
             self.signal_recovery_end.set()
+
+    async def _fetched_to(self, tp: TP) -> int | None:
+        """The consumer's position in ``tp``; None once a rebalance took it (its next owner,
+        or this instance's next recovery, reads it again)."""
+        try:
+            position: int | None = await self.app.consumer.position(tp)
+        except IllegalStateError:
+            return None
+        return position
 
     def _unchanged(self, offsets: Mapping[TP, int | None], seen: Mapping[TP, int | None]) -> bool:
         """Still recovering, no record read since ``seen``, none waiting in the queue."""

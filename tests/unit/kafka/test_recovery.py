@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from aiokafka.errors import IllegalStateError
 from faust.types import TP
 
 from hashgate_tools.harness.waiting import eventually
@@ -59,7 +60,9 @@ class Consumer:
 
     async def position(self, partition: TP) -> int | None:
         self.asked += 1
-        return self.positions.get(partition)
+        if partition not in self.positions:
+            raise IllegalStateError(f"Partition {partition} is not assigned")  # as aiokafka's
+        return self.positions[partition]
 
 
 class Recovering(MarkerAwareRecovery):
@@ -111,6 +114,12 @@ async def test_fetched_past_the_end_and_quiet_ends_the_recovery(recovering: Reco
     assert not recovering.in_recovery
     assert recovering.active_offsets[tp(*SEEN)] == 9
     assert not recovering.need_recovery()
+
+
+async def test_a_partition_taken_by_a_rebalance_keeps_it_recovering(recovering: Recovering) -> None:
+    """Its next owner, or this instance's next recovery, reads it: nothing ends here."""
+    await eventually(lambda: recovering.consumer.asked >= 5, within=5, what="the watcher asking")
+    assert recovering.in_recovery
 
 
 async def test_records_still_to_fetch_keep_it_recovering(recovering: Recovering) -> None:
