@@ -43,7 +43,7 @@ from hashgate_tools.harness.downstream import (
     match_verdict,
 )
 from hashgate_tools.harness.host import free_port
-from hashgate_tools.harness.kafka import committed_offsets
+from hashgate_tools.harness.kafka import committed_offsets, end_offsets_by_partition
 from streams.events import ScanInfo, verdict_id_for
 
 POLICY = """\
@@ -168,25 +168,50 @@ class AgentBench:
         log = self.ctx.lab.log_dir / f"{self.role}-{self.topics.prefix}-{self.starts}.log"
         return AgentProcess(self.role, self.env, log).start()
 
-    async def consumed(self) -> int:
+    @property
+    def by_tenant(self) -> str:
+        """The stats agent re-keys each verdict onto this topic, and counts it from there."""
+        return f"{self.topics.group(self.role)}-matches-by-tenant"
+
+    async def _committed(self, topic: str) -> dict[int, int]:
         group = self.topics.group(self.role)
         try:
-            offsets = await committed_offsets(self.ctx.lab.bootstrap, group, self.source)
+            return await committed_offsets(self.ctx.lab.bootstrap, group, topic)
         except GroupCoordinatorNotAvailableError:  # a fresh broker's offsets topic: none yet
-            return 0
-        return sum(offsets.values())
+            return {}
+
+    async def consumed(self) -> int:
+        """Verdicts the agent has finished with. The stats agent takes two steps per verdict:
+        the lesser of re-keyed and counted (counted read off the by-tenant topic's committed
+        offsets, which also hold the transactions' markers: a few percent high)."""
+        done = sum((await self._committed(self.source)).values())
+        if self.role == "stats":
+            done = min(done, sum((await self._committed(self.by_tenant)).values()))
+        return done
+
+    async def finished(self, total: int) -> bool:
+        """All ``total`` verdicts handled; for stats, counted too: each by-tenant partition
+        committed up to its closing transaction marker (end offset minus one)."""
+        if sum((await self._committed(self.source)).values()) < total:
+            return False
+        if self.role != "stats":
+            return True
+        committed = await self._committed(self.by_tenant)
+        ends = await end_offsets_by_partition(self.ctx.lab.bootstrap, [self.by_tenant])
+        return all(committed.get(tp.partition, 0) >= end - 1 for tp, end in ends.items())
 
     async def wait_consumed(
         self, agent: AgentProcess, total: int, within: float, on_poll: list[tuple[int, float]]
     ) -> None:
         deadline = time.monotonic() + within
-        while (done := await self.consumed()) < total:
+        while not await self.finished(total):
+            done = await self.consumed()
             on_poll.append((done, agent.usage().rss_kib / 1024))
             agent.check_running()
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.role} consumed {done} of {total} in {within:.0f}s")
             await asyncio.sleep(0.5)
-        on_poll.append((done, agent.usage().rss_kib / 1024))
+        on_poll.append((await self.consumed(), agent.usage().rss_kib / 1024))
 
 
 @dataclass(frozen=True)

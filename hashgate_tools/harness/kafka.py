@@ -98,6 +98,10 @@ async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int,
 
 async def end_offsets(bootstrap: str, topics: list[str]) -> int:
     """Records ever written to ``topics`` (sum of end offsets over all partitions)."""
+    return sum((await end_offsets_by_partition(bootstrap, topics)).values())
+
+
+async def end_offsets_by_partition(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -106,7 +110,8 @@ async def end_offsets(bootstrap: str, topics: list[str]) -> int:
             for topic in topics
             for p in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))
         ]
-        return sum((await consumer.end_offsets(partitions)).values())
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        return ends
     finally:
         await consumer.stop()
 
