@@ -9,5 +9,6 @@
 - ``record``: a consumed record (``SourceRecord``) and hashgate's headers.
 - ``topics``: creating topics with the registry's settings (streams/events/topics.py).
 - ``broker_watch``: whether the broker answers, for /readyz.
+- ``log_levels``: aiokafka's errors it retries by itself logged as warnings.
 - ``internals``: every private part of faust, mode and aiokafka hashgate uses, pinned by a test.
 """

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import click
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -36,7 +37,7 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: How long a start waits for a new cluster's group coordinator.
+#: How long a start waits for a new cluster's group coordinator, and for new topics' leaders.
 COORDINATOR_WAIT_S = 30.0
 
 #: What to fix when the cluster refuses a topic, by the broker's error.
@@ -75,9 +76,12 @@ async def ensure_topics(
 ) -> list[str]:
     """Create the missing ones; return their names. Existing topics are left as they are.
 
-    With ``group``, also wait until the cluster has a coordinator for that consumer group: on
-    a new cluster the first group makes the broker create its offsets topic, and until that is
-    done the consumer logs ERROR lines for a condition that is not one.
+    Topics it creates are waited for until the cluster serves each partition from a leader:
+    Kafka answers a creation once its controller has it, and a client asking a broker a moment
+    too soon is told the topic does not exist. With ``group``, also wait until the cluster has
+    a coordinator for that consumer group: on a new cluster the first group makes the broker
+    create its offsets topic. Until either is done the clients log ERROR lines for a condition
+    that is not one.
 
     Raises ConfigurationError listing every topic the cluster refused to create.
     """
@@ -85,6 +89,8 @@ async def ensure_topics(
     await admin.start()
     try:
         created = await _create_missing(admin, settings, wanted)
+        if created:
+            await _await_leaders(admin, created)
         if group is not None:
             await _await_coordinator(admin, group)
         return created
@@ -105,6 +111,30 @@ async def _await_coordinator(admin: AIOKafkaAdminClient, group: str) -> None:
                 log.warning("no group coordinator for %s yet; the consumer will keep asking", group)
                 return
             await asyncio.sleep(0.2)
+
+
+def unserved(described: list[dict[str, Any]], names: list[str]) -> list[str]:
+    """Those of ``names`` the metadata answer ``described`` does not show served: missing, with
+    an error, without partitions or with a partition that has no leader yet."""
+    served = {
+        topic["topic"]
+        for topic in described
+        if topic["error_code"] == 0
+        and topic["partitions"]
+        and all(p["error_code"] == 0 and p["leader"] >= 0 for p in topic["partitions"])
+    }
+    return [name for name in names if name not in served]
+
+
+async def _await_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    """Until every topic in ``names`` is served, or ``COORDINATOR_WAIT_S`` passed (then the
+    clients carry on retrying by themselves)."""
+    deadline = asyncio.get_running_loop().time() + COORDINATOR_WAIT_S
+    while waiting := unserved(await admin.describe_topics(names), names):
+        if asyncio.get_running_loop().time() > deadline:
+            log.warning("new topics without leaders yet: %s", ", ".join(waiting))
+            return
+        await asyncio.sleep(0.1)
 
 
 async def _create_missing(

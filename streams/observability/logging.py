@@ -2,6 +2,8 @@
 
 Code never logs a secret on purpose; the filter exists for what third-party libraries might
 echo (headers in debug logs, exception reprs). Known secret values are registered at start.
+Errors aiokafka retries by itself are written as warnings (streams/kafka/log_levels.py), so a
+clean start logs no ERROR that isn't one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr
+
+from streams.kafka.log_levels import RetriedKafkaErrorsAsWarnings
 
 _REDACTED = "[redacted]"
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
@@ -66,13 +70,16 @@ def logging_config(level: str, secrets: list[SecretStr | None]) -> dict[str, Any
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"scrub": {"()": SecretScrubber, "secrets": values}},
+        "filters": {
+            "retried": {"()": RetriedKafkaErrorsAsWarnings},
+            "scrub": {"()": SecretScrubber, "secrets": values},
+        },
         "formatters": {"json": {"()": JsonFormatter}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "json",
-                "filters": ["scrub"],
+                "filters": ["retried", "scrub"],  # the scrubber drops the arguments
                 "stream": "ext://sys.stderr",
             }
         },

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 from streams.events.topics import PROGRESS_RETENTION_MS, SCAN_WORKER, topics_of
-from streams.kafka.topics import refusals
+from streams.kafka.topics import refusals, unserved
 from streams.settings import Settings
 
 
@@ -32,3 +33,26 @@ def test_a_refusal_names_the_topic_what_was_asked_and_the_setting_to_fix() -> No
         "Replication factor: 3 larger than available brokers: 1.; check "
         "HASHGATE_TOPICS__REPLICATION_FACTOR (at most the brokers)"
     ]
+
+
+def served(topic: str, *leaders: int, error: int = 0) -> dict[str, Any]:
+    """A topic as a metadata answer describes it, one partition per leader."""
+    partitions = [{"error_code": 0, "partition": i, "leader": n} for i, n in enumerate(leaders)]
+    return {"error_code": error, "topic": topic, "partitions": partitions}
+
+
+def test_a_new_topic_is_waited_for_until_every_partition_has_a_leader() -> None:
+    names = ["ok", "leaderless", "unknown", "empty", "absent"]
+    described = [
+        served("ok", 1, 1, 2),
+        served("leaderless", 1, -1, 2),  # created, one partition's leader not elected yet
+        served("unknown", error=3),  # UNKNOWN_TOPIC_OR_PARTITION: this broker has not heard yet
+        served("empty"),
+    ]
+    assert unserved(described, names) == ["leaderless", "unknown", "empty", "absent"]
+
+
+def test_a_partition_answering_with_an_error_is_not_served() -> None:
+    topic = served("t", 1, 1)
+    topic["partitions"][1]["error_code"] = 5  # LEADER_NOT_AVAILABLE
+    assert unserved([topic], ["t"]) == ["t"]

@@ -10,6 +10,7 @@ import logging.config
 from collections.abc import Iterator
 
 import pytest
+from aiokafka.errors import NotLeaderForPartitionError
 from pydantic import SecretStr
 
 from streams.observability.logging import JsonFormatter, SecretScrubber, logging_config
@@ -91,6 +92,20 @@ def test_the_logging_config_scrubs_every_line_it_writes(configured: io.StringIO)
     lines = [json.loads(text) for text in configured.getvalue().splitlines()]
     assert [entry["msg"] for entry in lines] == ["sent [redacted]", "key=[redacted]"]
     assert [entry["logger"] for entry in lines] == ["httpcore", "streams.photodna.api"]
+
+
+def test_the_logging_config_writes_an_error_aiokafka_retries_as_a_warning(
+    configured: io.StringIO,
+) -> None:
+    # Lowered before the scrubber, which drops the record's arguments (the error among them).
+    logging.getLogger("aiokafka.consumer.fetcher").error(
+        "Failed fetch offsets from %s: %s", 1, NotLeaderForPartitionError()
+    )
+    logging.getLogger("aiokafka.consumer.fetcher").error("Failed fetch offsets from %s: %s", 1, KEY)
+
+    lines = [json.loads(text) for text in configured.getvalue().splitlines()]
+    assert [entry["level"] for entry in lines] == ["warning", "error"]
+    assert "NotLeaderForPartitionError" in lines[0]["msg"] and KEY not in lines[1]["msg"]
 
 
 def test_a_json_line_has_time_level_logger_message_and_the_extra_fields() -> None:
