@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install kafka-jars compose-pki check test test-unit test-integration test-soak mutate mutate-changed demo bench schemas clean
+.PHONY: install kafka-jars compose-pki check test test-unit test-integration test-soak mutate mutate-changed demo bench bench-state schemas clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hashgate needs Python 3.11+")'
@@ -60,6 +60,9 @@ demo: kafka-jars
 
 bench: kafka-jars
 	$(BIN)/python -m bench
+
+bench-state: kafka-jars
+	$(BIN)/python -m bench --only hijkl
 
 schemas: install
 	$(BIN)/hashgate schemas export

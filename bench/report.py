@@ -94,7 +94,7 @@ def document(
     return {
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "make bench  (python -m bench)",
+        "command": "python -m bench --only " + "".join(r.scenario for r in results),
         "machine": machine(),
         "load_average": load,
         "sizes": asdict(sizes),
@@ -102,13 +102,12 @@ def document(
     }
 
 
-def write(doc: dict[str, Any], out_dir: Path, *, latest: bool) -> list[Path]:
-    """A timestamped copy always (git ignores it); ``latest.json`` for full runs only."""
+def write(doc: dict[str, Any], out_dir: Path, *, latest: list[str]) -> list[Path]:
+    """A timestamped copy always (git ignores it); under each name in ``latest`` too (the
+    suites this run completed at full size: ``latest.json``, ``latest-state.json``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    paths = [out_dir / f"bench-{stamp}.json"]
-    if latest:
-        paths.append(out_dir / "latest.json")
+    paths = [out_dir / f"bench-{stamp}.json", *(out_dir / name for name in latest)]
     text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
     for path in paths:
         path.write_text(text)

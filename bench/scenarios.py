@@ -36,7 +36,7 @@ RESCAN_FIRST = 1_000_000
 
 @dataclass(frozen=True)
 class Sizes:
-    """Event counts: FULL keeps ``make bench`` under ~40 minutes on 2 cores.
+    """Event counts: FULL keeps ``make bench`` (``WORKER_SUITE``) under 40 minutes on 2 cores.
 
     (a), (b) and (e) run ``repeats`` times (``REPEATED``): the shared machine's noise shows as
     the spread of their ratios. ``memory_events`` is the length of the worker's (f) and of each
@@ -524,6 +524,11 @@ SCENARIOS: dict[str, Scenario] = {
     "m": savers,
 }
 NEEDS = {"d": {"a"}, "e": {"a"}, "g": {"a", "e"}}
+#: ``make bench``: the scan worker's figures and the quota savers, under 40 minutes on 2 cores.
+WORKER_SUITE = "adebgfcm"
+#: ``make bench-state``: the state scenarios, (h) and the agents' (i)-(l)
+#: (bench/downstream_state.py), about three hours at full size (500,000 verdicts a memory run).
+STATE_SUITE = "hijkl"
 #: Scenarios run ``Sizes.repeats`` times: the ones whose aims are close to the noise.
 REPEATED = {"a", "b", "e"}
 

@@ -202,6 +202,11 @@ class ScanSettings(_Group):
         description="Calls/s of the key's quota the rescan lane always keeps (fleet-wide, "
         "shared like the quota).",
     )
+    live_delay_target_ms: PositiveFloat = Field(
+        25.0,
+        description="Queueing of live records (their 90th percentile over half a second) above "
+        "which the rescan lane gives up call slots to them.",
+    )
     event_retry_limit: int = Field(
         3, ge=0, description="Delayed retries of one failing event before it goes to the DLQ."
     )

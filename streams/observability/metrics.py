@@ -212,6 +212,12 @@ class ScanMetrics:
         self.unacked = Gauge(
             "hashgate_unacked", "Records taken but not yet committed-safe.", ["lane"], registry=r
         )
+        self.rescan_call_slots = Gauge(
+            "hashgate_rescan_call_slots",
+            "PhotoDNA calls the rescan lane may run now: max_in_flight, less while live "
+            "records queue.",
+            registry=r,
+        )
         self.api_latency = Histogram(
             "hashgate_photodna_latency_seconds",
             "Time in PhotoDNA calls per verdict, all attempts.",

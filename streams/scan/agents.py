@@ -10,6 +10,7 @@ from faust.types import TP, StreamT
 from streams.kafka.app import raw_topic
 from streams.kafka.broker_watch import PROBE_INTERVAL_S
 from streams.photodna import Lane
+from streams.scan import rescan_yield
 from streams.scan.service import ScanService
 from streams.settings import Settings
 
@@ -41,6 +42,7 @@ def install_scan_agents(app: faust.App, settings: Settings, service: ScanService
         await service.stop_on_failure()
 
     app.timer(PROBE_INTERVAL_S)(service.kafka_watch.probe)
+    app.timer(rescan_yield.PERIOD_S)(service.yield_to_live)
     app.timer(settings.state.checkpoint_interval_s)(service.checkpoint)
 
     @app.on_partitions_assigned.connect

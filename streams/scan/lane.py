@@ -7,11 +7,11 @@ record the outcome wrote. Nothing here calls back into the service.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 from streams.kafka.record import SourceRecord
 from streams.observability.metrics import ScanMetrics
+from streams.scan.call_slots import CallSlots
 from streams.scan.changes import ChangeFilter
 from streams.scan.outputs import OutcomeRouter
 from streams.scan.scanner import (
@@ -30,7 +30,7 @@ class ScanLane:
     scanner: Scanner
     changes: ChangeFilter
     router: OutcomeRouter
-    calls: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
+    calls: CallSlots = field(default_factory=lambda: CallSlots(1))
 
     async def handle(self, record: SourceRecord) -> None:
         async with self.calls:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from functools import partial
 from typing import cast
@@ -28,11 +29,13 @@ from streams.kafka.latest_table import LatestVerdictTable
 from streams.kafka.record import NOT_BEFORE_HEADER, source_record, taken_in_current_generation
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, CircuitBreaker, Lane, Matcher, RateLimiter
+from streams.scan.call_slots import CallSlots
 from streams.scan.changes import ChangeFilter, LatestRecording, LatestVerdicts
 from streams.scan.lane import OutcomeCounter, ScanLane
 from streams.scan.outputs import LANE_HEADER, OutcomeRouter
 from streams.scan.pipeline import DrainReport, ScanPipeline
 from streams.scan.quota_share import upload_share
+from streams.scan.rescan_yield import RescanYield
 from streams.scan.scanner import (
     Scanner,
 )
@@ -78,6 +81,10 @@ class ScanService:
         changes = ChangeFilter(LatestVerdicts(self.latest).last)
         recording = LatestRecording(self.writer, self.latest)
         self.pipelines: dict[Lane, ScanPipeline] = {}
+        slots = {lane: CallSlots(scan.max_in_flight) for lane in Lane}
+        self.rescan_yield = RescanYield(
+            slots[Lane.RESCAN], ceiling=scan.max_in_flight, target_ms=scan.live_delay_target_ms
+        )
         for lane in Lane:
             scanner = Scanner(
                 matcher,
@@ -94,7 +101,7 @@ class ScanService:
                 lane=lane.value,
                 on_written=OutcomeCounter(metrics, lane.value),
             )
-            path = ScanLane(scanner, changes, router, asyncio.Semaphore(scan.max_in_flight))
+            path = ScanLane(scanner, changes, router, slots[lane])
             self.pipelines[lane] = ScanPipeline(
                 path.handle,
                 max_in_flight=scan.max_in_flight * RECORDS_PER_CALL_SLOT,
@@ -102,6 +109,7 @@ class ScanService:
                 name=lane.value,
             )
         metrics.state_replayed.set_function(lambda: self.latest.replayed)
+        metrics.rescan_call_slots.set_function(lambda: slots[Lane.RESCAN].limit)
         for lane, pipeline in self.pipelines.items():
             metrics.in_flight.labels(lane.value).set_function(partial(_in_flight, pipeline))
             metrics.unacked.labels(lane.value).set_function(partial(_unacked, pipeline))
@@ -120,9 +128,13 @@ class ScanService:
     async def consume(self, stream: StreamT[bytes], lane: Lane) -> None:
         self.consuming = True
         pipeline = self.pipelines[lane]
+        taken = self.metrics.events_in.labels(lane.value)
+        live = lane is Lane.LIVE
         async for event in _manual_acks(stream).events():
+            if live:
+                self.rescan_yield.live_delay((time.time() - event.message.timestamp) * 1000)
             await self._flowing.wait()
-            self.metrics.events_in.labels(lane.value).inc()
+            taken.inc()
             current = partial(taken_in_current_generation, self.app, event)
             if not await pipeline.submit(source_record(event), event.ack, current):
                 break
@@ -136,6 +148,10 @@ class ScanService:
             current = partial(taken_in_current_generation, self.app, event)
             if not await self.pipelines[lane].submit(record, event.ack, current):
                 break
+
+    async def yield_to_live(self) -> None:
+        """Every ``rescan_yield.PERIOD_S``: size the rescan lane from live records' delays."""
+        self.rescan_yield.adjust()
 
     # -- outage, failure, rebalance and shutdown ---------------------------------------
 

@@ -39,7 +39,7 @@ async def test_overhead_scenario_yields_a_well_formed_report(
     assert result.met is (result.ratio >= 0.85 and cpu_ratio is not None and cpu_ratio <= 1.3)
 
     doc = document(run.results, started=started, load=run.load, sizes=SMOKE)
-    (path,) = write(doc, tmp_path / "results", latest=False)
+    (path,) = write(doc, tmp_path / "results", latest=[])
     saved = json.loads(path.read_text())
     assert saved["scenarios"]["b"]["ratio"] == result.ratio
     assert saved["sizes"]["overhead_events"] == SMOKE.overhead_events

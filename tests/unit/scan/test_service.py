@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -129,6 +130,7 @@ class Message:
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
     generation_id: int = 1
+    timestamp: float = field(default_factory=time.time)  # the producer's stamp, in seconds
 
 
 @dataclass
@@ -154,10 +156,13 @@ class Stream:
         while True:
             yield await self.queue.get()
 
-    def send(self, n: int, *, partition: int = 0, generation: int = 1) -> None:
+    def send(self, n: int, *, partition: int = 0, generation: int = 1, age_s: float = 0) -> None:
+        """Upload ``n``, stamped by its producer ``age_s`` ago."""
         upload = make_upload(n)
         content_id = upload.content_id.encode()
-        message = Message(UPLOADS, partition, n, content_id, upload.encode(), (), generation)
+        message = Message(
+            UPLOADS, partition, n, content_id, upload.encode(), (), generation, time.time() - age_s
+        )
         self.queue.put_nowait(Event(message, self.acked))
 
     def send_retry(self, n: int, headers: tuple[tuple[str, bytes], ...] = ()) -> None:
@@ -484,6 +489,22 @@ async def test_a_lane_calls_photodna_at_most_max_in_flight_at_once() -> None:
         assert len(rig.matcher.calls) == 3 and pipeline.in_flight == 6
         rig.matcher.hold.set()
         await eventually(lambda: len(rig.stream.acked) == 10, within=5, what="all acked")
+
+
+async def test_live_records_that_queue_shrink_the_rescan_lane_and_prompt_ones_grow_it() -> None:
+    # docs/operations.md, "The rescan lane yields to live uploads".
+    async with running_service(Settings(scan=ScanSettings(max_in_flight=8))) as rig:
+        slots = "hashgate_rescan_call_slots"
+        rig.stream.send(1)  # stamped now: the base delay
+        await eventually(lambda: len(rig.stream.acked) == 1, within=5, what="record 1 acked")
+        await rig.service.yield_to_live()
+        assert rig.metric(slots) == 8
+        rig.stream.send(2, age_s=1.0)  # reaches the agent a second after its producer sent it
+        await eventually(lambda: len(rig.stream.acked) == 2, within=5, what="record 2 acked")
+        await rig.service.yield_to_live()
+        assert rig.metric(slots) == 4
+        await rig.service.yield_to_live()  # a period without live records
+        assert rig.metric(slots) == 5
 
 
 async def fill_the_live_lane_behind_record_1(rig: Rig, *, within: float) -> ScanPipeline:
