@@ -204,7 +204,7 @@ class ScanSettings(_Group):
     )
     live_delay_target_ms: PositiveFloat = Field(
         25.0,
-        description="Queueing of live records (their 90th percentile over half a second) above "
+        description="Queueing of live records (their median over half a second) above "
         "which the rescan lane gives up call slots to them.",
     )
     event_retry_limit: int = Field(

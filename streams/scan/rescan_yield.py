@@ -8,7 +8,7 @@ bench's scenario (g) measured seconds of live lag behind a 200,000-request resca
 The signal is each live record's delay from its producer's timestamp to the worker's agent,
 less the smallest delay of the last few minutes: that base is the network's hop and any offset
 between the producer's clock and the worker's, so what is left is queueing (the way LEDBAT
-measures it). Every period, when the 90th percentile of the period's queueing exceeds the
+measures it). Every period, when the median of the period's queueing exceeds the
 target, the rescan lane's slots are halved, never below one (a rescan always progresses);
 otherwise they grow back by an eighth, at least one, up to the lane's size. A period without
 live records counts as no queueing.
@@ -63,12 +63,12 @@ class RescanYield:
             self._minima.popleft()
 
     def queueing_ms(self) -> float | None:
-        """The period's 90th percentile of live delays over the base; None without records."""
+        """The period's median live delay over the base; None without records."""
         if not self._delays:
             return None
         ordered = sorted(self._delays)
         base = min(smallest for _, smallest in self._minima)
-        return ordered[int(0.9 * (len(ordered) - 1))] - base
+        return ordered[len(ordered) // 2] - base
 
     def adjust(self) -> int:
         """Once a period: size the rescan lane from the period's delays; returns the size."""
