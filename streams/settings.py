@@ -203,7 +203,7 @@ class ScanSettings(_Group):
         "shared like the quota).",
     )
     live_delay_target_ms: PositiveFloat = Field(
-        25.0,
+        50.0,
         description="Queueing of live records (their median over half a second) above "
         "which the rescan lane gives up call slots to them.",
     )
