@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +39,8 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: How long a start waits for a new cluster's group coordinator, and for new topics' leaders.
-COORDINATOR_WAIT_S = 30.0
+#: How long a start waits for new topics' leaders and for a new cluster's group coordinator.
+READY_WAIT_S = 30.0
 
 #: What to fix when the cluster refuses a topic, by the broker's error.
 _FIX = {
@@ -90,27 +92,12 @@ async def ensure_topics(
     try:
         created = await _create_missing(admin, settings, wanted)
         if created:
-            await _await_leaders(admin, created)
+            await _wait_until_ready(partial(_leaderless, admin, created), interval_s=0.1)
         if group is not None:
-            await _await_coordinator(admin, group)
+            await _wait_until_ready(partial(_coordinator_missing, admin, group), interval_s=0.2)
         return created
     finally:
         await admin.close()
-
-
-async def _await_coordinator(admin: AIOKafkaAdminClient, group: str) -> None:
-    """Until the group has a coordinator, or ``COORDINATOR_WAIT_S`` passed (then the consumer
-    carries on retrying by itself, as it always did)."""
-    deadline = asyncio.get_running_loop().time() + COORDINATOR_WAIT_S
-    while True:
-        try:
-            await admin.find_coordinator(group)
-            return
-        except GroupCoordinatorNotAvailableError:
-            if asyncio.get_running_loop().time() > deadline:
-                log.warning("no group coordinator for %s yet; the consumer will keep asking", group)
-                return
-            await asyncio.sleep(0.2)
 
 
 def unserved(described: list[dict[str, Any]], names: list[str]) -> list[str]:
@@ -126,15 +113,30 @@ def unserved(described: list[dict[str, Any]], names: list[str]) -> list[str]:
     return [name for name in names if name not in served]
 
 
-async def _await_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> None:
-    """Until every topic in ``names`` is served, or ``COORDINATOR_WAIT_S`` passed (then the
-    clients carry on retrying by themselves)."""
-    deadline = asyncio.get_running_loop().time() + COORDINATOR_WAIT_S
-    while waiting := unserved(await admin.describe_topics(names), names):
+async def _wait_until_ready(not_ready: Callable[[], Awaitable[str]], interval_s: float) -> None:
+    """Ask ``not_ready`` every ``interval_s`` until it answers "" or ``READY_WAIT_S`` passed;
+    then warn with its last answer and go on (the clients keep retrying by themselves)."""
+    deadline = asyncio.get_running_loop().time() + READY_WAIT_S
+    while waiting := await not_ready():
         if asyncio.get_running_loop().time() > deadline:
-            log.warning("new topics without leaders yet: %s", ", ".join(waiting))
+            log.warning("%s after %.0f s; the clients will keep asking", waiting, READY_WAIT_S)
             return
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(interval_s)
+
+
+async def _leaderless(admin: AIOKafkaAdminClient, names: list[str]) -> str:
+    """Which of the new topics ``names`` are not served yet ("" once all are)."""
+    waiting = unserved(await admin.describe_topics(names), names)
+    return f"new topics without leaders: {', '.join(waiting)}" if waiting else ""
+
+
+async def _coordinator_missing(admin: AIOKafkaAdminClient, group: str) -> str:
+    """Whether the consumer group ``group`` still has no coordinator ("" once it has)."""
+    try:
+        await admin.find_coordinator(group)
+    except GroupCoordinatorNotAvailableError:
+        return f"no group coordinator for {group}"
+    return ""
 
 
 async def _create_missing(

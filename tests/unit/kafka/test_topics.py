@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from streams.events.topics import PROGRESS_RETENTION_MS, SCAN_WORKER, topics_of
+from streams.kafka import topics as topics_module
 from streams.kafka.topics import refusals, unserved
 from streams.settings import Settings
 
@@ -56,3 +60,31 @@ def test_a_partition_answering_with_an_error_is_not_served() -> None:
     topic = served("t", 1, 1)
     topic["partitions"][1]["error_code"] = 5  # LEADER_NOT_AVAILABLE
     assert unserved([topic], ["t"]) == ["t"]
+
+
+async def test_a_start_asks_again_until_the_cluster_is_ready() -> None:
+    answers = iter(["new topics without leaders: content.uploads", ""])
+    asked = 0
+
+    async def not_ready() -> str:
+        nonlocal asked
+        asked += 1
+        return next(answers)
+
+    await topics_module._wait_until_ready(not_ready, interval_s=0)
+    assert asked == 2
+
+
+async def test_a_cluster_never_ready_costs_the_start_a_warning_not_the_start(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(topics_module, "READY_WAIT_S", 0.05)
+
+    async def not_ready() -> str:
+        return "no group coordinator for hashgate"
+
+    with caplog.at_level(logging.WARNING, logger=topics_module.__name__):
+        await topics_module._wait_until_ready(not_ready, interval_s=0.01)
+    assert [r.getMessage() for r in caplog.records] == [
+        "no group coordinator for hashgate after 0 s; the clients will keep asking"
+    ]
