@@ -6,13 +6,14 @@ the worker's ``HASHGATE_*`` environment, on topics and a consumer group of their
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.observe import OutputWatch, Progress
 from bench.workload import ImagePool, Upload, preload, uploads, write_images
+from hashgate_tools.harness.host import free_port
 from hashgate_tools.harness.outcomes import read_outcomes
 from hashgate_tools.harness.processes import (
     ImageServerProcess,
@@ -26,7 +27,6 @@ from hashgate_tools.harness.processes import (
 from hashgate_tools.harness.worker import (
     ScanTopics,
     create_scan_topics,
-    free_port,
     worker_env,
 )
 from streams.events import Verdict
@@ -36,6 +36,7 @@ PARTITIONS = 8
 
 WORKER = python("-m", "streams", "worker")
 PLAIN_LOOP = python("-m", "bench.plain_loop")
+FAUST_LOOP = python("-m", "bench.faust_loop")
 NAIVE_AGENT = python("-m", "bench.naive_agent")
 
 
@@ -114,14 +115,14 @@ class Lab:
         keep_verdicts: bool = False,
         records: Iterable[Upload] | None = None,
         before_start: Callable[[dict[str, str]], Awaitable[None]] | None = None,
-        **extra_env: str,
+        extra_env: Mapping[str, str] | None = None,
     ) -> BacklogRun:
         """Pre-load ``events`` uploads (``records``, or the pool's), run ``before_start`` with
         the scanner's environment, start the scanner, wait for every output, stop it."""
         topics = await self.new_topics()
         backlog = uploads(events, self.pool) if records is None else records
         await preload(self.bootstrap, topics.name("uploads"), backlog)
-        env = self.env(sim, topics, **extra_env)
+        env = self.env(sim, topics, **(extra_env or {}))
         if before_start is not None:
             await before_start(env)
         process = self.start(name, argv, env)

@@ -10,26 +10,15 @@ from __future__ import annotations
 import faust
 
 from bench.baseline_scan import client_for, scan_upload
+from bench.faust_baseline import RawTopics, run_worker
 from streams.kafka.app import create_app
-from streams.observability.logging import logging_config
-from streams.settings import Settings, load_settings
+from streams.settings import Settings
 
 
 def build_app(settings: Settings) -> faust.App:
     app = create_app(settings)
     client = client_for(settings)
-    topics: dict[str, faust.TopicT] = {}
-
-    def topic(name: str) -> faust.TopicT:
-        if name not in topics:
-            topics[name] = app.topic(
-                name,
-                key_type=bytes,
-                value_type=bytes,
-                key_serializer="raw",
-                value_serializer="raw",
-            )
-        return topics[name]
+    topic = RawTopics(app)
 
     @app.agent(topic(settings.topics.uploads), name="bench.naive")
     async def scan(stream: faust.StreamT[bytes]) -> None:
@@ -40,17 +29,5 @@ def build_app(settings: Settings) -> faust.App:
     return app
 
 
-def main() -> None:
-    settings = load_settings()
-    app = build_app(settings)
-    worker = faust.Worker(
-        app,
-        loglevel=settings.log_level,
-        logging_config=logging_config(settings.log_level, []),
-        quiet=True,
-    )
-    worker.execute_from_commandline()
-
-
 if __name__ == "__main__":
-    main()
+    run_worker(build_app)

@@ -125,7 +125,7 @@ async def run_savers(
         expected_eps=QUOTA_RPS,
         records=workload.records,
         before_start=(lambda env: import_bank(lab, env, workload.bank_csv)) if savers else None,
-        **extra,
+        extra_env=extra,
     )
     async with sim.admin() as admin:
         calls = (await admin.stats()).total_requests
