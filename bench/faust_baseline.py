@@ -4,10 +4,15 @@ run the way ``python -m streams worker`` runs hashgate's."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import faust
 
+from bench.baseline_scan import client_for
+from streams.kafka.app import create_app
 from streams.observability.logging import logging_config
+from streams.photodna import PhotoDNAClient
 from streams.settings import Settings, load_settings
 
 
@@ -28,6 +33,25 @@ class RawTopics:
                 value_serializer="raw",
             )
         return self._topics[name]
+
+
+@dataclass(frozen=True)
+class BaselineApp:
+    """hashgate's faust app, the baselines' PhotoDNA client and the app's raw topics."""
+
+    settings: Settings
+    app: faust.App
+    client: PhotoDNAClient
+    topic: RawTopics
+
+    @classmethod
+    def build(cls, settings: Settings) -> BaselineApp:
+        app = create_app(settings)
+        return cls(settings, app, client_for(settings), RawTopics(app))
+
+    def uploads_agent(self, name: str) -> Callable[[Any], Any]:
+        """Decorates an agent reading the uploads topic."""
+        return self.app.agent(self.topic(self.settings.topics.uploads), name=name)
 
 
 def run_worker(build_app: Callable[[Settings], faust.App]) -> None:

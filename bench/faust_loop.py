@@ -13,9 +13,8 @@ import asyncio
 
 import faust
 
-from bench.baseline_scan import client_for, scan_upload
-from bench.faust_baseline import RawTopics, run_worker
-from streams.kafka.app import create_app
+from bench.baseline_scan import scan_upload
+from bench.faust_baseline import BaselineApp, run_worker
 from streams.settings import Settings
 
 #: How long a batch may wait to fill; a backlog fills it at once.
@@ -23,18 +22,17 @@ TAKE_WITHIN_S = 0.05
 
 
 def build_app(settings: Settings) -> faust.App:
-    app = create_app(settings)
-    client = client_for(settings)
-    topic = RawTopics(app)
+    base = BaselineApp.build(settings)
 
-    @app.agent(topic(settings.topics.uploads), name="bench.faust-loop")
+    @base.uploads_agent("bench.faust-loop")
     async def scan(stream: faust.StreamT[bytes]) -> None:
-        async for values in stream.take(settings.scan.max_in_flight, within=TAKE_WITHIN_S):
-            outputs = await asyncio.gather(*(scan_upload(client, settings, v) for v in values))
-            sent = [await topic(o.topic).send(key=o.key, value=o.value) for o in outputs]
+        in_flight = settings.scan.max_in_flight
+        async for values in stream.take(in_flight, within=TAKE_WITHIN_S):
+            outputs = await asyncio.gather(*(scan_upload(base.client, settings, v) for v in values))
+            sent = [await base.topic(o.topic).send(key=o.key, value=o.value) for o in outputs]
             await asyncio.gather(*sent)
 
-    return app
+    return base.app
 
 
 if __name__ == "__main__":

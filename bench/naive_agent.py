@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import faust
 
-from bench.baseline_scan import client_for, scan_upload
-from bench.faust_baseline import RawTopics, run_worker
-from streams.kafka.app import create_app
+from bench.baseline_scan import scan_upload
+from bench.faust_baseline import BaselineApp, run_worker
 from streams.settings import Settings
 
 
 def build_app(settings: Settings) -> faust.App:
-    app = create_app(settings)
-    client = client_for(settings)
-    topic = RawTopics(app)
+    base = BaselineApp.build(settings)
 
-    @app.agent(topic(settings.topics.uploads), name="bench.naive")
+    @base.uploads_agent("bench.naive")
     async def scan(stream: faust.StreamT[bytes]) -> None:
         async for value in stream:
-            output = await scan_upload(client, settings, value)
-            await topic(output.topic).send(key=output.key, value=output.value)
+            output = await scan_upload(base.client, settings, value)
+            await base.topic(output.topic).send(key=output.key, value=output.value)
 
-    return app
+    return base.app
 
 
 if __name__ == "__main__":
