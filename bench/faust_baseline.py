@@ -1,38 +1,20 @@
-"""What the faust baselines share: raw bytes topics on hashgate's own faust app, and a worker
+"""What the faust baselines share: hashgate's own faust app with its raw topics, and a worker
 run the way ``python -m streams worker`` runs hashgate's."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import faust
 
 from bench.baseline_scan import client_for
-from streams.kafka.app import create_app
+from streams.kafka.app import create_app, raw_topic
 from streams.observability.logging import logging_config
 from streams.photodna import PhotoDNAClient
 from streams.settings import Settings, load_settings
-
-
-class RawTopics:
-    """The app's topics of raw keys and values, each declared once, by name."""
-
-    def __init__(self, app: faust.App) -> None:
-        self._app = app
-        self._topics: dict[str, faust.TopicT] = {}
-
-    def __call__(self, name: str) -> faust.TopicT:
-        if name not in self._topics:
-            self._topics[name] = self._app.topic(
-                name,
-                key_type=bytes,
-                value_type=bytes,
-                key_serializer="raw",
-                value_serializer="raw",
-            )
-        return self._topics[name]
 
 
 @dataclass(frozen=True)
@@ -42,12 +24,14 @@ class BaselineApp:
     settings: Settings
     app: faust.App
     client: PhotoDNAClient
-    topic: RawTopics
+    #: The app's raw topic by name (``raw_topic``), declared once: a send must not build one.
+    topic: Callable[[str], faust.TopicT]
 
     @classmethod
     def build(cls, settings: Settings) -> BaselineApp:
         app = create_app(settings)
-        return cls(settings, app, client_for(settings), RawTopics(app))
+        topic = cache(lambda name: raw_topic(app, name, settings))
+        return cls(settings, app, client_for(settings), topic)
 
     def uploads_agent(self, name: str) -> Callable[[Any], Any]:
         """Decorates an agent reading the uploads topic."""
