@@ -52,7 +52,7 @@ from hashgate_tools.localkafka import local_kafka
     "profile_events",
     type=int,
     default=0,
-    help="Instead: profile the worker on this many events at latency 0 (pyinstrument).",
+    help="Instead: profile the worker on this many events at latency 0 (py-spy).",
 )
 def main(
     only: str,

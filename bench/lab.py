@@ -6,6 +6,8 @@ the worker's ``HASHGATE_*`` environment, on topics and a consumer group of their
 
 from __future__ import annotations
 
+import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -40,9 +42,18 @@ FAUST_LOOP = python("-m", "bench.faust_loop")
 NAIVE_AGENT = python("-m", "bench.naive_agent")
 
 
+#: Stops a scanner run under ``profiled``: py-spy writes its report on SIGINT (and ends the
+#: scanner); on SIGTERM it exits without one.
+PROFILER_STOP = signal.SIGINT
+
+
 def profiled(argv: list[str], out: Path) -> list[str]:
-    """``argv`` (a ``python -m`` command) run under pyinstrument, its report written to ``out``."""
-    return python("-m", "pyinstrument", "-r", "text", "-o", str(out), *argv[1:])
+    """``argv`` run as py-spy's child: stacks sampled while the GIL is held (the worker is
+    GIL-bound; waits for it would look like socket writes), 200 a second, written to ``out`` as
+    collapsed stacks (``grep``-able; speedscope.app and flamegraph.pl read them)."""
+    py_spy = str(Path(sys.executable).with_name("py-spy"))
+    options = ["--gil", "--rate", "200", "--format", "raw", "--output", str(out)]
+    return [py_spy, "record", *options, "--", *argv]
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,7 @@ class Lab:
         records: Iterable[Upload] | None = None,
         before_start: Callable[[dict[str, str]], Awaitable[None]] | None = None,
         extra_env: Mapping[str, str] | None = None,
+        stop_by: signal.Signals = signal.SIGTERM,
     ) -> BacklogRun:
         """Pre-load ``events`` uploads (``records``, or the pool's), run ``before_start`` with
         the scanner's environment, start the scanner, wait for every output, stop it."""
@@ -137,7 +149,7 @@ class Lab:
                     async with topics.outcome_reader(self.bootstrap) as reader:
                         outcomes = await read_outcomes(reader, await watch.count())
         finally:
-            process.stop()
+            process.stop(by=stop_by)
         return BacklogRun(
             events=events,
             span_s=(last_ms - first_ms) / 1000,

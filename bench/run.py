@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.downstream_state import register_state_scenarios
-from bench.lab import WORKER, open_lab, profiled
+from bench.lab import PROFILER_STOP, WORKER, open_lab, profiled
 from bench.report import load_average
 from bench.scenarios import Context, Result, Sizes, run_all, selected
 
@@ -40,9 +40,15 @@ async def run_bench(
 
 
 async def profile_worker(bootstrap: str, log_dir: Path, events: int, out: Path) -> float:
-    """Scenario (b)'s worker side under pyinstrument; returns its (slowed) events/s."""
+    """Scenario (b)'s worker side under py-spy; returns its events/s (py-spy samples from a
+    process of its own, so this is close to the unprofiled figure)."""
     async with open_lab(bootstrap, log_dir) as lab, lab.simulator("sim-prof", latency_ms=0) as sim:
         run = await lab.run_backlog(
-            "worker-profiled", profiled(WORKER, out), sim, events, expected_eps=50
+            "worker-profiled",
+            profiled(WORKER, out),
+            sim,
+            events,
+            expected_eps=50,
+            stop_by=PROFILER_STOP,
         )
     return run.events_per_s

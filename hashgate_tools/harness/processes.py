@@ -98,11 +98,12 @@ class Process:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def stop(self, grace_s: float = 20.0) -> int | None:
+    def stop(self, grace_s: float = 20.0, *, by: signal.Signals = signal.SIGTERM) -> int | None:
+        """Signal ``by``, then kill it if it has not exited within ``grace_s``."""
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return None if proc is None else proc.returncode
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(by)
         try:
             return proc.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
