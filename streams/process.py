@@ -18,7 +18,7 @@ import faust
 from mode import Service
 
 from streams.errors import EX_CONFIG, EX_SOFTWARE, ConfigurationError
-from streams.heap import TRIM_INTERVAL_S, return_free_memory
+from streams.heap import TRIM_INTERVAL_S, freeze_startup_objects, return_free_memory
 from streams.kafka.config import check_kafka_access
 from streams.kafka.internals import SignalHooksWorker
 from streams.kafka.topics import ensure_topics
@@ -34,8 +34,9 @@ async def _nothing_to_drain() -> None:
 
 class HashgateWorker(SignalHooksWorker):
     """faust's Worker with a task dump on SIGUSR1 that never crashes and never shows a secret
-    (mode's own prints local variables), ``before_stop`` run first on SIGTERM/SIGINT, and the
-    C heap's free pages returned to the system every minute (streams/heap.py)."""
+    (mode's own prints local variables), ``before_stop`` run first on SIGTERM/SIGINT, the
+    start-up objects frozen out of the garbage collector's full passes, and the C heap's free
+    pages returned to the system every minute (streams/heap.py)."""
 
     def __init__(
         self,
@@ -50,6 +51,10 @@ class HashgateWorker(SignalHooksWorker):
             on_task_dump=lambda: dump_tasks(sys.stderr, secrets),
             **worker_options(settings),
         )
+
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        freeze_startup_objects()
 
     @Service.timer(TRIM_INTERVAL_S)
     async def _return_free_memory(self) -> None:

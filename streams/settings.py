@@ -203,9 +203,9 @@ class ScanSettings(_Group):
         "shared like the quota).",
     )
     live_delay_target_ms: PositiveFloat = Field(
-        50.0,
-        description="Queueing of live records (their median over half a second) above "
-        "which the rescan lane gives up call slots to them.",
+        10.0,
+        description="Queueing of live records (the 95th percentile of each half second's) "
+        "above which the rescan lane gives up call slots to them.",
     )
     event_retry_limit: int = Field(
         3, ge=0, description="Delayed retries of one failing event before it goes to the DLQ."

@@ -36,6 +36,16 @@ def state_dir(settings: Settings, process: str) -> Path:
     return parent / f"{settings.kafka.consumer_group}-{settings.web.port_of(process)}"
 
 
+#: Records one poll of the consumer hands to the agents. faust hands them over one per turn of
+#: the event loop (each waits on a task of its own), so a live upload fetched after a poll full
+#: of rescans waits as many turns as the poll holds: with 500, up to 400 ms in the bench's (g)
+#: while a rescan backlog kept the loop busy. The poll must also fit in what an agent's queue
+#: has left once it passed the mark that stops its topic (streams/kafka/buffering.py): a fifth
+#: of faust's stream_buffer_maxsize (4096), or the poll would wait for that queue, holding every
+#: other topic back.
+POLL_RECORDS = 50
+
+
 def create_app(
     settings: Settings, process: str = "worker", *, exactly_once: bool = False, **overrides: Any
 ) -> faust.App:
@@ -67,11 +77,7 @@ def create_app(
         # hashgate drains in-flight scans itself on shutdown and rebalance; faust's own wait
         # would also wait for buffered events the agent never took, and has no deadline.
         "stream_wait_empty": False,
-        # faust hands fetched records to each agent's queue and *waits* when one is full, which
-        # holds every other topic back: a rescan backlog would delay live uploads. A queue past
-        # 80% of stream_buffer_maxsize (4096) stops its whole topic (streams/kafka/buffering.py) and
-        # then has room for about 800 more, so one poll of at most 500 records never fills it.
-        "broker_max_poll_records": 500,
+        "broker_max_poll_records": POLL_RECORDS,
         "producer_acks": -1,
         "broker_commit_interval": 1.0,
         "broker_session_timeout": settings.kafka.session_timeout_s,

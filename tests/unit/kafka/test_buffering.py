@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from faust.types import TP
 
+from streams.kafka.app import create_app, raw_topic
 from streams.kafka.buffering import TopicWideBufferingConsumer
+from streams.settings import Settings, StateSettings
 from tests.unit.kafka.faust_steps import resume_streams, seek_without_broker, unstarted_consumer
 
 pytestmark = pytest.mark.unit
@@ -38,3 +41,12 @@ async def test_the_topic_resumes_as_a_whole(consumer: TopicWideBufferingConsumer
     consumer.on_buffer_drop(TP("rescans", 3))
     assert consumer._buffered_partitions == set()
     assert consumer._get_active_partitions() == RESCANS | UPLOADS
+
+
+def test_a_poll_fits_in_what_an_agent_queue_has_left_past_its_mark(tmp_path: Path) -> None:
+    """Past the mark the topic stops, but the poll in hand still goes in: were the queue full
+    before its end, faust's delivery would wait, holding back every other topic's records."""
+    settings = Settings(state=StateSettings(dir=tmp_path))
+    app = create_app(settings)
+    queue = raw_topic(app, settings.topics.rescans, settings).queue
+    assert queue.maxsize - queue.pressure_high_size >= app.conf.broker_max_poll_records

@@ -1,5 +1,5 @@
-"""The rescan lane's size follows live records' queueing: halved while the period's median
-live delay stands above the base by more than the target, grown back by an
+"""The rescan lane's size follows live records' queueing: halved while the period's tail (its
+95th percentile) of live delays stands above the base by more than the target, grown back by an
 eighth otherwise, never below one slot nor above the lane's size; the base is the smallest
 delay of the last minutes, so a constant clock offset or network hop is not queueing."""
 
@@ -53,13 +53,13 @@ def test_a_period_without_live_records_grows_the_lane() -> None:
     assert period(rescans) == 9
 
 
-def test_the_median_decides_not_a_few_slow_records() -> None:
+def test_the_tail_decides_not_the_median_nor_one_outlier() -> None:
     rescans, _ = governor(size=16)
     assert period(rescans, 2.0) == 18
-    # Four slow records in nine (GC pauses, a slow fetch): the median is still 2 ms.
-    assert period(rescans, *[2.0] * 5, *[500.0] * 4) == 20
-    # Five in nine: it is 500 ms.
-    assert period(rescans, *[2.0] * 4, *[500.0] * 5) == 10
+    # One slow record in twenty (a GC pause): the 95th percentile is still 2 ms.
+    assert period(rescans, *[2.0] * 19, 500.0) == 20
+    # Two in twenty: a tail of 500 ms, though the median is 2 ms.
+    assert period(rescans, *[2.0] * 18, *[500.0] * 2) == 10
 
 
 def test_a_constant_offset_between_the_clocks_is_not_queueing() -> None:
