@@ -37,13 +37,18 @@ def state_dir(settings: Settings, process: str) -> Path:
 
 
 #: Records one poll of the consumer hands to the agents. faust hands them over one per turn of
-#: the event loop (each waits on a task of its own), so a live upload fetched after a poll full
-#: of rescans waits as many turns as the poll holds: with 500, up to 400 ms in the bench's (g)
-#: while a rescan backlog kept the loop busy. The poll must also fit in what an agent's queue
-#: has left once it passed the mark that stops its topic (streams/kafka/buffering.py): a fifth
-#: of faust's stream_buffer_maxsize (4096), or the poll would wait for that queue, holding every
-#: other topic back.
+#: the event loop (each waits on a task of its own), so a live upload fetched behind a poll of
+#: rescans waits as many turns as the poll holds. The poll must also fit in what an agent's queue
+#: has left once it passed the mark that stops its topic (streams/kafka/buffering.py), a fifth
+#: of its size, or the poll would wait for that queue, holding every other topic back.
 POLL_RECORDS = 50
+#: The queue of a backlog topic's agent (rescans, retries; faust's default is 4096). Once the
+#: queue passed 80% its topic is no longer fetched; at 40% it is fetched again, and aiokafka
+#: hands out the rescan partitions' fetched records before a live partition's fetched after
+#: them: every refill of 1,600 records held live uploads back for 300-500 ms in the bench's (g).
+#: 320 records refill 128 at a time, cover a fetch's round trip at any scan rate, and leave 64
+#: past the mark for a poll.
+BACKLOG_BUFFER = 320
 
 
 def create_app(
@@ -92,9 +97,15 @@ def create_app(
     return app
 
 
-def raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:
-    """Bytes in, bytes out: the agent decodes itself so bad input reaches the DLQ intact."""
-    return app.topic(
+def raw_topic(
+    app: faust.App, name: str, settings: Settings, *, buffer: int | None = None
+) -> faust.TopicT:
+    """Bytes in, bytes out: the agent decodes itself so bad input reaches the DLQ intact.
+
+    ``buffer``: its agent's queue size (None: faust's ``stream_buffer_maxsize``). Set on the
+    topic, whose clones (the agents' streams) copy it: ``App.topic`` drops a ``maxsize``.
+    """
+    topic = app.topic(
         name,
         key_type=bytes,
         value_type=bytes,
@@ -103,6 +114,8 @@ def raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:
         partitions=settings.topics.partitions,
         replicas=settings.topics.replication_factor,
     )
+    topic.maxsize = buffer
+    return topic
 
 
 def assigned(app: faust.App, topics: Collection[str] | None = None) -> set[TP]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from faust.types import TP
 
-from streams.kafka.app import create_app, raw_topic
+from streams.kafka.app import BACKLOG_BUFFER, create_app, raw_topic
 from streams.kafka.buffering import TopicWideBufferingConsumer
 from streams.settings import Settings, StateSettings
 from tests.unit.kafka.faust_steps import resume_streams, seek_without_broker, unstarted_consumer
@@ -43,10 +43,26 @@ async def test_the_topic_resumes_as_a_whole(consumer: TopicWideBufferingConsumer
     assert consumer._get_active_partitions() == RESCANS | UPLOADS
 
 
-def test_a_poll_fits_in_what_an_agent_queue_has_left_past_its_mark(tmp_path: Path) -> None:
+@pytest.mark.parametrize("buffer", [BACKLOG_BUFFER, None])
+def test_a_poll_fits_in_what_an_agent_queue_has_left_past_its_mark(
+    tmp_path: Path, buffer: int | None
+) -> None:
     """Past the mark the topic stops, but the poll in hand still goes in: were the queue full
     before its end, faust's delivery would wait, holding back every other topic's records."""
     settings = Settings(state=StateSettings(dir=tmp_path))
     app = create_app(settings)
-    queue = raw_topic(app, settings.topics.rescans, settings).queue
+    queue = raw_topic(app, settings.topics.rescans, settings, buffer=buffer).queue
+    assert queue.maxsize == (buffer or app.conf.stream_buffer_maxsize)
     assert queue.maxsize - queue.pressure_high_size >= app.conf.broker_max_poll_records
+
+
+def test_a_backlog_topic_refills_its_agent_queue_a_hundred_or_so_records_at_a_time(
+    tmp_path: Path,
+) -> None:
+    """What live uploads fetched behind the refill wait for: one event-loop turn a record."""
+    settings = Settings(state=StateSettings(dir=tmp_path))
+    topic = raw_topic(
+        create_app(settings), settings.topics.rescans, settings, buffer=BACKLOG_BUFFER
+    )
+    stream_queue = topic.clone(is_iterator=True).queue  # an agent's stream: a clone of its topic
+    assert stream_queue.pressure_high_size - stream_queue.pressure_drop_size <= 150
