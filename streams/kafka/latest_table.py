@@ -94,9 +94,10 @@ class LatestVerdictTable:
                 partitions=self._partitions,
                 replicas=settings.topics.replication_factor,
                 # as faust's own changelog topics: no acks (nothing consumes it as a stream, and
-                # faust's stall check would report the partitions as stuck), room for restores
+                # faust's stall check would report the partitions as stuck). No ``maxsize``:
+                # ``App.topic`` drops it (streams/kafka/app.py, raw_topic), and restores have
+                # always run at faust's stream_buffer_maxsize.
                 acks=False,
-                maxsize=131_072,
                 allow_empty=True,
             ),
             store=store_url(state, TABLE_NAME),
