@@ -31,9 +31,8 @@ def test_backlog_lanes_buffer_a_few_hundred_records_and_live_uploads_the_default
     )
     install_scan_agents(app, settings, cast(ScanService, service))
     queue_sizes: dict[str, Any] = {
-        topic: agent.channel.clone(is_iterator=True).queue.maxsize
+        agent.channel.get_topic_name(): agent.channel.clone(is_iterator=True).queue.maxsize
         for agent in app.agents.values()
-        for topic in agent.channel.get_topic_name().split(",")
     }
     topics = settings.topics
     assert queue_sizes == {
