@@ -16,6 +16,7 @@ import faust
 from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
+from streams.kafka.backlog import BACKLOG_BUFFER, mark_backlog
 from streams.kafka.config import faust_broker_urls, faust_credentials
 from streams.kafka.rocksdb_store import store_url
 from streams.kafka.table_manager import PromptTableManager
@@ -37,18 +38,11 @@ def state_dir(settings: Settings, process: str) -> Path:
 
 
 #: Records one poll of the consumer hands to the agents. faust hands them over one per turn of
-#: the event loop (each waits on a task of its own), so a live upload fetched behind a poll of
-#: rescans waits as many turns as the poll holds. The poll must also fit in what an agent's queue
-#: has left once it passed the mark that stops its topic (streams/kafka/buffering.py), a fifth
-#: of its size, or the poll would wait for that queue, holding every other topic back.
+#: the event loop (each waits on a task of its own), so a live upload that arrives just after a
+#: poll of rescans waits as many turns as the poll holds. The poll must also fit in what an
+#: agent's queue has left once it passed the mark that stops its topic (streams/kafka/buffering.py),
+#: a fifth of its size, or the poll would wait for that queue, holding every other topic back.
 POLL_RECORDS = 50
-#: The queue of a backlog topic's agent (rescans, retries; faust's default is 4096). Once the
-#: queue passed 80% its topic is no longer fetched; at 40% it is fetched again, and aiokafka
-#: hands out the rescan partitions' fetched records before a live partition's fetched after
-#: them: every refill of 1,600 records held live uploads back for 300-500 ms in the bench's (g).
-#: 320 records refill 128 at a time, cover a fetch's round trip at any scan rate, and leave 64
-#: past the mark for a poll.
-BACKLOG_BUFFER = 320
 
 
 def create_app(
@@ -98,12 +92,13 @@ def create_app(
 
 
 def raw_topic(
-    app: faust.App, name: str, settings: Settings, *, buffer: int | None = None
+    app: faust.App, name: str, settings: Settings, *, backlog: bool = False
 ) -> faust.TopicT:
     """Bytes in, bytes out: the agent decodes itself so bad input reaches the DLQ intact.
 
-    ``buffer``: its agent's queue size (None: faust's ``stream_buffer_maxsize``). Set on the
-    topic, whose clones (the agents' streams) copy it: ``App.topic`` drops a ``maxsize``.
+    ``backlog``: a topic whose records wait while live ones go first (streams/kafka/backlog.py):
+    its agent's queue is ``BACKLOG_BUFFER`` (set on the topic, whose clones, the agents'
+    streams, copy it: ``App.topic`` drops a ``maxsize``), its records come last in each poll.
     """
     topic = app.topic(
         name,
@@ -114,7 +109,9 @@ def raw_topic(
         partitions=settings.topics.partitions,
         replicas=settings.topics.replication_factor,
     )
-    topic.maxsize = buffer
+    if backlog:
+        topic.maxsize = BACKLOG_BUFFER
+        mark_backlog(app, name)
     return topic
 
 

@@ -34,6 +34,11 @@ tests/unit/kafka/test_internals.py, which fails loudly when an upgrade changes i
   "every partition", which the transport's consumer thread never hands it (transport.py).
 - faust's ``ThreadDelegateConsumer._new_consumer_thread()`` builds the consumer's thread; the
   transport driver's consumer (transport.py) returns its own thread class there.
+- faust's ``AIOKafkaConsumerThread._fetch_records(consumer, active_partitions, timeout,
+  max_records)`` takes a poll's records from aiokafka's fetcher on the consumer's thread; the
+  transport driver's thread (transport.py) calls it once for live partitions and once for
+  backlog ones (backlog.py), and relies on aiokafka's fetcher handing out only the partitions it
+  is asked for.
 - faust's ``Table._maybe_set_key_ttl(key, partition)``, called on every write, pushes a
   windowed key's window end onto ``_partition_timestamps`` and adds the key to
   ``_partition_timestamp_keys[(partition, end)]`` when ``_should_expire_keys()``; its clean-up

@@ -1,6 +1,7 @@
 """hashgate's faust transport driver: faust's aiokafka driver with the topic-wide buffering
 consumer (streams/kafka/buffering.py), stream partitions resumed only after their seek
-(streams/kafka/seek_first.py), a short fetch wait, and Kafka transactions per source
+(streams/kafka/seek_first.py), a short fetch wait, polls that hand out backlog topics' records
+last (streams/kafka/backlog.py), and Kafka transactions per source
 partition when exactly-once processing is on (streams/kafka/transactions.py).
 
 faust picks a transport by the scheme of its broker URL, from its ``faust.transports`` entry
@@ -30,6 +31,7 @@ from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP
 from faust.types.tuples import FutureMessage
 
+from streams.kafka.backlog import backlog_topics, live_first
 from streams.kafka.buffering import TopicWideBufferingConsumer
 from streams.kafka.internals import set_fetch_max_wait
 from streams.kafka.seek_first import SeekFirstConsumer
@@ -73,6 +75,27 @@ class ConsumerThread(AIOKafkaConsumerThread):
         if not fixed:
             return {}
         return await super().getmany(fixed, timeout)
+
+    async def _fetch_records(
+        self,
+        consumer: aiokafka.AIOKafkaConsumer,
+        active_partitions: set[TP],
+        timeout: float | None = None,  # noqa: ASYNC109 - faust's signature
+        max_records: int | None = None,
+    ) -> RecordMap:
+        """A poll: the fetched records of live topics first, the rest of it from backlog topics.
+
+        Runs on the consumer's thread, so ordering the poll costs no second hand-over."""
+        first, backlog = live_first(active_partitions, backlog_topics(self.consumer.app))
+        if not first or not backlog:
+            return await super()._fetch_records(consumer, active_partitions, timeout, max_records)
+        records = dict(await super()._fetch_records(consumer, first, 0, max_records))
+        left = None if max_records is None else max_records - sum(map(len, records.values()))
+        if left is None or left > 0:
+            records.update(await super()._fetch_records(consumer, backlog, 0, left))
+        if records or not timeout:
+            return records
+        return await super()._fetch_records(consumer, active_partitions, timeout, max_records)
 
 
 class Consumer(SeekFirstConsumer, TopicWideBufferingConsumer):

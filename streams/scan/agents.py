@@ -7,7 +7,7 @@ from typing import Any
 import faust
 from faust.types import TP, StreamT
 
-from streams.kafka.app import BACKLOG_BUFFER, raw_topic
+from streams.kafka.app import raw_topic
 from streams.kafka.broker_watch import PROBE_INTERVAL_S
 from streams.photodna import Lane
 from streams.scan import rescan_yield
@@ -22,16 +22,11 @@ def install_scan_agents(app: faust.App, settings: Settings, service: ScanService
     async def scan_live(stream: StreamT[bytes]) -> None:
         await service.consume(stream, Lane.LIVE)
 
-    @app.agent(
-        raw_topic(app, topics.rescans, settings, buffer=BACKLOG_BUFFER), name="hashgate.scan.rescan"
-    )
+    @app.agent(raw_topic(app, topics.rescans, settings, backlog=True), name="hashgate.scan.rescan")
     async def scan_rescans(stream: StreamT[bytes]) -> None:
         await service.consume(stream, Lane.RESCAN)
 
-    @app.agent(
-        raw_topic(app, topics.retries, settings, buffer=BACKLOG_BUFFER),
-        name="hashgate.scan.retries",
-    )
+    @app.agent(raw_topic(app, topics.retries, settings, backlog=True), name="hashgate.scan.retries")
     async def scan_retries(stream: StreamT[bytes]) -> None:
         await service.consume_retries(stream)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from faust.types import TP
 
-from streams.kafka.app import BACKLOG_BUFFER, create_app, raw_topic
+from streams.kafka.app import create_app, raw_topic
 from streams.kafka.buffering import TopicWideBufferingConsumer
 from streams.settings import Settings, StateSettings
 from tests.unit.kafka.faust_steps import resume_streams, seek_without_broker, unstarted_consumer
@@ -43,16 +43,16 @@ async def test_the_topic_resumes_as_a_whole(consumer: TopicWideBufferingConsumer
     assert consumer._get_active_partitions() == RESCANS | UPLOADS
 
 
-@pytest.mark.parametrize("buffer", [BACKLOG_BUFFER, None])
+@pytest.mark.parametrize("backlog", [True, False])
 def test_a_poll_fits_in_what_an_agent_queue_has_left_past_its_mark(
-    tmp_path: Path, buffer: int | None
+    tmp_path: Path, backlog: bool
 ) -> None:
     """Past the mark the topic stops, but the poll in hand still goes in: were the queue full
     before its end, faust's delivery would wait, holding back every other topic's records."""
     settings = Settings(state=StateSettings(dir=tmp_path))
     app = create_app(settings)
-    queue = raw_topic(app, settings.topics.rescans, settings, buffer=buffer).queue
-    assert queue.maxsize == (buffer or app.conf.stream_buffer_maxsize)
+    queue = raw_topic(app, settings.topics.rescans, settings, backlog=backlog).queue
+    assert (queue.maxsize < app.conf.stream_buffer_maxsize) is backlog
     assert queue.maxsize - queue.pressure_high_size >= app.conf.broker_max_poll_records
 
 
@@ -61,8 +61,6 @@ def test_a_backlog_topic_refills_its_agent_queue_a_hundred_or_so_records_at_a_ti
 ) -> None:
     """What live uploads fetched behind the refill wait for: one event-loop turn a record."""
     settings = Settings(state=StateSettings(dir=tmp_path))
-    topic = raw_topic(
-        create_app(settings), settings.topics.rescans, settings, buffer=BACKLOG_BUFFER
-    )
+    topic = raw_topic(create_app(settings), settings.topics.rescans, settings, backlog=True)
     stream_queue = topic.clone(is_iterator=True).queue  # an agent's stream: a clone of its topic
     assert stream_queue.pressure_high_size - stream_queue.pressure_drop_size <= 150

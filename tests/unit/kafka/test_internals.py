@@ -47,6 +47,7 @@ PRIVATE = (
     "_fetch_max_wait_ms",
     "_is_changelog_tp",
     "_new_consumer_thread",
+    "_fetch_records",
     "_db_for_partition",
     "_transaction_producers",
     "_pending_persisted_offsets",
@@ -199,6 +200,20 @@ def test_aiokafka_still_reads_no_partitions_as_every_partition() -> None:
         "active_partitions",
         "timeout",
     ]
+
+
+def test_faust_still_takes_a_polls_records_in_fetch_records() -> None:
+    """The consumer thread orders a poll there: live partitions, then backlog ones."""
+    fetch = faust_aiokafka.AIOKafkaConsumerThread._fetch_records
+    assert list(inspect.signature(fetch).parameters) == [
+        "self",
+        "consumer",
+        "active_partitions",
+        "timeout",
+        "max_records",
+    ]
+    assert "self._fetch_records" in inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread.getmany)
+    assert "fetcher.fetched_records(" in inspect.getsource(fetch)
 
 
 def test_the_internals_module_lists_what_it_uses() -> None:

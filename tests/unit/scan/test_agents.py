@@ -1,5 +1,6 @@
 """The scan worker's agents: live uploads keep faust's deep queue, the backlog lanes a short one
-(streams/kafka/app.py, BACKLOG_BUFFER), so a backlog's refill never holds live uploads back long."""
+(streams/kafka/backlog.py), and their records come last in each poll, so a backlog never holds
+live uploads back long."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any, cast
 
 import pytest
 
-from streams.kafka.app import BACKLOG_BUFFER, create_app
+from streams.kafka.app import create_app
+from streams.kafka.backlog import BACKLOG_BUFFER, backlog_topics
 from streams.scan.agents import install_scan_agents
 from streams.scan.service import ScanService
 from streams.settings import Settings, StateSettings
@@ -21,7 +23,7 @@ async def _idle() -> None:
     return None
 
 
-def test_backlog_lanes_buffer_a_few_hundred_records_and_live_uploads_the_default(
+def test_backlog_lanes_are_backlog_topics_and_live_uploads_keep_the_default_queue(
     tmp_path: Path,
 ) -> None:
     settings = Settings(state=StateSettings(dir=tmp_path))
@@ -40,3 +42,4 @@ def test_backlog_lanes_buffer_a_few_hundred_records_and_live_uploads_the_default
         topics.rescans: BACKLOG_BUFFER,
         topics.retries: BACKLOG_BUFFER,
     }
+    assert backlog_topics(app) == {topics.rescans, topics.retries}
