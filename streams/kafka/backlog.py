@@ -11,15 +11,14 @@ uploads back:
   what is left of the poll from the backlog topics (streams/kafka/transport.py). aiokafka hands
   a poll out in the order the partitions' records were fetched, and a rescan partition keeps
   thousands of fetched records, so a live upload fetched after them waited for every poll of
-  rescans that filled the agent's queue.
+  rescans that refilled the agent's queue.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Collection
 
-from faust.types import TP, AppT
+from faust.types import AppT
 
 #: A backlog topic's agent queue (faust's default is 4096). 320 records refill 128 at a time,
 #: cover a fetch's round trip at any scan rate, and leave 64 past the 80% mark for one poll
@@ -37,9 +36,3 @@ def mark_backlog(app: AppT, name: str) -> None:
 def backlog_topics(app: AppT) -> frozenset[str]:
     """The names of ``app``'s backlog topics."""
     return frozenset(_BACKLOG_TOPICS.get(app, ()))
-
-
-def live_first(partitions: Collection[TP], backlog: Collection[str]) -> tuple[set[TP], set[TP]]:
-    """``partitions`` split into those handed out first and those of the ``backlog`` topics."""
-    first = {tp for tp in partitions if tp.topic not in backlog}
-    return first, set(partitions) - first

@@ -35,10 +35,10 @@ tests/unit/kafka/test_internals.py, which fails loudly when an upgrade changes i
 - faust's ``ThreadDelegateConsumer._new_consumer_thread()`` builds the consumer's thread; the
   transport driver's consumer (transport.py) returns its own thread class there.
 - faust's ``AIOKafkaConsumerThread._fetch_records(consumer, active_partitions, timeout,
-  max_records)`` takes a poll's records from aiokafka's fetcher on the consumer's thread; the
-  transport driver's thread (transport.py) calls it once for live partitions and once for
-  backlog ones (backlog.py), and relies on aiokafka's fetcher handing out only the partitions it
-  is asked for.
+  max_records)`` takes a poll's records from aiokafka's fetcher on the consumer's thread, and
+  aiokafka's ``Fetcher._records`` (partition -> fetched records, an ordered dict) is the order
+  ``Fetcher.fetched_records`` hands them out in: the transport driver's thread (transport.py)
+  moves the backlog topics' partitions (backlog.py) to its end first.
 - faust's ``Table._maybe_set_key_ttl(key, partition)``, called on every write, pushes a
   windowed key's window end onto ``_partition_timestamps`` and adds the key to
   ``_partition_timestamp_keys[(partition, end)]`` when ``_should_expire_keys()``; its clean-up
@@ -60,7 +60,7 @@ driver registered for a URL scheme (streams/kafka/transport.py).
 from __future__ import annotations
 
 import signal
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, MutableMapping
 from typing import Any, cast
 
 import faust
@@ -87,6 +87,14 @@ def transaction_producer_client(producer: ProducerT, tid: str) -> AIOKafkaClient
 def set_fetch_max_wait(consumer: AIOKafkaConsumer, ms: int) -> None:
     """How long the broker may hold an empty fetch of a consumer that is not started yet."""
     cast(Any, consumer)._fetch_max_wait_ms = ms
+
+
+def fetched_last(consumer: AIOKafkaConsumer, topics: Collection[str]) -> None:
+    """Put the fetched records of ``topics``' partitions behind every other partition's in the
+    order aiokafka hands fetched records out in. Call it on the consumer's own loop."""
+    fetched = cast(Any, consumer)._fetcher._records
+    for tp in [tp for tp in fetched if tp.topic in topics]:
+        fetched.move_to_end(tp)
 
 
 def consumer_lag(app: faust.App, partitions: Iterable[TP]) -> dict[tuple[str, int], int]:

@@ -31,9 +31,9 @@ from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP
 from faust.types.tuples import FutureMessage
 
-from streams.kafka.backlog import backlog_topics, live_first
+from streams.kafka.backlog import backlog_topics
 from streams.kafka.buffering import TopicWideBufferingConsumer
-from streams.kafka.internals import set_fetch_max_wait
+from streams.kafka.internals import fetched_last, set_fetch_max_wait
 from streams.kafka.seek_first import SeekFirstConsumer
 from streams.kafka.transactions import (
     OUTSIDE_TRANSACTIONS,
@@ -83,18 +83,12 @@ class ConsumerThread(AIOKafkaConsumerThread):
         timeout: float | None = None,  # noqa: ASYNC109 - faust's signature
         max_records: int | None = None,
     ) -> RecordMap:
-        """A poll: the fetched records of live topics first, the rest of it from backlog topics.
+        """A poll that hands out backlog topics' fetched records after every other topic's.
 
-        Runs on the consumer's thread, so ordering the poll costs no second hand-over."""
-        first, backlog = live_first(active_partitions, backlog_topics(self.consumer.app))
-        if not first or not backlog:
-            return await super()._fetch_records(consumer, active_partitions, timeout, max_records)
-        records = dict(await super()._fetch_records(consumer, first, 0, max_records))
-        left = None if max_records is None else max_records - sum(map(len, records.values()))
-        if left is None or left > 0:
-            records.update(await super()._fetch_records(consumer, backlog, 0, left))
-        if records or not timeout:
-            return records
+        Runs on the consumer's thread, where aiokafka's fetcher runs too, so nothing is fetched
+        between the reordering and the hand-out; the hand-out stays aiokafka's own (a partition
+        that failed still raises only after the records drained before it were handed out)."""
+        fetched_last(consumer, backlog_topics(self.consumer.app))
         return await super()._fetch_records(consumer, active_partitions, timeout, max_records)
 
 

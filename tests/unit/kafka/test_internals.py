@@ -202,8 +202,8 @@ def test_aiokafka_still_reads_no_partitions_as_every_partition() -> None:
     ]
 
 
-def test_faust_still_takes_a_polls_records_in_fetch_records() -> None:
-    """The consumer thread orders a poll there: live partitions, then backlog ones."""
+def test_faust_still_takes_a_polls_records_in_fetch_records_in_aiokafkas_fetch_order() -> None:
+    """The consumer thread orders a poll there: backlog partitions moved behind the others."""
     fetch = faust_aiokafka.AIOKafkaConsumerThread._fetch_records
     assert list(inspect.signature(fetch).parameters) == [
         "self",
@@ -213,7 +213,9 @@ def test_faust_still_takes_a_polls_records_in_fetch_records() -> None:
         "max_records",
     ]
     assert "self._fetch_records" in inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread.getmany)
-    assert "fetcher.fetched_records(" in inspect.getsource(fetch)
+    assert "fetcher = consumer._fetcher" in inspect.getsource(fetch)
+    assert "self._records = collections.OrderedDict()" in inspect.getsource(Fetcher.__init__)
+    assert "for tp in list(self._records.keys()):" in inspect.getsource(Fetcher.fetched_records)
 
 
 def test_the_internals_module_lists_what_it_uses() -> None:
