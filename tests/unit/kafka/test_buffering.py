@@ -9,6 +9,7 @@ import pytest
 from faust.types import TP
 
 from streams.kafka.app import create_app, raw_topic
+from streams.kafka.backlog import BACKLOG_BUFFER
 from streams.kafka.buffering import TopicWideBufferingConsumer
 from streams.settings import Settings, StateSettings
 from tests.unit.kafka.faust_steps import resume_streams, seek_without_broker, unstarted_consumer
@@ -52,7 +53,7 @@ def test_a_poll_fits_in_what_an_agent_queue_has_left_past_its_mark(
     settings = Settings(state=StateSettings(dir=tmp_path))
     app = create_app(settings)
     queue = raw_topic(app, settings.topics.rescans, settings, backlog=backlog).queue
-    assert (queue.maxsize < app.conf.stream_buffer_maxsize) is backlog
+    assert queue.maxsize == (BACKLOG_BUFFER if backlog else app.conf.stream_buffer_maxsize)
     assert queue.maxsize - queue.pressure_high_size >= app.conf.broker_max_poll_records
 
 
