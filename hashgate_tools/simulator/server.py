@@ -1,10 +1,11 @@
 """The simulator's HTTP face: PhotoDNA's Match and Report, plus an admin API for tests.
 
 A Match/Report call passes, in order: the key check (401), an injected 429 storm, the per-key
-quota (429 + Retry-After), an injected outage, the injected latency/5xx/3004/timeout, and only
-then body validation and matching; a Match call for an image with an image fault meets it once
-the image is read. The admin API (``/admin/...``, ``/healthz``) takes no key:
-the server binds to loopback.
+quota (429 + Retry-After), an injected outage, the injected 5xx/3004/timeout, and only then
+body validation and matching; a Match call for an image with an image fault meets it once the
+image is read. Past the outage, no answer leaves before the injected latency has passed since
+the request arrived: the simulator's own work runs inside it. The admin API (``/admin/...``,
+``/healthz``) takes no key: the server binds to loopback.
 """
 
 from __future__ import annotations
@@ -170,9 +171,29 @@ class Simulator:
     # -- the PhotoDNA API -------------------------------------------------------------------
 
     async def match(self, request: web.Request) -> web.StreamResponse:
-        early = await self._gate(request, refusal_body)
-        if early is not None:
-            return early
+        return await self._serve(request, refusal_body, self._match)
+
+    async def report(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, report_refusal_body, self._report)
+
+    async def _serve(
+        self, request: web.Request, refusal_shape: RefusalBody, answer: Handler
+    ) -> web.StreamResponse:
+        """The gate, then the answer, which leaves no sooner than the injected latency after the
+        request arrived.
+
+        The latency is the service's whole time, as a real API's is: the simulator's own work
+        (reading the body, downloading and hashing the image) runs inside it instead of adding
+        to it, so a client at N calls in flight can reach N / latency calls a second.
+        """
+        admitted = await self._gate(request, refusal_shape)
+        if isinstance(admitted, web.StreamResponse):
+            return admitted
+        response = await answer(request)
+        await self._pause_until(admitted)
+        return response
+
+    async def _match(self, request: web.Request) -> web.StreamResponse:
         tracking_id = new_tracking_id()
         enhance = parse_enhance(request.query.get("enhance"))
         if isinstance(enhance, Refusal):
@@ -197,10 +218,7 @@ class Simulator:
         self.stats.answer(Answer.OK_MATCH if flags else Answer.OK_CLEAR)
         return web.json_response(match_body(flags, tracking_id))
 
-    async def report(self, request: web.Request) -> web.StreamResponse:
-        early = await self._gate(request, report_refusal_body)
-        if early is not None:
-            return early
+    async def _report(self, request: web.Request) -> web.StreamResponse:
         tracking_id = new_tracking_id()
         body = await read_body(request, self.config.max_request_bytes)
         if isinstance(body, Refusal):
@@ -229,8 +247,12 @@ class Simulator:
 
     async def _gate(
         self, request: web.Request, refusal_shape: RefusalBody
-    ) -> web.StreamResponse | None:
-        """Everything in front of the service proper; an answer here means it never got there."""
+    ) -> web.StreamResponse | float:
+        """Everything in front of the service proper; an answer here means it never got there.
+
+        A request let through gets the event loop's time at which its answer may leave.
+        """
+        arrived = asyncio.get_running_loop().time()
         key = request.headers.get(KEY_HEADER)
         key_id = self._key_ids.get(key) if key else None
         self.stats.request(key_id)
@@ -252,18 +274,20 @@ class Simulator:
                 raise ConnectionDropped
 
         decision = self.faults.decide(enhance=parse_enhance(request.query.get("enhance")) is True)
+        answer_at = arrived + decision.delay_s
         if decision.fault is Fault.TIMEOUT:
             self.stats.answer(Answer.TIMEOUT)
-            await self._pause(decision.delay_s)
+            await self._pause_until(answer_at)
             raise ConnectionDropped
-        await self._pause(decision.delay_s)
         if decision.fault is Fault.HTTP_5XX:
             assert decision.http_status is not None
+            await self._pause_until(answer_at)
             return self._server_error(decision.http_status)
         if decision.fault is Fault.STATUS_3004:
             refusal = Refusal(StatusCode.UNHANDLED_ERROR, "injected fault")
+            await self._pause_until(answer_at)
             return self._refuse(refusal, new_tracking_id(), refusal_shape)
-        return None
+        return answer_at
 
     async def _image_fault(self, fault: ImageFault, tracking_id: str) -> web.StreamResponse:
         match fault:
@@ -288,6 +312,9 @@ class Simulator:
                 return web.Response(
                     text="<html><body>Service busy</body></html>", content_type="text/html"
                 )
+
+    async def _pause_until(self, loop_time: float) -> None:
+        await self._pause(loop_time - asyncio.get_running_loop().time())
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake at shutdown so a stop never waits for an injected hang."""

@@ -6,6 +6,7 @@ the same answers is tested in tests/integration/test_photodna_client.py.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gc
 import hashlib
@@ -13,7 +14,8 @@ import json
 import logging
 import re
 import socket
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import httpx
@@ -411,6 +413,34 @@ async def test_5xx_and_3004_rates(
     assert response.json()["IsMatch"] is False
     stats = await simulator_admin.stats()
     assert (stats["http_5xx"], stats["status_3004"], stats["ok_match"]) == (5, 1, 0)
+
+
+async def test_latency_is_the_whole_answer_time_with_the_download_inside_it(
+    http: httpx.AsyncClient,
+    simulator: RunningSimulator,
+    simulator_admin: SimulatorAdmin,
+    image_server: ImageServer,
+    sample_images: SampleImages,
+) -> None:
+    """A bench holds the worker to N calls in flight / latency: the simulator's own work must
+    not add to the latency it was given. A one-second download under a one-second latency is
+    answered after about one second, not two; nothing is answered before the latency."""
+    await simulator_admin.set_faults(latency={"kind": "fixed", "ms": 1000})
+    slow_download = {"DataRepresentation": "URL", "Value": image_server.hang_url(1)}
+    image = sample_images.read(sample_images.known[0])
+
+    async def timed(answer: Awaitable[httpx.Response]) -> tuple[int, float]:
+        started = time.monotonic()
+        code = status_code(await answer)
+        return code, time.monotonic() - started
+
+    (slow_code, slow_s), (inline_code, inline_s) = await asyncio.gather(
+        timed(post_match(http, simulator, document=slow_download)),
+        timed(post_match(http, simulator, image=image)),
+    )
+    assert (slow_code, inline_code) == (3002, 3000)
+    assert 1.0 <= slow_s < 1.8, "the download ran after the latency instead of inside it"
+    assert inline_s >= 1.0
 
 
 async def test_timeout_fault_hangs_then_drops_without_an_answer(
