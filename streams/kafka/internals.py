@@ -1,8 +1,9 @@
 """The private parts of faust, mode and aiokafka that hashgate relies on, and nowhere else.
 
 No module outside streams/kafka reaches behind these libraries' public APIs (within the layer,
-seek_first.py and transport.py do, for the entries below that name them). Each entry is pinned by
-tests/unit/kafka/test_internals.py, which fails loudly when an upgrade changes it:
+seek_first.py, direct_delivery.py and transport.py do, for the entries below that name them).
+Each entry is pinned by tests/unit/kafka/test_internals.py, which fails loudly when an upgrade
+changes it:
 
 - faust's aiokafka driver, ``Producer._ensure_producer()``: the aiokafka producer under faust's,
   whose client must track every topic hashgate writes (producer_topics.py); faust has no public
@@ -39,6 +40,12 @@ tests/unit/kafka/test_internals.py, which fails loudly when an upgrade changes i
   aiokafka's ``Fetcher._records`` (partition -> fetched records, an ordered dict) is the order
   ``Fetcher.fetched_records`` hands them out in: the transport driver's thread (transport.py)
   moves the backlog topics' partitions (backlog.py) to its end first.
+- faust's ``Consumer._drain_messages`` hands every fetched record over with ``await
+  self.wait_first(callback(message), self.suspend_flow.wait())``, and mode's
+  ``Service.wait_first(*coros, timeout)`` races them against the service's ``_stopped`` and
+  ``_crashed`` events: the direct-delivery consumer (direct_delivery.py) runs the callback's
+  first step in place and defers to mode's ``wait_first`` whenever the flow is suspended, the
+  consumer stopping or the callback has to wait.
 - faust's ``Table._maybe_set_key_ttl(key, partition)``, called on every write, pushes a
   windowed key's window end onto ``_partition_timestamps`` and adds the key to
   ``_partition_timestamp_keys[(partition, end)]`` when ``_should_expire_keys()``; its clean-up

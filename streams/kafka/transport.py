@@ -1,8 +1,9 @@
 """hashgate's faust transport driver: faust's aiokafka driver with the topic-wide buffering
 consumer (streams/kafka/buffering.py), stream partitions resumed only after their seek
 (streams/kafka/seek_first.py), a short fetch wait, polls that hand out backlog topics' records
-last (streams/kafka/backlog.py), and Kafka transactions per source
-partition when exactly-once processing is on (streams/kafka/transactions.py).
+last (streams/kafka/backlog.py), records handed to their agents' queues without a task each
+(streams/kafka/direct_delivery.py), and Kafka transactions per source partition when
+exactly-once processing is on (streams/kafka/transactions.py).
 
 faust picks a transport by the scheme of its broker URL, from its ``faust.transports`` entry
 points; pyproject.toml registers this one for ``hashgate-kafka://``, and
@@ -33,6 +34,7 @@ from faust.types.tuples import FutureMessage
 
 from streams.kafka.backlog import backlog_topics
 from streams.kafka.buffering import TopicWideBufferingConsumer
+from streams.kafka.direct_delivery import DirectDeliveryConsumer
 from streams.kafka.internals import fetched_last, set_fetch_max_wait
 from streams.kafka.seek_first import SeekFirstConsumer
 from streams.kafka.transactions import (
@@ -92,7 +94,7 @@ class ConsumerThread(AIOKafkaConsumerThread):
         return await super()._fetch_records(consumer, active_partitions, timeout, max_records)
 
 
-class Consumer(SeekFirstConsumer, TopicWideBufferingConsumer):
+class Consumer(SeekFirstConsumer, TopicWideBufferingConsumer, DirectDeliveryConsumer):
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 

@@ -26,6 +26,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from streams.kafka import internals
 from streams.kafka.app import create_app
 from streams.kafka.buffering import TopicWideBufferingConsumer
+from streams.kafka.direct_delivery import DirectDeliveryConsumer
 from streams.kafka.rocksdb_store import TRANSACTIONAL_SCHEME
 from streams.kafka.seek_first import SeekFirstConsumer
 from streams.kafka.table_manager import PromptTableManager
@@ -58,6 +59,9 @@ PRIVATE = (
     "_recovery",
     "_update_channels",
     "_set_recovery_ended",
+    "_drain_messages",
+    "_stopped",
+    "_crashed",
 )
 #: faust's transport objects on an app: only the Kafka layer holds them (streams/kafka/app.py
 #: offers what the rest needs: assigned(), partition_count(), flush_producer()).
@@ -218,6 +222,19 @@ def test_faust_still_takes_a_polls_records_in_fetch_records_in_aiokafkas_fetch_o
     assert "for tp in list(self._records.keys()):" in inspect.getsource(Fetcher.fetched_records)
 
 
+def test_faust_still_hands_each_record_over_through_modes_wait_first() -> None:
+    drain = " ".join(inspect.getsource(Consumer._drain_messages).split())
+    assert "await self.wait_first( callback(message), self.suspend_flow.wait() )" in drain
+    assert list(inspect.signature(mode.Service.wait_first).parameters) == [
+        "self",
+        "coros",
+        "timeout",
+    ]
+    wait_first = inspect.getsource(mode.Service.wait_first)
+    assert "stopped = self._stopped" in wait_first and "crashed = self._crashed" in wait_first
+    assert "self.suspend_flow = Event()" in inspect.getsource(Consumer.__init__)
+
+
 def test_the_internals_module_lists_what_it_uses() -> None:
     doc = internals.__doc__ or ""
     for name in PRIVATE:
@@ -242,5 +259,6 @@ def test_faust_finds_hashgates_transport_by_its_url_scheme() -> None:
     assert app.transport.Consumer is HashgateConsumer
     assert issubclass(HashgateConsumer, TopicWideBufferingConsumer)
     assert issubclass(HashgateConsumer, SeekFirstConsumer)
+    assert issubclass(HashgateConsumer, DirectDeliveryConsumer)
     assert app.transport.TransactionManager is SourcePartitionTransactions
     assert faust.stores.by_url(f"{TRANSACTIONAL_SCHEME}://") is TransactionalStore
