@@ -11,7 +11,7 @@ finishes without waiting for anything.
 So this consumer runs the callback's first step itself. A callback that finishes in that step
 won the race it would have won among the tasks (nothing else ran in between). One that has to
 wait races on as before: its remaining steps run as a task against the other awaitables, so a
-suspended flow or a stopping consumer still interrupts it, and its record is not delivered.
+suspended flow or a stopping consumer interrupts it exactly as it interrupted faust's task.
 When the flow is already suspended or the consumer stopping, faust's own path runs from the
 start. A record never skips a step or runs one twice either way; the consumer's tests drive
 both paths.
