@@ -31,7 +31,7 @@ changes it:
   from ``assignment.tps`` (leaving out a partition in ``Fetcher._records``, paused, or without a
   valid position) and builds it with ``Fetcher._fetch_max_wait_ms``; its fetch routine calls it
   through ``self`` before each round. The transport's consumer thread (fetch_wait.py) sets that
-  wait before each plan, once faust's ``AIOKafkaConsumerThread.on_start`` started the consumer.
+  wait before each plan, from its first poll of the started consumer on.
 
 - faust's ``Consumer._is_changelog_tp(tp)`` tells a table's changelog partition from a stream
   partition; the seek-first consumer (seek_first.py) holds back only the latter. It also relies
