@@ -40,8 +40,8 @@ async def run_bench(
 
 
 async def profile_worker(bootstrap: str, log_dir: Path, events: int, out: Path) -> float:
-    """Scenario (b)'s worker side under py-spy; returns its events/s (py-spy samples from a
-    process of its own, so this is close to the unprofiled figure)."""
+    """Scenario (b)'s worker side under py-spy; returns its events/s under the profiler, which
+    stops the worker for each sample (on a quiet machine about half the unprofiled figure)."""
     async with open_lab(bootstrap, log_dir) as lab, lab.simulator("sim-prof", latency_ms=0) as sim:
         run = await lab.run_backlog(
             "worker-profiled",
