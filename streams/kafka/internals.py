@@ -32,7 +32,9 @@ changes it:
   partition; the seek-first consumer (seek_first.py) holds back only the latter. It also relies
   on the order of faust's recovery (resume stream partitions, seek, clear the queues, resume
   the flow), and on aiokafka's ``Fetcher.fetched_records`` reading an empty partition set as
-  "every partition", which the transport's consumer thread never hands it (transport.py).
+  "every partition", which the transport's consumer thread never hands it (transport.py). Not
+  private, but pinned there too: aiokafka's ``seek_to_committed`` moves only partitions committed
+  above offset 0, which the seek-first consumer makes up for.
 - faust's ``ThreadDelegateConsumer._new_consumer_thread()`` builds the consumer's thread; the
   transport driver's consumer (transport.py) returns its own thread class there.
 - faust's ``AIOKafkaConsumerThread._fetch_records(consumer, active_partitions, timeout,

@@ -15,11 +15,21 @@ This consumer keeps stream partitions that faust resumes paused until a seek has
 faust resumes the flow (by then the queues are cleared), so everything after the committed
 offset is fetched fresh and delivered once. Changelog partitions resume as faust asks: recovery
 reads them before any seek. tests/unit/kafka/test_internals.py pins faust's call order.
+
+The seek itself has a gap too: aiokafka's ``seek_to_committed`` moves only partitions whose
+committed offset is above 0, and leaves one that was never committed at its fetch position.
+That position can be past records this consumer fetched and never delivered: faust's poll
+drops a fetched batch of a partition it paused meanwhile (a rebalance pauses every partition)
+or of a generation that ended. faust then delivers from that position on and, with no committed
+offset to compare with, commits the first run of acked offsets, past the records it skipped
+(seen after a broker restart: a partition's first 50 uploads never scanned, its offsets
+committed). So a stream partition without a committed offset is sought to its beginning, where
+the ``earliest`` reset policy (streams/kafka/app.py) reads a partition the group never committed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaFaustConsumer
@@ -51,6 +61,17 @@ class SeekFirstConsumer(AIOKafkaFaustConsumer):
     async def perform_seek(self) -> None:
         await super().perform_seek()
         self._sought_since_hold = True
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """faust's seek to the committed offsets, then to the beginning for each stream
+        partition without one (see the module docstring); returns the committed offsets."""
+        committed = await super().seek_to_committed()
+        uncommitted = [
+            tp for tp, offset in committed.items() if not offset and not self._is_changelog_tp(tp)
+        ]
+        if uncommitted:  # offset 0; below the log's start, the ``earliest`` reset takes over
+            await self.seek_wait(dict.fromkeys(uncommitted, 0))
+        return committed
 
     def resume_flow(self) -> None:
         super().resume_flow()

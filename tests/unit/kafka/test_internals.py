@@ -128,6 +128,14 @@ def test_faust_still_resumes_streams_then_seeks_then_clears_then_resumes_the_flo
     assert "_is_changelog_tp(tp)" in source
 
 
+def test_aiokafka_still_seeks_only_partitions_committed_above_zero() -> None:
+    """The gap streams/kafka/seek_first.py closes: a partition never committed keeps its fetch
+    position through faust's seek to the committed offsets."""
+    source = inspect.getsource(AIOKafkaConsumer.seek_to_committed)
+    assert "if offset and offset > 0:" in source
+    assert "return committed_offsets" in source
+
+
 def test_faust_still_builds_its_consumer_thread_in_new_consumer_thread() -> None:
     """Where the transport driver's consumer swaps in its own thread (kafka/transport.py)."""
     new_thread = faust_aiokafka.Consumer._new_consumer_thread

@@ -1,12 +1,14 @@
-"""Stream partitions deliver nothing between faust resuming them and the end of its seek, and
-the consumer thread never asks aiokafka for "no partition" (which aiokafka reads as all)."""
+"""Stream partitions deliver nothing between faust resuming them and the end of its seek, a
+stream partition never committed is sought to its beginning, and the consumer thread never asks
+aiokafka for "no partition" (which aiokafka reads as all)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import pytest
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaFaustConsumer
 from faust.types import TP
 
 from streams.kafka.seek_first import SeekFirstConsumer
@@ -59,6 +61,46 @@ async def test_a_rebalance_before_the_seek_ends_leaves_them_paused(
     await consumer.perform_seek()
     consumer.resume_flow()
     assert consumer._get_active_partitions() == UPLOADS
+
+
+def _seeks_to(
+    monkeypatch: pytest.MonkeyPatch, committed: Mapping[TP, int | None]
+) -> list[dict[TP, int]]:
+    """faust's seek to ``committed`` without a broker; returns the seeks made after it."""
+    sought: list[dict[TP, int]] = []
+
+    async def seek_to_committed(self: AIOKafkaFaustConsumer) -> Mapping[TP, int | None]:
+        return committed
+
+    async def seek_wait(self: AIOKafkaFaustConsumer, partitions: Mapping[TP, int]) -> None:
+        sought.append(dict(partitions))
+
+    monkeypatch.setattr(AIOKafkaFaustConsumer, "seek_to_committed", seek_to_committed)
+    monkeypatch.setattr(AIOKafkaFaustConsumer, "seek_wait", seek_wait)
+    return sought
+
+
+@pytest.mark.parametrize("never", [None, 0], ids=["no commit", "committed 0"])
+async def test_a_stream_partition_never_committed_is_read_again_from_its_beginning(
+    consumer: SeekFirstConsumer, monkeypatch: pytest.MonkeyPatch, never: int | None
+) -> None:
+    """aiokafka's seek_to_committed leaves it at its fetch position, which can be past records
+    fetched and never delivered; faust would deliver from there and commit past them."""
+    uploads_0, uploads_1 = sorted(UPLOADS)
+    changelog_0, changelog_1 = sorted(CHANGELOG)
+    sought = _seeks_to(
+        monkeypatch, {uploads_0: never, uploads_1: 311, changelog_0: None, changelog_1: 7}
+    )
+    await consumer.perform_seek()
+    assert sought == [{uploads_0: 0}], "a changelog is recovery's; a committed one stays put"
+
+
+async def test_committed_stream_partitions_are_not_sought_again(
+    consumer: SeekFirstConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sought = _seeks_to(monkeypatch, dict.fromkeys(UPLOADS, 5) | dict.fromkeys(CHANGELOG))
+    await consumer.perform_seek()
+    assert sought == []
 
 
 async def test_the_thread_asks_aiokafka_for_a_fixed_copy_and_never_for_an_empty_set(
