@@ -27,6 +27,11 @@ changes it:
   consumer with ``fetch_max_wait_ms=1500`` hard-coded, and aiokafka's consumer keeps that
   option as ``_fetch_max_wait_ms`` until ``start()`` hands it to its fetcher: the transport
   driver (transport.py) lowers it there, before the start.
+- aiokafka's ``Fetcher._get_actions_per_node(assignment)`` plans the next fetch of each broker
+  from ``assignment.tps`` (leaving out a partition in ``Fetcher._records``, paused, or without a
+  valid position) and builds it with ``Fetcher._fetch_max_wait_ms``; its fetch routine calls it
+  through ``self`` before each round. The transport's consumer thread (fetch_wait.py) sets that
+  wait before each plan, from its first poll of the started consumer on.
 
 - faust's ``Consumer._is_changelog_tp(tp)`` tells a table's changelog partition from a stream
   partition; the seek-first consumer (seek_first.py) holds back only the latter. It also relies
@@ -96,6 +101,29 @@ def transaction_producer_client(producer: ProducerT, tid: str) -> AIOKafkaClient
 def set_fetch_max_wait(consumer: AIOKafkaConsumer, ms: int) -> None:
     """How long the broker may hold an empty fetch of a consumer that is not started yet."""
     cast(Any, consumer)._fetch_max_wait_ms = ms
+
+
+def plan_fetch_waits(
+    consumer: AIOKafkaConsumer, choose: Callable[[Callable[[TP], bool]], int]
+) -> None:
+    """Before each plan of aiokafka's fetcher, set the wait of the fetches it plans to
+    ``choose(fetchable)``; ``fetchable(tp)``: assigned, positioned, not paused, nothing of it
+    buffered (the partitions that plan can ask for). Call on the started consumer's loop."""
+    fetcher = cast(Any, consumer)._fetcher
+    plan = fetcher._get_actions_per_node
+    records = fetcher._records
+
+    def planned(assignment: Any) -> Any:
+        def fetchable(tp: TP) -> bool:
+            if tp in records or tp not in assignment.tps:
+                return False
+            state = assignment.state_value(tp)
+            return bool(state.has_valid_position and not state.paused)
+
+        fetcher._fetch_max_wait_ms = choose(fetchable)
+        return plan(assignment)
+
+    fetcher._get_actions_per_node = planned
 
 
 def fetched_last(consumer: AIOKafkaConsumer, topics: Collection[str]) -> None:

@@ -1,7 +1,8 @@
 """hashgate's faust transport driver: faust's aiokafka driver with the topic-wide buffering
 consumer (streams/kafka/buffering.py), stream partitions resumed only after their seek
-(streams/kafka/seek_first.py), a short fetch wait, polls that hand out backlog topics' records
-last (streams/kafka/backlog.py), records handed to their agents' queues without a task each
+(streams/kafka/seek_first.py), a fetch wait that is short only when it has to be
+(streams/kafka/fetch_wait.py), polls that hand out backlog topics' records last
+(streams/kafka/backlog.py), records handed to their agents' queues without a task each
 (streams/kafka/direct_delivery.py), and Kafka transactions per source partition when
 exactly-once processing is on (streams/kafka/transactions.py).
 
@@ -14,8 +15,9 @@ Why the fetch wait: aiokafka keeps one fetch in flight per broker, and a fetch l
 partitions whose records are still buffered. Once the live lane drained its partitions, their
 next fetch waits behind one for the idle topics (rescans, retries), which the broker holds
 for ``fetch_max_wait_ms``; faust's driver hard-codes 1500 ms, so a live upload could wait up
-to 1.5 s for its fetch (the tail of benchmark (e)). A short wait costs an empty fetch round
-trip every ``FETCH_MAX_WAIT_MS`` per broker while a worker is idle.
+to 1.5 s for its fetch (the tail of benchmark (e)). Such a fetch now waits 10 ms, and one that
+asks for every partition faust reads, which ends as soon as any of them has a record, waits
+500 ms: an idle worker sends two fetches a second, not a hundred (fetch_wait.py).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from faust.types.tuples import FutureMessage
 from streams.kafka.backlog import backlog_topics
 from streams.kafka.buffering import TopicWideBufferingConsumer
 from streams.kafka.direct_delivery import DirectDeliveryConsumer
-from streams.kafka.internals import fetched_last, set_fetch_max_wait
+from streams.kafka.fetch_wait import SHORT_WAIT_MS, FetchWait
+from streams.kafka.internals import fetched_last, plan_fetch_waits, set_fetch_max_wait
 from streams.kafka.seek_first import SeekFirstConsumer
 from streams.kafka.transactions import (
     OUTSIDE_TRANSACTIONS,
@@ -45,13 +48,12 @@ from streams.kafka.transactions import (
 
 #: The broker URL scheme this driver is registered under (pyproject.toml, faust.transports).
 SCHEME = "hashgate-kafka"
-#: How long the broker may hold a fetch that finds no records (faust's driver: 1500 ms).
-FETCH_MAX_WAIT_MS = 10
 
 
 class ConsumerThread(AIOKafkaConsumerThread):
-    """faust's consumer thread, whose aiokafka consumer waits ``FETCH_MAX_WAIT_MS`` at most and
-    is asked for a fixed, never empty set of partitions.
+    """faust's consumer thread, whose aiokafka consumer waits briefly only for a fetch that
+    leaves out a partition faust reads (fetch_wait.py), and is asked for a fixed, never empty
+    set of partitions.
 
     faust hands aiokafka its live set of active partitions, which the event loop keeps changing
     while the thread waits for records; aiokafka reads an empty set as "every partition". So
@@ -61,9 +63,14 @@ class ConsumerThread(AIOKafkaConsumerThread):
     delivered, a partition whose commit no longer moved.
     """
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.fetch_wait = FetchWait()
+        self._planned: aiokafka.AIOKafkaConsumer | None = None
+
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
-        set_fetch_max_wait(consumer, FETCH_MAX_WAIT_MS)
+        set_fetch_max_wait(consumer, SHORT_WAIT_MS)  # until its fetcher's first plan
         return consumer
 
     async def getmany(
@@ -85,11 +92,16 @@ class ConsumerThread(AIOKafkaConsumerThread):
         timeout: float | None = None,  # noqa: ASYNC109 - faust's signature
         max_records: int | None = None,
     ) -> RecordMap:
-        """A poll that hands out backlog topics' fetched records after every other topic's.
+        """A poll that hands out backlog topics' fetched records after every other topic's, and
+        tells the fetch wait which partitions faust reads now.
 
         Runs on the consumer's thread, where aiokafka's fetcher runs too, so nothing is fetched
         between the reordering and the hand-out; the hand-out stays aiokafka's own (a partition
         that failed still raises only after the records drained before it were handed out)."""
+        if self._planned is not consumer:  # its fetcher exists once it started
+            plan_fetch_waits(consumer, self.fetch_wait.choose)
+            self._planned = consumer
+        self.fetch_wait.reading(active_partitions)
         fetched_last(consumer, backlog_topics(self.consumer.app))
         return await super()._fetch_records(consumer, active_partitions, timeout, max_records)
 

@@ -32,6 +32,10 @@ class Fetched:
 
     def __init__(self) -> None:
         self._records: OrderedDict[TP, list[str]] = OrderedDict()
+        self._fetch_max_wait_ms = 1500
+
+    def _get_actions_per_node(self, assignment: object) -> None:
+        """Where the transport sets each fetch's wait (fetch_wait.py); nothing fetches here."""
 
     def fetch(self, tp: TP, count: int) -> None:
         self._records[tp] = [f"{tp.topic}-{n}" for n in range(count)]

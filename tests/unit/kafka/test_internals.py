@@ -27,12 +27,13 @@ from streams.kafka import internals
 from streams.kafka.app import create_app
 from streams.kafka.buffering import TopicWideBufferingConsumer
 from streams.kafka.direct_delivery import DirectDeliveryConsumer
+from streams.kafka.fetch_wait import SHORT_WAIT_MS
 from streams.kafka.rocksdb_store import TRANSACTIONAL_SCHEME
 from streams.kafka.seek_first import SeekFirstConsumer
 from streams.kafka.table_manager import PromptTableManager
 from streams.kafka.transactional_store import TransactionalStore
 from streams.kafka.transactions import SourcePartitionTransactions
-from streams.kafka.transport import FETCH_MAX_WAIT_MS, SCHEME, Transport
+from streams.kafka.transport import SCHEME, Transport
 from streams.kafka.transport import Consumer as HashgateConsumer
 from streams.settings import Settings
 
@@ -46,6 +47,7 @@ PRIVATE = (
     "_on_sigusr1",
     "_create_worker_consumer",
     "_fetch_max_wait_ms",
+    "_get_actions_per_node",
     "_is_changelog_tp",
     "_new_consumer_thread",
     "_fetch_records",
@@ -107,13 +109,35 @@ def test_faust_still_builds_its_worker_consumer_in_create_worker_consumer() -> N
     )
 
 
-async def test_the_worker_consumer_waits_briefly_for_an_empty_fetch() -> None:
+async def test_the_worker_consumer_waits_briefly_until_its_fetcher_first_plans() -> None:
     app = create_app(Settings())  # inside the test's loop: the consumer binds to it
     thread = app.consumer._thread
     consumer = thread._create_worker_consumer(app.transport)
-    assert consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS < 1500
+    assert consumer._fetch_max_wait_ms == SHORT_WAIT_MS < 1500
     await consumer.stop()
     thread.thread_loop.close()  # made for the consumer's thread, which never started
+
+
+def test_aiokafka_still_plans_each_fetch_round_with_its_wait_and_partition_states() -> None:
+    """What streams/kafka/fetch_wait.py relies on: each round of the fetch routine plans
+    through ``self._get_actions_per_node(assignment)``, which leaves out a partition with
+    buffered records, a paused one and one without a position, and builds its fetch requests
+    with ``self._fetch_max_wait_ms``."""
+    plan = Fetcher._get_actions_per_node
+    assert list(inspect.signature(plan).parameters) == ["self", "assignment"]
+    assert "self._get_actions_per_node(assignment)" in inspect.getsource(
+        Fetcher._fetch_requests_routine
+    )
+    source = inspect.getsource(plan)
+    for piece in (
+        "for tp in assignment.tps:",
+        "if tp in self._records:",
+        "not tp_state.has_valid_position",
+        "tp_state.paused",
+        "self._fetch_max_wait_ms,",
+    ):
+        assert piece in source, piece
+    assert "self._records = collections.OrderedDict()" in inspect.getsource(Fetcher.__init__)
 
 
 @pytest.mark.parametrize("step", [Recovery._resume_streams, Recovery.on_recovery_completed])
