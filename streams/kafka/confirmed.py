@@ -23,6 +23,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
+from faust.types import ProducerT
 
 from streams.kafka.config import aiokafka_options, started
 from streams.kafka.internals import producer_client
@@ -93,11 +94,23 @@ class FaustWriter:
     async def write(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> None:
         tracked = self._tracked or await self._track_all()
         tracked.track(topic)  # a topic nobody declared: tracked before its first record
-        producer = await self._app.maybe_start_producer()
+        producer = await self._sender()
         pending = await producer.send(
             topic, key, value, partition=None, timestamp=None, headers=headers
         )
         await pending
+
+    async def _sender(self) -> ProducerT:
+        """What ``app.maybe_start_producer`` hands out, without its stampede guard's three
+        event-loop turns on every call once the producer runs (six a verdict: docs/benchmarks.md).
+        """
+        app = self._app
+        if app.in_transaction:
+            return app.consumer.transactions
+        if app.producer.started:
+            return app.producer
+        started: ProducerT = await app.maybe_start_producer()
+        return started
 
 
 class RetryingWriter:
