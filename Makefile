@@ -39,9 +39,15 @@ test-unit: install
 test-integration: kafka-jars
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-# The downstream agents' kill -9 tests at full size: 50,000 verdicts (`make test` runs 600).
+# The soaks: the downstream agents' kill -9 tests at full size, 50,000 verdicts (`make test`
+# runs 600), and the broker restart mid-run SOAK_RESTARTS times beside a busy core, about 40 s
+# a round (`make test` runs it once).
+SOAK_RESTARTS ?= 30
 test-soak: kafka-jars
-	SOAK_VERDICTS=50000 $(BIN)/pytest tests/integration/test_downstream_crash.py $(PYTEST_ARGS)
+	SOAK_VERDICTS=50000 SOAK_RESTARTS=$(SOAK_RESTARTS) $(BIN)/pytest \
+		tests/integration/test_downstream_crash.py \
+		tests/integration/test_broker_faults.py::test_broker_restart_mid_run_loses_nothing_and_the_worker_resumes \
+		$(PYTEST_ARGS)
 
 # Mutation testing of the safety core (docs/mutation.md), one test process at a time.
 # MUTATE="streams/scan/scanner.py ..." narrows it; mutate-changed takes what differs from BASE.

@@ -7,12 +7,14 @@ restarted on the same data directory and ports) instead of the session's.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from hashgate_tools.harness.host import busy_core
 from hashgate_tools.harness.kafka import committed_offsets, produce
 from hashgate_tools.harness.waiting import eventually, throughout
 from hashgate_tools.harness.worker import (
@@ -29,6 +31,12 @@ from tests.integration.promise_support import assert_every_event_once_and_right,
 pytest_plugins = ["tests.fixtures.simulator", "tests.integration.scan_fixtures"]
 
 SHUTDOWN_GRACE_S = 10.0  # worker_env's HASHGATE_SCAN__SHUTDOWN_GRACE_S
+
+#: Rounds of the broker restart: one in `make test`; `make test-soak` runs SOAK_RESTARTS of them
+#: beside a busy core, where a skip after the rebalance (fixed in streams/kafka/seek_first.py)
+#: showed in about one run of 13 and never in a one-off CI run.
+RESTART_ROUNDS = int(os.environ.get("SOAK_RESTARTS", "1"))
+SOAKING = RESTART_ROUNDS > 1
 
 
 @pytest.fixture(scope="module")
@@ -99,11 +107,23 @@ async def _committed(scan: ScanSetup) -> dict[int, int]:
     return committed
 
 
+@pytest.fixture
+def contended() -> Iterator[None]:
+    """While soaking, a core kept busy beside the worker (at most a test's timeout long)."""
+    if not SOAKING:
+        yield
+        return
+    with busy_core(within_s=600):
+        yield
+
+
 @pytest.mark.timeout(600)  # its own waits add up to more than the global 300 s
+@pytest.mark.parametrize("round_", range(RESTART_ROUNDS))
+@pytest.mark.usefixtures("contended")
 async def test_broker_restart_mid_run_loses_nothing_and_the_worker_resumes(
-    scan: ScanSetup, restartable_kafka: JavaKafka
+    scan: ScanSetup, restartable_kafka: JavaKafka, round_: int
 ) -> None:
-    events, known = uploads(scan, 5000, seed=11)
+    events, known = uploads(scan, 5000, seed=11 + round_)
     worker = await _worker_on_backlog(scan, events, latency_ms=5)
     async with OutcomeCollector(scan.bootstrap, scan.topics) as collector:
         await collector.wait_for(1500, within=120)
