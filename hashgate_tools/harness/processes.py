@@ -35,6 +35,13 @@ class Usage:
     rss_kib: int
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU seconds so far (user + system, all threads), from /proc/PID/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
 class Process:
     """One child process with its own log file; stopped with SIGTERM, then SIGKILL."""
 
@@ -86,13 +93,10 @@ class Process:
 
     def usage(self) -> Usage:
         """From /proc/PID/stat (utime, stime) and /proc/PID/status (VmRSS)."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces
-        cpu_ticks = int(fields[11]) + int(fields[12])
         status = Path(f"/proc/{self.pid}/status").read_text()
         rss = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
         rss_kib = int(rss.split()[1])
-        return Usage(cpu_ticks / _CLOCK_TICKS, rss_kib)
+        return Usage(cpu_seconds(self.pid), rss_kib)
 
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -1,17 +1,27 @@
 """faust's steps after a rebalance, as its recovery takes them, on a consumer that never
-started: the seek to committed offsets (which needs a broker) does nothing here."""
+started: the seek to committed offsets (which needs a broker) does nothing here; and a worker's
+app, with or without Kafka transactions, that never starts."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import faust
 import pytest
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaFaustConsumer
 from faust.types import TP
 
 from streams.kafka.app import create_app
-from streams.settings import Settings
+from streams.settings import Settings, StateSettings
+
+
+def app_on(tmp_path: Path, *, in_transaction: bool = False) -> faust.App:
+    """A worker's app on state in ``tmp_path``, sending in Kafka transactions or not."""
+    app = create_app(Settings(state=StateSettings(dir=tmp_path)), exactly_once=in_transaction)
+    app.in_transaction = in_transaction  # a worker's app; a test's is a client's
+    return app
 
 
 @asynccontextmanager

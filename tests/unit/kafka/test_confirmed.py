@@ -10,9 +10,8 @@ from typing import Any
 import faust
 import pytest
 
-from streams.kafka.app import create_app
 from streams.kafka.confirmed import FaustWriter, Headers
-from streams.settings import Settings, StateSettings
+from tests.unit.kafka.faust_steps import app_on
 
 pytestmark = pytest.mark.unit
 
@@ -35,12 +34,6 @@ class SendLog:
 class AnyTopic:
     def track(self, topic: str) -> None:
         """The producer's metadata is not what these tests are about."""
-
-
-def app_on(tmp_path: Path, *, in_transaction: bool = False) -> faust.App:
-    app = create_app(Settings(state=StateSettings(dir=tmp_path)), exactly_once=in_transaction)
-    app.in_transaction = in_transaction  # a worker's app; a test's is a client's
-    return app
 
 
 def sending_into(log: SendLog, app: faust.App, monkeypatch: pytest.MonkeyPatch) -> None:

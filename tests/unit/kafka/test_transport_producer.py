@@ -7,21 +7,13 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import faust
 import pytest
 
 from streams.kafka import transport
-from streams.kafka.app import create_app
 from streams.kafka.transactions import OUTSIDE_TRANSACTIONS
-from streams.settings import Settings, StateSettings
+from tests.unit.kafka.faust_steps import app_on
 
 pytestmark = pytest.mark.unit
-
-
-def app_on(tmp_path: Path, *, in_transaction: bool) -> faust.App:
-    app = create_app(Settings(state=StateSettings(dir=tmp_path)), exactly_once=in_transaction)
-    app.in_transaction = in_transaction  # a worker's app; a test's is a client's
-    return app
 
 
 @pytest.fixture

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from hashgate_tools.harness.host import busy_core
+from hashgate_tools.harness.processes import cpu_seconds
 from hashgate_tools.harness.waiting import eventually
 
 pytestmark = pytest.mark.unit
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def gone(pid: int) -> bool:
