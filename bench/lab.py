@@ -39,6 +39,8 @@ PARTITIONS = 8
 WORKER = python("-m", "streams", "worker")
 PLAIN_LOOP = python("-m", "bench.plain_loop")
 FAUST_LOOP = python("-m", "bench.faust_loop")
+#: The faust loop that also writes the latest-verdict records only-changed rescans need.
+FAUST_LOOP_LATEST = python("-m", "bench.faust_loop", "--latest")
 NAIVE_AGENT = python("-m", "bench.naive_agent")
 
 
@@ -128,9 +130,13 @@ class Lab:
         before_start: Callable[[dict[str, str]], Awaitable[None]] | None = None,
         extra_env: Mapping[str, str] | None = None,
         stop_by: signal.Signals = signal.SIGTERM,
+        latest_records: bool = False,
     ) -> BacklogRun:
         """Pre-load ``events`` uploads (``records``, or the pool's), run ``before_start`` with
-        the scanner's environment, start the scanner, wait for every output, stop it."""
+        the scanner's environment, start the scanner, wait for every output, stop it.
+
+        ``latest_records``: the scanner writes a latest-verdict record per verdict too; wait for
+        those as well, so a side priced for that work cannot have skipped it unnoticed."""
         topics = await self.new_topics()
         backlog = uploads(events, self.pool) if records is None else records
         await preload(self.bootstrap, topics.name("uploads"), backlog)
@@ -148,6 +154,9 @@ class Lab:
                 if keep_verdicts:
                     async with topics.outcome_reader(self.bootstrap) as reader:
                         outcomes = await read_outcomes(reader, await watch.count())
+            if latest_records:
+                async with OutputWatch(self.bootstrap, [topics.name("verdicts_latest")]) as latest:
+                    await latest.wait_for(events, process, within=60, poll_s=poll_s)
         finally:
             process.stop(by=stop_by)
         return BacklogRun(

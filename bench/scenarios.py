@@ -12,7 +12,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bench.lab import FAUST_LOOP, NAIVE_AGENT, PLAIN_LOOP, WORKER, BacklogRun, Lab
+from bench.lab import (
+    FAUST_LOOP,
+    FAUST_LOOP_LATEST,
+    NAIVE_AGENT,
+    PLAIN_LOOP,
+    WORKER,
+    BacklogRun,
+    Lab,
+)
 from bench.observe import OutputWatch, delivery_delays_ms, rss_flatness
 from bench.savers import QUOTA_RPS as SAVERS_QUOTA_RPS
 from bench.savers import run_savers, saver_workload
@@ -336,51 +344,69 @@ async def rescan_backlog(ctx: Context) -> Result:
 
 async def overhead(ctx: Context) -> Result:
     """(b) latency 0: the worker's own cost per event vs a plain aiokafka loop, same calls; and
-    the same loop as a faust agent, which splits the gap into faust's part and hashgate's."""
-    worker_runs: list[BacklogRun] = []
-    plain_runs: list[BacklogRun] = []
-    faust_runs: list[BacklogRun] = []
+    the same loop as a faust agent, without and with the latest-verdict records, which split the
+    gap into what keeping faust costs, what the only-changed promise costs, and the rest."""
+    sides = {
+        "worker": ("worker-b", WORKER),
+        "plain_loop": ("plain-b", PLAIN_LOOP),
+        "faust_loop": ("faust-loop-b", FAUST_LOOP),
+        "faust_loop_latest": ("faust-latest-b", FAUST_LOOP_LATEST),
+    }
+    runs: dict[str, list[BacklogRun]] = {side: [] for side in sides}
     count = ctx.sizes.overhead_events
     lab = ctx.lab
     async with lab.simulator("sim-b", latency_ms=0) as sim:
         for _ in range(ctx.sizes.overhead_rounds):  # alternate, so load drifts hit every side
-            for name, argv, runs in (
-                ("worker-b", WORKER, worker_runs),
-                ("plain-b", PLAIN_LOOP, plain_runs),
-                ("faust-loop-b", FAUST_LOOP, faust_runs),
-            ):
-                runs.append(await lab.run_backlog(name, argv, sim, count, expected_eps=100))
-    worker, plain, faust_loop = _fastest(worker_runs), _fastest(plain_runs), _fastest(faust_runs)
+            for side, (name, argv) in sides.items():
+                run = await lab.run_backlog(
+                    name,
+                    argv,
+                    sim,
+                    count,
+                    expected_eps=100,
+                    latest_records=side == "faust_loop_latest",
+                )
+                runs[side].append(run)
+    fastest = {side: _fastest(side_runs) for side, side_runs in runs.items()}
+    worker, plain = fastest["worker"], fastest["plain_loop"]
+    faust_loop, faust_latest = fastest["faust_loop"], fastest["faust_loop_latest"]
     ratio = worker.events_per_s / plain.events_per_s
     cpu_ratio = _cpu_ratio(worker, plain)
+    # The floors: the plain loop's work with records through faust's consumer, stream and agent
+    # and nothing of hashgate's (keeping faust as the consumer); and that loop with the least the
+    # only-changed promise needs, each verdict's latest-verdict record confirmed after it.
+    floors = {
+        "faust_loop_throughput_share": faust_loop.events_per_s / plain.events_per_s,
+        "faust_loop_cpu_ratio": _cpu_ratio(faust_loop, plain),
+        "faust_latest_throughput_share": faust_latest.events_per_s / plain.events_per_s,
+        "faust_latest_cpu_ratio": _cpu_ratio(faust_latest, plain),
+    }
     return Result(
         "b",
         "worker overhead vs plain aiokafka loop (latency 0)",
         f"{worker.events_per_s:.0f} events/s, {worker.cpu_ms_per_event:.2f} CPU ms/event",
         f"{plain.events_per_s:.0f} events/s, {plain.cpu_ms_per_event:.2f} CPU ms/event "
         f"(as a faust agent: {faust_loop.events_per_s:.0f}, "
-        f"{faust_loop.cpu_ms_per_event:.2f})",
+        f"{faust_loop.cpu_ms_per_event:.2f}; with latest-verdict records: "
+        f"{faust_latest.events_per_s:.0f}, {faust_latest.cpu_ms_per_event:.2f})",
         ratio,
         "throughput share of the plain loop",
         ">= 0.85, CPU/event <= 1.3x",
         ratio >= 0.85 and cpu_ratio is not None and cpu_ratio <= 1.3,
         {
-            "worker": _backlog_figures(worker),
-            "plain_loop": _backlog_figures(plain),
-            "faust_loop": _backlog_figures(faust_loop),
-            "worker_rounds_eps": [r.events_per_s for r in worker_runs],
-            "plain_rounds_eps": [r.events_per_s for r in plain_runs],
-            "faust_loop_rounds_eps": [r.events_per_s for r in faust_runs],
+            **{side: _backlog_figures(run) for side, run in fastest.items()},
+            **{f"{side}_rounds_eps": [r.events_per_s for r in rs] for side, rs in runs.items()},
             "cpu_ratio": cpu_ratio,
-            # The floor that keeping faust as the consumer sets: the plain loop's work with
-            # records through faust's consumer, stream and agent, and nothing of hashgate's.
-            "faust_loop_throughput_share": faust_loop.events_per_s / plain.events_per_s,
-            "faust_loop_cpu_ratio": _cpu_ratio(faust_loop, plain),
-            # hashgate's own part: the worker against that floor.
+            **floors,
+            # hashgate's own part: the worker against those floors.
             "worker_share_of_faust_loop": worker.events_per_s / faust_loop.events_per_s,
             "worker_cpu_over_faust_loop": _cpu_ratio(worker, faust_loop),
+            "worker_share_of_faust_latest": worker.events_per_s / faust_latest.events_per_s,
+            "worker_cpu_over_faust_latest": _cpu_ratio(worker, faust_latest),
         },
-        {"throughput_share": ratio} | ({"cpu_ratio": cpu_ratio} if cpu_ratio else {}),
+        {"throughput_share": ratio}
+        | ({"cpu_ratio": cpu_ratio} if cpu_ratio else {})
+        | {name: value for name, value in floors.items() if value is not None},
     )
 
 
