@@ -41,6 +41,7 @@ async def test_the_probe_is_answered_with_brokers_and_no_topic(kafka_bootstrap: 
 
         watch = BrokerWatch(started)
         await watch.probe()
+        everything = await client.fetch_all_metadata()  # what the probe used to ask for
     finally:
         await producer.stop()
 
@@ -48,16 +49,4 @@ async def test_the_probe_is_answered_with_brokers_and_no_topic(kafka_bootstrap: 
     first = answers[0]
     assert first.brokers, "the answer names the brokers"
     assert first.topics == [], "and no topic, however many the cluster has"
-    assert {t[1] for t in (await _all_topics(kafka_bootstrap))} >= set(topics)
-
-
-async def _all_topics(bootstrap: str) -> list[Any]:
-    """What an all-topics request answers on the same broker: every topic above."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        node = producer.client.get_random_node()
-        answer = await producer.client.send(node, MetadataRequest(None))
-        return list(answer.topics)
-    finally:
-        await producer.stop()
+    assert everything.topics() >= set(topics)
