@@ -390,7 +390,8 @@ class StateSettings(_Group):
         "tables and partitions (the worker's copy of the cache topic too), which their write "
         "buffers are charged to; a buffer goes to disk once the buffers hold half of it. "
         "Raise it for large states: index and filter blocks (about 1.6 bytes per entry) live "
-        "in it too.",
+        "in it too; and past about 200 table partitions in one process, each of which holds "
+        "1/256 of the write buffers once it has an entry.",
     )
     checkpoint_interval_s: PositiveFloat = Field(
         10.0,

@@ -29,6 +29,15 @@ STATE_OPTION = "hashgate_state"
 #: Bloom filter bits per key: RocksDB's usual 10 (about 1% false positives; faust's 3 misses
 #: a third of the time, and each miss reads a block for an id never stored).
 BLOOM_BITS_PER_KEY = 10
+#: A memtable's allocation unit, as a share of the process's write buffers. The write buffer
+#: manager counts what memtables allocated, not what they hold, and RocksDB's own unit is an
+#: eighth of a database's write buffer, here the whole write budget: eight table partitions
+#: holding a few entries each filled it, so nearly every write flushed a memtable of about five
+#: entries (362 flushes of the latest-verdict table in 36 s at 50 uploads/s, each a new WAL and
+#: SST file, docs/benchmarks.md). At 1/256, 128 databases idle at half the write budget.
+ARENA_BLOCKS_PER_WRITE_BUDGET = 256
+#: RocksDB's smallest arena block; block sizes are whole multiples of it.
+ARENA_BLOCK_ALIGN = 4096
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ def database_options(state: StateSettings) -> Options:
     # a single database may use the whole write budget; the manager flushes before that
     options.set_write_buffer_size(memory.write_buffer_bytes)
     options.set_max_write_buffer_number(2)
+    options.set_arena_block_size(arena_block_bytes(memory.write_buffer_bytes))
     options.set_target_file_size_base(4 * memory.write_buffer_bytes)
     table = BlockBasedOptions()
     table.set_block_cache(memory.cache)
@@ -72,6 +82,13 @@ def database_options(state: StateSettings) -> Options:
     table.set_pin_l0_filter_and_index_blocks_in_cache(True)
     options.set_block_based_table_factory(table)
     return options
+
+
+def arena_block_bytes(write_buffer_bytes: int) -> int:
+    """Each memtable's allocation unit: small enough that one per database, as many databases
+    as a worker opens, stays far below the process's write budget."""
+    block = write_buffer_bytes // ARENA_BLOCKS_PER_WRITE_BUDGET
+    return max(ARENA_BLOCK_ALIGN, block - block % ARENA_BLOCK_ALIGN)
 
 
 def table_options(state: StateSettings, *, ttl_s: float | None = None) -> dict[str, Any]:

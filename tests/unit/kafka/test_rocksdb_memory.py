@@ -67,6 +67,25 @@ def test_all_databases_of_a_process_share_one_write_budget_and_flush_to_disk(
     assert all(list(folder.glob("*.sst")) for folder in tmp_path.iterdir()), "a buffer stayed"
 
 
+def test_a_few_entries_in_each_of_many_databases_stay_in_memory(tmp_path: Path) -> None:
+    """Nothing is flushed while the databases hold a small part of the write budget.
+
+    A memtable is charged what it allocated: with RocksDB's default unit, an eighth of the
+    write budget, eight databases with an entry each filled the budget, and every later write
+    flushed its database's memtable of a handful of entries to a new file."""
+    state = StateSettings(rocksdb_memory_mb=3)  # a budget, and so a manager, of its own
+    databases = [Rdict(str(tmp_path / f"db-{n}"), database_options(state)) for n in range(8)]
+    entries = 2_000  # about 100 KiB: under a tenth of the 1.5 MiB of write buffers
+    for n in range(entries):
+        databases[n % 8].put(f"content-{n:08d}".encode(), b"clear:" + b"x" * 30)
+    in_memory = sum(
+        db.property_int_value("rocksdb.num-entries-active-mem-table") or 0 for db in databases
+    )
+    for db in databases:
+        db.close()
+    assert in_memory == entries
+
+
 def test_reads_go_through_one_cache_of_the_budget(tmp_path: Path) -> None:
     databases = open_databases(tmp_path)
     for n in range(ENTRIES):
