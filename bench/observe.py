@@ -13,6 +13,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Self
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -42,6 +43,48 @@ class Progress:
         started = next(s for s in self.samples if s.outputs > 0)
         last = self.samples[-1]
         return (last.usage.cpu_s - started.usage.cpu_s) / max(last.outputs - started.outputs, 1)
+
+
+#: The kernel's CPU pressure (PSI, Linux 4.20 and later): how long some runnable task waited.
+CPU_PRESSURE = Path("/proc/pressure/cpu")
+
+
+def cpu_waited_us(pressure: str) -> int:
+    """The ``some`` line's ``total`` of /proc/pressure/cpu: microseconds, since boot, in which
+    at least one runnable task waited for a core."""
+    for line in pressure.splitlines():
+        kind, *fields = line.split()
+        if kind == "some":
+            return int(dict(f.split("=", 1) for f in fields)["total"])
+    raise ValueError(f"no 'some' line in CPU pressure {pressure!r}")
+
+
+class CpuPressure:
+    """The share of a stretch's wall time in which some runnable task waited for a core.
+
+    The bench's broker, simulator, image host and worker share this machine's cores: a latency
+    figure measured while they queue for a core says more about the host than about the code.
+    None where the kernel keeps no pressure figures.
+    """
+
+    def __init__(self, path: Path = CPU_PRESSURE) -> None:
+        self._path = path
+        self._start = self._read()
+
+    def _read(self) -> tuple[float, int] | None:
+        try:
+            text = self._path.read_text()
+        except OSError:
+            return None
+        return time.monotonic(), cpu_waited_us(text)
+
+    def share(self) -> float | None:
+        """Since this was made: waited time over wall time, 0 (never) to 1 (always)."""
+        end = self._read()
+        if self._start is None or end is None:
+            return None
+        (started, waited), (ended, waited_by_end) = self._start, end
+        return (waited_by_end - waited) / 1e6 / max(ended - started, 1e-9)
 
 
 class OutputWatch(AsyncClosing):

@@ -21,7 +21,7 @@ from bench.lab import (
     BacklogRun,
     Lab,
 )
-from bench.observe import OutputWatch, delivery_delays_ms, rss_flatness
+from bench.observe import CpuPressure, OutputWatch, delivery_delays_ms, rss_flatness
 from bench.savers import QUOTA_RPS as SAVERS_QUOTA_RPS
 from bench.savers import run_savers, saver_workload
 from bench.workload import only_changed_rescans, preload, publish_paced, rescan_requests, uploads
@@ -184,6 +184,7 @@ class LivePhase:
     steady: list[_Timing]
     hops_ms: list[float]
     outcomes: list[Outcome]
+    cpu_pressure: float | None  # over the measured stretch: see bench/observe.py
 
 
 async def _live_phase(ctx: Context, topics: ScanTopics, worker: Process, rate: float) -> LivePhase:
@@ -201,6 +202,7 @@ async def _live_phase(ctx: Context, topics: ScanTopics, worker: Process, rate: f
             lab.bootstrap, uploads_topic, uploads(warm_up, lab.pool), rate
         )
         await _verdicts_of(reader, warm_sent, worker)
+        pressure = CpuPressure()
         sent_at, hops_ms = await asyncio.gather(
             publish_paced(
                 lab.bootstrap, uploads_topic, uploads(count, lab.pool, first=warm_up), rate
@@ -208,8 +210,9 @@ async def _live_phase(ctx: Context, topics: ScanTopics, worker: Process, rate: f
             delivery_delays_ms(lab.bootstrap, uploads_topic, warm_up + count),
         )
         outcomes = await _verdicts_of(reader, sent_at, worker)
+        cpu_pressure = pressure.share()
     steady = sorted(t for o in outcomes if (t := _timing(o, sent_at)) is not None)
-    return LivePhase(rate, count, steady, hops_ms[warm_up:], outcomes)
+    return LivePhase(rate, count, steady, hops_ms[warm_up:], outcomes, cpu_pressure)
 
 
 async def _verdicts_of(
@@ -242,7 +245,14 @@ def _live_figures(phase: LivePhase) -> dict[str, Any]:
         "upload_to_worker_ms": _percentiles([t.to_worker_ms for t in steady]),
         "in_worker_besides_call_ms": _percentiles([t.in_worker_ms for t in steady]),
         "scanned_to_verdict_record_ms": _percentiles([t.to_kafka_ms for t in steady]),
+        "host_cpu_pressure": phase.cpu_pressure,
     }
+
+
+def _pressure_note(figures: dict[str, Any]) -> str:
+    """How busy the host's cores were meanwhile, for a reader of the table."""
+    share = figures["host_cpu_pressure"]
+    return "" if share is None else f" (a task waited for a core {share:.0%} of the time)"
 
 
 def _half_capacity(ctx: Context) -> float:
@@ -270,9 +280,8 @@ async def latency(ctx: Context) -> Result:
     return Result(
         "e",
         "end-to-end latency at half capacity",
-        "added p50/p95/p99 {:.1f}/{:.1f}/{:.1f} ms".format(
-            added["p50"], added["p95"], added["p99"]
-        ),
+        f"added p50/p95/p99 {added['p50']:.1f}/{added['p95']:.1f}/{added['p99']:.1f} ms"
+        + _pressure_note(figures),
         f"PhotoDNA call p99 {api_p99:.1f} ms",
         e2e_p99 / api_p99,
         "e2e p99 / call p99",
@@ -324,7 +333,7 @@ async def rescan_backlog(ctx: Context) -> Result:
         "g",
         f"live at half capacity beside a {backlog:,}-request rescan backlog",
         f"live added p99 {added_p99:.1f} ms, live lag max {lag_max_s:.2f} s, "
-        f"rescan {rescan_eps:.0f} events/s",
+        f"rescan {rescan_eps:.0f} events/s" + _pressure_note(figures),
         f"(e) added p99 {e_p99:.1f} ms" if e_p99 else "(e) not run",
         ratio,
         "live added p99 / (e)'s",
