@@ -470,8 +470,7 @@ async def only_changed_memory(ctx: Context) -> Result:
     async with lab.simulator("sim-g", latency_ms=0) as sim:
         topics = await lab.new_topics()
         await preload(lab.bootstrap, topics.name("rescans"), only_changed_rescans(count, lab.pool))
-        env = lab.env(sim, topics, HASHGATE_STATE__DIR=str(lab.log_dir / "state-g"))
-        process = lab.start("worker-g", WORKER, env)
+        process = lab.start("worker-g", WORKER, lab.env(sim, topics))
         try:
             async with OutputWatch(lab.bootstrap, topics.outputs) as watch:
                 progress = await watch.wait_for(
