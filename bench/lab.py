@@ -43,6 +43,8 @@ FAUST_LOOP = python("-m", "bench.faust_loop")
 #: The faust loop that also writes the latest-verdict records only-changed rescans need.
 FAUST_LOOP_LATEST = python("-m", "bench.faust_loop", "--latest")
 NAIVE_AGENT = python("-m", "bench.naive_agent")
+#: (e)'s floor: each live upload through faust with its verdict and latest-verdict record.
+FAUST_LIVE = python("-m", "bench.faust_live")
 
 
 #: Stops a scanner run under ``profiled``: py-spy writes its report on SIGINT (and ends the
@@ -123,6 +125,13 @@ class Lab:
         port = process.env["HASHGATE_WEB__PORT"]
         await process.wait_until(
             lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), within=120, what="ready"
+        )
+
+    async def wait_serving(self, process: Process) -> None:
+        """For a baseline without hashgate's /readyz: faust's web root answers once it runs."""
+        port = process.env["HASHGATE_WEB__PORT"]
+        await process.wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{port}/"), within=120, what="serving"
         )
 
     async def run_backlog(

@@ -46,3 +46,26 @@ async def test_overhead_scenario_yields_a_well_formed_report(
     assert saved["machine"]["nproc"] >= 1 and saved["machine"]["python"]
     assert set(saved["load_average"]) == {"start", "after_b"}
     assert "(b)" in table(run.results)
+
+
+async def test_latency_scenario_measures_the_worker_and_the_faust_floor(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    run = await run_bench(kafka_bootstrap, tmp_path / "logs", SMOKE, {"e"})
+
+    assert [r.scenario for r in run.results] == ["a", "e"]  # (e) publishes at half of (a)
+    result = run.results[1]
+    for figures in (result.figures, result.figures["faust_live"]):
+        # every measured upload got its verdict, and its hop and timings were read
+        assert figures["measured_events"] == figures["events"] > 0
+        assert figures["added_ms"]["p50"] <= figures["added_ms"]["p99"]
+        assert figures["kafka_hop_ms"]["p50"] > 0
+    added = result.figures["added_ms"]
+    assert result.met is (added["p50"] <= 3 and added["p99"] <= 15)
+    assert set(result.key_figures) == {
+        "added_p50_ms",
+        "added_p99_ms",
+        "faust_live_added_p50_ms",
+        "faust_live_added_p99_ms",
+    }
+    assert "the faust floor added" in result.baseline
