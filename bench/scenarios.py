@@ -286,8 +286,10 @@ async def latency(ctx: Context) -> Result:
     lab = ctx.lab
     rate = _half_capacity(ctx)
     async with lab.simulator("sim-e", latency_ms=LATENCY_MS) as sim:
-        phase = await _scanner_live_phase(ctx, sim, "worker-e", WORKER, rate)
-        floor = await _scanner_live_phase(ctx, sim, "faust-live-e", FAUST_LIVE, rate)
+        phase = await _scanner_live_phase(ctx, sim, "worker-e", WORKER, lab.wait_ready, rate)
+        floor = await _scanner_live_phase(
+            ctx, sim, "faust-live-e", FAUST_LIVE, lab.wait_serving, rate
+        )
     # Per live upload only here: in (g) the same stretch's CPU goes to the rescan's too.
     figures = _live_figures(phase) | {"cpu_ms_per_upload": phase.cpu_ms_per_upload}
     floor_figures = _live_figures(floor) | {"cpu_ms_per_upload": floor.cpu_ms_per_upload}
@@ -315,18 +317,21 @@ async def latency(ctx: Context) -> Result:
 
 
 async def _scanner_live_phase(
-    ctx: Context, sim: Simulator, name: str, argv: list[str], rate: float
+    ctx: Context,
+    sim: Simulator,
+    name: str,
+    argv: list[str],
+    started: Callable[[Process], Awaitable[None]],
+    rate: float,
 ) -> LivePhase:
-    """One scanner on topics of its own through (e)'s live phase; every latest-verdict record
-    it owes is waited for too, so a side priced for that work cannot have skipped it."""
+    """One scanner on topics of its own through (e)'s live phase, once ``started`` returns;
+    every latest-verdict record it owes is waited for too, so a side priced for that work
+    cannot have skipped it."""
     lab = ctx.lab
     topics = await lab.new_topics()
     scanner = lab.start(name, argv, lab.env(sim, topics))
     try:
-        if argv == WORKER:
-            await lab.wait_ready(scanner)
-        else:
-            await lab.wait_serving(scanner)
+        await started(scanner)
         phase = await _live_phase(ctx, topics, scanner, rate)
         async with OutputWatch(lab.bootstrap, [topics.name("verdicts_latest")]) as latest:
             await latest.wait_for(phase.uploads, scanner, within=60, poll_s=0.5)
