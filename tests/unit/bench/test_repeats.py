@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import cast
+
 import pytest
 
+from bench.lab import Lab
 from bench.report import markdown, spreads
-from bench.scenarios import Result, summarised
+from bench.scenarios import SCENARIOS, SMOKE, Context, Result, run_all, summarised
 
 pytestmark = pytest.mark.unit
 
@@ -76,3 +80,21 @@ def test_the_docs_table_shows_the_spread_of_repeated_scenarios() -> None:
         "- (b) over 2 runs: ratio 0.800 / 0.850 / 0.900; throughput_share 0.800 / 0.850 / 0.900;"
         " cpu_ratio 1.200 / 1.350 / 1.500"
     ]
+
+
+async def test_each_run_of_a_repeated_scenario_knows_its_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sides sharing a run take turns going first by ``ctx.repeat`` (scenario (e))."""
+    seen: list[int] = []
+
+    async def scenario(ctx: Context) -> Result:
+        seen.append(ctx.repeat)
+        return _run(0.9, 1.2, met=True)
+
+    monkeypatch.setitem(SCENARIOS, "b", scenario)
+    ctx = Context(cast(Lab, None), replace(SMOKE, repeats=3))
+
+    await run_all(ctx, ["b"], lambda _: None)
+
+    assert seen == [0, 1, 2]
