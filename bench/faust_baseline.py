@@ -1,8 +1,9 @@
-"""What the faust baselines share: hashgate's own faust app with its raw topics, and a worker
-run the way ``python -m streams worker`` runs hashgate's."""
+"""What the faust baselines share: hashgate's own faust app with its raw topics, their writes
+through its producer, and a worker run the way ``python -m streams worker`` runs hashgate's."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -10,8 +11,10 @@ from typing import Any
 
 import faust
 
-from bench.baseline_scan import client_for
+from bench.baseline_scan import Output, client_for
 from streams.kafka.app import create_app, raw_topic
+from streams.kafka.internals import producer_client
+from streams.kafka.producer_topics import TrackedTopics
 from streams.observability.logging import logging_config
 from streams.photodna import PhotoDNAClient
 from streams.settings import Settings, load_settings
@@ -36,6 +39,24 @@ class BaselineApp:
     def uploads_agent(self, name: str) -> Callable[[Any], Any]:
         """Decorates an agent reading the uploads topic."""
         return self.app.agent(self.topic(self.settings.topics.uploads), name=name)
+
+    def track_writes(self) -> None:
+        """Every topic a baseline writes (verdicts, latest-verdict records) in the producer's
+        metadata; call it before the first record (streams/kafka/producer_topics.py)."""
+        topics = self.settings.topics
+        tracked = TrackedTopics(producer_client(self.app.producer))
+        for topic in (topics.verdicts_match, topics.verdicts_clear, topics.verdicts_latest):
+            tracked.track(topic)
+
+    async def confirmed(self, outputs: list[Output]) -> None:
+        """Send every output through the app's producer (not faust's ``Topic.send``: see
+        bench/faust_loop.py), then wait for the broker's acknowledgement of each."""
+        send = self.app.producer.send
+        sent = [
+            await send(o.topic, o.key, o.value, partition=None, timestamp=None, headers=None)
+            for o in outputs
+        ]
+        await asyncio.gather(*sent)
 
 
 def run_worker(build_app: Callable[[Settings], faust.App]) -> None:

@@ -19,36 +19,26 @@ import faust
 
 from bench.baseline_scan import Output, scan_upload
 from bench.faust_baseline import BaselineApp, run_worker
-from streams.kafka.internals import producer_client
-from streams.kafka.producer_topics import TrackedTopics
 from streams.settings import Settings
 
 
 def build_app(settings: Settings) -> faust.App:
     base = BaselineApp.build(settings)
     topics = settings.topics
-    producer = base.app.producer
     running: set[asyncio.Task[None]] = set()
-
-    async def confirmed(output: Output) -> None:
-        sent = await producer.send(
-            output.topic, output.key, output.value, partition=None, timestamp=None, headers=None
-        )
-        await sent
 
     async def scan_one(value: bytes) -> None:
         verdict = await scan_upload(base.client, settings, value)
-        await confirmed(verdict)
-        await confirmed(Output(topics.verdicts_latest, verdict.key, verdict.value))
+        await base.confirmed([verdict])
+        await base.confirmed([Output(topics.verdicts_latest, verdict.key, verdict.value)])
 
     @base.uploads_agent("bench.faust-live")
     async def scan(stream: faust.StreamT[bytes]) -> None:
-        tracked: TrackedTopics | None = None
+        tracking = True
         async for value in stream:
-            if tracked is None:  # every topic it writes, before its first record
-                tracked = TrackedTopics(producer_client(producer))
-                for topic in (topics.verdicts_match, topics.verdicts_clear, topics.verdicts_latest):
-                    tracked.track(topic)
+            if tracking:  # every topic it writes, before its first record
+                base.track_writes()
+                tracking = False
             task = asyncio.create_task(scan_one(value))
             running.add(task)  # a reference until it ends: the loop keeps only weak ones
             task.add_done_callback(running.discard)

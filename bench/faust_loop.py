@@ -24,8 +24,6 @@ import faust
 
 from bench.baseline_scan import Output, scan_upload
 from bench.faust_baseline import BaselineApp, run_worker
-from streams.kafka.internals import producer_client
-from streams.kafka.producer_topics import TrackedTopics
 from streams.settings import Settings
 
 #: How long a batch may wait to fill; a backlog fills it at once.
@@ -35,34 +33,22 @@ TAKE_WITHIN_S = 0.05
 def build_app(settings: Settings, *, latest: bool = False) -> faust.App:
     base = BaselineApp.build(settings)
     topics = settings.topics
-    writes = [topics.verdicts_match, topics.verdicts_clear, topics.verdicts_latest]
 
     @base.uploads_agent("bench.faust-loop")
     async def scan(stream: faust.StreamT[bytes]) -> None:
         in_flight = settings.scan.max_in_flight
-        producer = base.app.producer
-        tracked: TrackedTopics | None = None
+        tracking = True
         async for values in stream.take(in_flight, within=TAKE_WITHIN_S):
-            if tracked is None:  # every topic the loop writes, before its first record
-                tracked = TrackedTopics(producer_client(producer))
-                for topic in writes:
-                    tracked.track(topic)
+            if tracking:  # every topic the loop writes, before its first record
+                base.track_writes()
+                tracking = False
             outputs = await asyncio.gather(*(scan_upload(base.client, settings, v) for v in values))
-            await _confirmed(producer, outputs)
+            await base.confirmed(outputs)
             if latest:
                 latest_records = [Output(topics.verdicts_latest, o.key, o.value) for o in outputs]
-                await _confirmed(producer, latest_records)
+                await base.confirmed(latest_records)
 
     return base.app
-
-
-async def _confirmed(producer: faust.types.ProducerT, outputs: list[Output]) -> None:
-    """Send every output, then wait for the broker's acknowledgement of each."""
-    sent = [
-        await producer.send(o.topic, o.key, o.value, partition=None, timestamp=None, headers=None)
-        for o in outputs
-    ]
-    await asyncio.gather(*sent)
 
 
 if __name__ == "__main__":

@@ -122,17 +122,25 @@ class Lab:
         return Process(name, argv, env, self.log_dir).start()
 
     async def wait_ready(self, process: Process) -> None:
-        port = process.env["HASHGATE_WEB__PORT"]
-        await process.wait_until(
-            lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), within=120, what="ready"
-        )
+        await self._wait_for_page(process, "/readyz", "ready")
 
     async def wait_serving(self, process: Process) -> None:
         """For a baseline without hashgate's /readyz: faust's web root answers once it runs."""
+        await self._wait_for_page(process, "/", "serving")
+
+    async def _wait_for_page(self, process: Process, path: str, what: str) -> None:
         port = process.env["HASHGATE_WEB__PORT"]
         await process.wait_until(
-            lambda: http_ok(f"http://127.0.0.1:{port}/"), within=120, what="serving"
+            lambda: http_ok(f"http://127.0.0.1:{port}{path}"), within=120, what=what
         )
+
+    async def wait_latest_records(
+        self, topics: ScanTopics, count: int, process: Process, *, poll_s: float = 0.5
+    ) -> None:
+        """Until ``count`` latest-verdict records are in: a side priced for writing them cannot
+        have skipped them unnoticed."""
+        async with OutputWatch(self.bootstrap, [topics.name("verdicts_latest")]) as latest:
+            await latest.wait_for(count, process, within=60, poll_s=poll_s)
 
     async def run_backlog(
         self,
@@ -173,8 +181,7 @@ class Lab:
                     async with topics.outcome_reader(self.bootstrap) as reader:
                         outcomes = await read_outcomes(reader, await watch.count())
             if latest_records:
-                async with OutputWatch(self.bootstrap, [topics.name("verdicts_latest")]) as latest:
-                    await latest.wait_for(events, process, within=60, poll_s=poll_s)
+                await self.wait_latest_records(topics, events, process, poll_s=poll_s)
         finally:
             process.stop(by=stop_by)
         return BacklogRun(

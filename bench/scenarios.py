@@ -343,8 +343,7 @@ async def _scanner_live_phase(
     try:
         await started(scanner)
         phase = await _live_phase(ctx, topics, scanner, rate)
-        async with OutputWatch(lab.bootstrap, [topics.name("verdicts_latest")]) as latest:
-            await latest.wait_for(phase.uploads, scanner, within=60, poll_s=0.5)
+        await lab.wait_latest_records(topics, phase.uploads, scanner)
     finally:
         scanner.stop()
     return phase
