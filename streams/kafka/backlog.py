@@ -1,6 +1,6 @@
 """Backlog topics: topics whose records may wait while live records go first (rescans, retries).
 
-A backlog topic differs from a live one in two ways, both so that a backlog never holds live
+A backlog topic differs from a live one in three ways, all so that a backlog never holds live
 uploads back:
 
 - its agent's queue is short (``BACKLOG_BUFFER``). faust stops fetching a topic once its agent's
@@ -12,13 +12,27 @@ uploads back:
   a poll out in the order the partitions' records were fetched, and a rescan partition keeps
   thousands of fetched records, so a live upload fetched after them waited for every poll of
   rescans that refilled the agent's queue.
+- a backlog partition whose last fetch found nothing sits out the fetches of the next
+  ``REVISIT_S`` (``IdleBacklog``). aiokafka asks for every fetchable partition in every fetch,
+  and the worker's two backlog topics are two thirds of its partitions: at half capacity,
+  fetching their idle partitions with every live one cost the live lane 0.4-0.7 ms at p50 and
+  much of its p99 in the bench's (e) (docs/benchmarks.md). Sitting out loses nothing, since the
+  partition keeps its position; a record that reaches an idle backlog partition waits at most
+  ``REVISIT_S`` plus one fetch's wait longer to be fetched.
 """
 
 from __future__ import annotations
 
+import time
 import weakref
+from collections.abc import Callable, Collection, Iterable
 
-from faust.types import AppT
+from faust.types import TP, AppT
+
+#: How long a backlog partition whose last fetch found nothing sits out fetches; an idle
+#: worker's fetch waits as long (streams/kafka/fetch_wait.py), so an idle worker still asks for
+#: every partition in every fetch.
+REVISIT_S = 0.5
 
 #: A backlog topic's agent queue (faust's default is 4096). 320 records refill 128 at a time,
 #: cover a fetch's round trip at any scan rate, and leave 64 past the 80% mark for one poll
@@ -36,3 +50,38 @@ def mark_backlog(app: AppT, name: str) -> None:
 def backlog_topics(app: AppT) -> frozenset[str]:
     """The names of ``app``'s backlog topics."""
     return frozenset(_BACKLOG_TOPICS.get(app, ()))
+
+
+class IdleBacklog:
+    """Which backlog partitions sit out the next fetch: those asked for at the position they
+    are still at (their last fetch found nothing) less than ``revisit_s`` ago."""
+
+    def __init__(
+        self,
+        topics: Collection[str],
+        revisit_s: float = REVISIT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.topics = frozenset(topics)
+        self.revisit_s = revisit_s
+        self._clock = clock
+        self._asked: dict[TP, tuple[int, float]] = {}
+
+    def sitting_out(
+        self, assigned: Collection[TP], position: Callable[[TP], int | None]
+    ) -> set[TP]:
+        """The ``assigned`` backlog partitions the next fetch leaves out; ``position(tp)``:
+        where tp's next fetch starts, None while it has none."""
+        now = self._clock()
+        return {
+            tp
+            for tp, (offset, when) in self._asked.items()
+            if now - when < self.revisit_s and tp in assigned and position(tp) == offset
+        }
+
+    def asked(self, fetched: Iterable[tuple[TP, int]]) -> None:
+        """A fetch was sent for these partitions, each from that position."""
+        now = self._clock()
+        for tp, position in fetched:
+            if tp.topic in self.topics:
+                self._asked[tp] = (position, now)

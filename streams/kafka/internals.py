@@ -28,10 +28,13 @@ changes it:
   option as ``_fetch_max_wait_ms`` until ``start()`` hands it to its fetcher: the transport
   driver (transport.py) lowers it there, before the start.
 - aiokafka's ``Fetcher._get_actions_per_node(assignment)`` plans the next fetch of each broker
-  from ``assignment.tps`` (leaving out a partition in ``Fetcher._records``, paused, or without a
-  valid position) and builds it with ``Fetcher._fetch_max_wait_ms``; its fetch routine calls it
-  through ``self`` before each round. The transport's consumer thread (fetch_wait.py) sets that
-  wait before each plan, from its first poll of the started consumer on.
+  from ``assignment.tps`` and ``assignment.state_value(tp)`` alone (leaving out a partition in
+  ``Fetcher._records``, paused, or without a valid position), builds it with
+  ``Fetcher._fetch_max_wait_ms`` and returns the requests first, as (broker, request) pairs whose
+  ``topics`` list (topic, [(partition, offset, max bytes)]); its fetch routine calls it through
+  ``self`` before each round. The transport's consumer thread sets that wait before each plan
+  (fetch_wait.py) and leaves idle backlog partitions out of it (backlog.py), from its first poll
+  of the started consumer on.
 
 - faust's ``Consumer._is_changelog_tp(tp)`` tells a table's changelog partition from a stream
   partition; the seek-first consumer (seek_first.py) holds back only the latter. It also relies
@@ -103,12 +106,32 @@ def set_fetch_max_wait(consumer: AIOKafkaConsumer, ms: int) -> None:
     cast(Any, consumer)._fetch_max_wait_ms = ms
 
 
-def plan_fetch_waits(
-    consumer: AIOKafkaConsumer, choose: Callable[[Callable[[TP], bool]], int]
+#: Whether the fetch being planned can ask for a partition: assigned, positioned, not paused,
+#: nothing of it buffered.
+Fetchable = Callable[[TP], bool]
+#: Where a partition's next fetch starts; None while it has no position.
+Position = Callable[[TP], int | None]
+
+
+class _AssignmentWithout:
+    """An aiokafka assignment as its fetch plan reads it, without some of its partitions."""
+
+    def __init__(self, assignment: Any, left_out: Collection[TP]) -> None:
+        self.tps = [tp for tp in assignment.tps if tp not in left_out]
+        self.state_value = assignment.state_value
+
+
+def plan_fetches(
+    consumer: AIOKafkaConsumer,
+    *,
+    wait_ms: Callable[[Fetchable], int],
+    sitting_out: Callable[[Collection[TP], Position], Collection[TP]],
+    asked: Callable[[Iterable[tuple[TP, int]]], None],
 ) -> None:
-    """Before each plan of aiokafka's fetcher, set the wait of the fetches it plans to
-    ``choose(fetchable)``; ``fetchable(tp)``: assigned, positioned, not paused, nothing of it
-    buffered (the partitions that plan can ask for). Call on the started consumer's loop."""
+    """Before each plan of aiokafka's fetcher: set the wait of the fetches it plans to
+    ``wait_ms(fetchable)``, and leave the partitions ``sitting_out(assigned, position)`` out of
+    them; after it, tell ``asked`` each partition the planned fetches ask for, with its offset.
+    Call on the started consumer's loop."""
     fetcher = cast(Any, consumer)._fetcher
     plan = fetcher._get_actions_per_node
     records = fetcher._records
@@ -120,8 +143,20 @@ def plan_fetch_waits(
             state = assignment.state_value(tp)
             return bool(state.has_valid_position and not state.paused)
 
-        fetcher._fetch_max_wait_ms = choose(fetchable)
-        return plan(assignment)
+        def position(tp: TP) -> int | None:
+            state = assignment.state_value(tp)
+            return cast(int, state.position) if state.has_valid_position else None
+
+        fetcher._fetch_max_wait_ms = wait_ms(fetchable)
+        left_out = sitting_out(assignment.tps, position)
+        actions = plan(_AssignmentWithout(assignment, left_out) if left_out else assignment)
+        asked(
+            (TP(topic, partition), offset)
+            for _node, request in actions[0]
+            for topic, partitions in request.topics
+            for partition, offset, _max_bytes in partitions
+        )
+        return actions
 
     fetcher._get_actions_per_node = planned
 

@@ -1,10 +1,10 @@
 """hashgate's faust transport driver: faust's aiokafka driver with the topic-wide buffering
 consumer (streams/kafka/buffering.py), stream partitions resumed only after their seek
 (streams/kafka/seek_first.py), a fetch wait that is short only when it has to be
-(streams/kafka/fetch_wait.py), polls that hand out backlog topics' records last
-(streams/kafka/backlog.py), records handed to their agents' queues without a task each
-(streams/kafka/direct_delivery.py), and Kafka transactions per source partition when
-exactly-once processing is on (streams/kafka/transactions.py).
+(streams/kafka/fetch_wait.py), polls that hand out backlog topics' records last and fetches
+that leave idle backlog partitions out (streams/kafka/backlog.py), records handed to their
+agents' queues without a task each (streams/kafka/direct_delivery.py), and Kafka transactions
+per source partition when exactly-once processing is on (streams/kafka/transactions.py).
 
 faust picks a transport by the scheme of its broker URL, from its ``faust.transports`` entry
 points; pyproject.toml registers this one for ``hashgate-kafka://``, and
@@ -34,11 +34,11 @@ from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP
 from faust.types.tuples import FutureMessage
 
-from streams.kafka.backlog import backlog_topics
+from streams.kafka.backlog import IdleBacklog, backlog_topics
 from streams.kafka.buffering import TopicWideBufferingConsumer
 from streams.kafka.direct_delivery import DirectDeliveryConsumer
 from streams.kafka.fetch_wait import SHORT_WAIT_MS, FetchWait
-from streams.kafka.internals import fetched_last, plan_fetch_waits, set_fetch_max_wait
+from streams.kafka.internals import fetched_last, plan_fetches, set_fetch_max_wait
 from streams.kafka.seek_first import SeekFirstConsumer
 from streams.kafka.transactions import (
     OUTSIDE_TRANSACTIONS,
@@ -52,8 +52,8 @@ SCHEME = "hashgate-kafka"
 
 class ConsumerThread(AIOKafkaConsumerThread):
     """faust's consumer thread, whose aiokafka consumer waits briefly only for a fetch that
-    leaves out a partition faust reads (fetch_wait.py), and is asked for a fixed, never empty
-    set of partitions.
+    leaves out a partition faust reads (fetch_wait.py), leaves idle backlog partitions out of
+    most fetches (backlog.py), and is asked for a fixed, never empty set of partitions.
 
     faust hands aiokafka its live set of active partitions, which the event loop keeps changing
     while the thread waits for records; aiokafka reads an empty set as "every partition". So
@@ -93,16 +93,24 @@ class ConsumerThread(AIOKafkaConsumerThread):
         max_records: int | None = None,
     ) -> RecordMap:
         """A poll that hands out backlog topics' fetched records after every other topic's, and
-        tells the fetch wait which partitions faust reads now.
+        tells the fetch wait which partitions faust reads now. The first poll of a started
+        consumer hooks its fetch plan (fetch_wait.py, backlog.py).
 
         Runs on the consumer's thread, where aiokafka's fetcher runs too, so nothing is fetched
         between the reordering and the hand-out; the hand-out stays aiokafka's own (a partition
         that failed still raises only after the records drained before it were handed out)."""
+        backlog = backlog_topics(self.consumer.app)
         if self._planned is not consumer:  # its fetcher exists once it started
-            plan_fetch_waits(consumer, self.fetch_wait.choose)
+            idle_backlog = IdleBacklog(backlog)
+            plan_fetches(
+                consumer,
+                wait_ms=self.fetch_wait.choose,
+                sitting_out=idle_backlog.sitting_out,
+                asked=idle_backlog.asked,
+            )
             self._planned = consumer
         self.fetch_wait.reading(active_partitions)
-        fetched_last(consumer, backlog_topics(self.consumer.app))
+        fetched_last(consumer, backlog)
         return await super()._fetch_records(consumer, active_partitions, timeout, max_records)
 
 

@@ -12,7 +12,7 @@ from aiokafka.structs import TopicPartition
 
 from hashgate_tools.harness.kafka import create_topics, unique
 from streams.kafka.fetch_wait import FetchWait
-from streams.kafka.internals import plan_fetch_waits
+from streams.kafka.internals import plan_fetches
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,12 @@ async def test_a_record_ends_a_long_fetch_of_every_partition_read(kafka_bootstra
         consumer.assign(partitions)
         wait = FetchWait(short_ms=10, long_ms=LONG_WAIT_MS)
         wait.reading(partitions)
-        plan_fetch_waits(consumer, wait.choose)
+        plan_fetches(
+            consumer,
+            wait_ms=wait.choose,
+            sitting_out=lambda assigned, position: (),
+            asked=lambda fetched: None,
+        )
         assert await consumer.getmany(timeout_ms=IDLE_S * 1000) == {}
         assert consumer._fetcher._fetch_max_wait_ms == LONG_WAIT_MS  # the fetch in flight's
 

@@ -13,7 +13,7 @@ from aiokafka.consumer.subscription_state import SubscriptionState
 from faust.types import TP
 
 from streams.kafka.fetch_wait import FetchWait
-from streams.kafka.internals import plan_fetch_waits
+from streams.kafka.internals import plan_fetches
 
 pytestmark = pytest.mark.unit
 
@@ -30,9 +30,9 @@ class Fetcher:
         self._fetch_max_wait_ms = 1500
         self.waits: list[int] = []
 
-    def _get_actions_per_node(self, assignment: Any) -> str:
+    def _get_actions_per_node(self, assignment: Any) -> tuple[list[object], ...]:
         self.waits.append(self._fetch_max_wait_ms)
-        return "planned"
+        return [], {}, 0, False, []  # nothing to fetch, reset or wait for
 
 
 class Partitions:
@@ -49,10 +49,15 @@ class Partitions:
         self.wait = FetchWait(short_ms=SHORT, long_ms=LONG)
         self.wait.reading(LIVE)
         consumer = cast(AIOKafkaConsumer, SimpleNamespace(_fetcher=self.fetcher))
-        plan_fetch_waits(consumer, self.wait.choose)
+        plan_fetches(
+            consumer,
+            wait_ms=self.wait.choose,
+            sitting_out=lambda assigned, position: (),
+            asked=lambda fetched: None,
+        )
 
     def plan(self) -> int:
-        assert self.fetcher._get_actions_per_node(self.assignment) == "planned"
+        self.fetcher._get_actions_per_node(self.assignment)
         return self.fetcher.waits[-1]
 
 

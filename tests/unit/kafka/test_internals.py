@@ -119,24 +119,34 @@ async def test_the_worker_consumer_waits_briefly_until_its_fetcher_first_plans()
 
 
 def test_aiokafka_still_plans_each_fetch_round_with_its_wait_and_partition_states() -> None:
-    """What streams/kafka/fetch_wait.py relies on: each round of the fetch routine plans
-    through ``self._get_actions_per_node(assignment)``, which leaves out a partition with
-    buffered records, a paused one and one without a position, and builds its fetch requests
-    with ``self._fetch_max_wait_ms``."""
+    """What streams/kafka/fetch_wait.py and backlog.py rely on: each round of the fetch routine
+    plans through ``self._get_actions_per_node(assignment)``, which reads the assignment only
+    through ``tps`` and ``state_value``, leaves out a partition with buffered records, a paused
+    one and one without a position, builds its fetch requests with ``self._fetch_max_wait_ms``
+    and returns them first, as (broker, request) pairs whose ``topics`` hold (partition, offset,
+    max bytes)."""
     plan = Fetcher._get_actions_per_node
     assert list(inspect.signature(plan).parameters) == ["self", "assignment"]
     assert "self._get_actions_per_node(assignment)" in inspect.getsource(
         Fetcher._fetch_requests_routine
     )
     source = inspect.getsource(plan)
+    assert set(re.findall(r"assignment\.(\w+)", source)) == {"tps", "state_value"}
     for piece in (
         "for tp in assignment.tps:",
         "if tp in self._records:",
         "not tp_state.has_valid_position",
         "tp_state.paused",
         "self._fetch_max_wait_ms,",
+        "(tp.partition, position, self._max_partition_fetch_bytes)",
+        "list(by_topics.items()),",
+        "fetch_requests.append((node_id, req))",
+        "return (\n            fetch_requests,",
     ):
         assert piece in source, piece
+    handled = inspect.getsource(Fetcher._proc_fetch_request)
+    assert "for topic, partitions in request.topics:" in handled
+    assert "for partition, offset, _ in partitions:" in handled
     assert "self._records = collections.OrderedDict()" in inspect.getsource(Fetcher.__init__)
 
 
