@@ -12,13 +12,14 @@ uploads back:
   a poll out in the order the partitions' records were fetched, and a rescan partition keeps
   thousands of fetched records, so a live upload fetched after them waited for every poll of
   rescans that refilled the agent's queue.
-- a backlog partition whose last fetch found nothing sits out the fetches of the next
-  ``REVISIT_S`` (``IdleBacklog``). aiokafka asks for every fetchable partition in every fetch,
-  and the worker's two backlog topics are two thirds of its partitions: at half capacity,
-  fetching their idle partitions with every live one cost the live lane 0.4-0.7 ms at p50 and
-  much of its p99 in the bench's (e) (docs/benchmarks.md). Sitting out loses nothing, since the
-  partition keeps its position; a record that reaches an idle backlog partition waits at most
-  ``REVISIT_S`` plus one fetch's wait longer to be fetched.
+- a backlog partition whose last fetch found nothing after its position sits out the
+  fetches of the next ``REVISIT_S`` (``IdleBacklog``). aiokafka asks for every fetchable
+  partition in every fetch, and the worker's two backlog topics are two thirds of its
+  partitions: at half capacity, fetching their idle partitions with every live one cost the
+  live lane 0.4-0.7 ms at p50 and much of its p99 in the bench's (e) (docs/benchmarks.md).
+  Sitting out loses nothing, since the partition keeps its position; a record that reaches an
+  idle backlog partition waits at most ``REVISIT_S`` plus one fetch's wait longer to be
+  fetched.
 """
 
 from __future__ import annotations
@@ -53,8 +54,11 @@ def backlog_topics(app: AppT) -> frozenset[str]:
 
 
 class IdleBacklog:
-    """Which backlog partitions sit out the next fetch: those asked for at the position they
-    are still at (their last fetch found nothing) less than ``revisit_s`` ago."""
+    """Which backlog partitions sit out the next fetch: those asked for less than
+    ``revisit_s`` ago at the position they are still at, whose last fetch answer said nothing
+    lies beyond it. Records fetched and then dropped (faust paused the topic meanwhile) leave
+    the position where it was but the high watermark above it: such a partition is asked for
+    again at once."""
 
     def __init__(
         self,
@@ -68,15 +72,16 @@ class IdleBacklog:
         self._asked: dict[TP, tuple[int, float]] = {}
 
     def sitting_out(
-        self, assigned: Collection[TP], position: Callable[[TP], int | None]
+        self, assigned: Collection[TP], drained_at: Callable[[TP], int | None]
     ) -> set[TP]:
-        """The ``assigned`` backlog partitions the next fetch leaves out; ``position(tp)``:
-        where tp's next fetch starts, None while it has none."""
+        """The ``assigned`` backlog partitions the next fetch leaves out; ``drained_at(tp)``:
+        where tp's next fetch starts if its last fetch answer said nothing lies beyond, else
+        None."""
         now = self._clock()
         return {
             tp
             for tp, (offset, when) in self._asked.items()
-            if now - when < self.revisit_s and tp in assigned and position(tp) == offset
+            if now - when < self.revisit_s and tp in assigned and drained_at(tp) == offset
         }
 
     def asked(self, fetched: Iterable[tuple[TP, int]]) -> None:

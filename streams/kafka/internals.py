@@ -31,7 +31,8 @@ changes it:
   from ``assignment.tps`` and ``assignment.state_value(tp)`` alone (leaving out a partition in
   ``Fetcher._records``, paused, or without a valid position), builds it with
   ``Fetcher._fetch_max_wait_ms`` and returns the requests first, as (broker, request) pairs whose
-  ``topics`` list (topic, [(partition, offset, max bytes)]); its fetch routine calls it through
+  ``topics`` list (topic, [(partition, offset, max bytes)]); the fetch answer's high watermark
+  of a partition is kept as ``state_value(tp).highwater``; its fetch routine calls it through
   ``self`` before each round. The transport's consumer thread sets that wait before each plan
   (fetch_wait.py) and leaves idle backlog partitions out of it (backlog.py), from its first poll
   of the started consumer on.
@@ -109,8 +110,9 @@ def set_fetch_max_wait(consumer: AIOKafkaConsumer, ms: int) -> None:
 #: Whether the fetch being planned can ask for a partition: assigned, positioned, not paused,
 #: nothing of it buffered.
 Fetchable = Callable[[TP], bool]
-#: Where a partition's next fetch starts; None while it has no position.
-Position = Callable[[TP], int | None]
+#: Where a partition's next fetch starts, if the last fetch answer for it (its high watermark)
+#: said nothing lies beyond; None otherwise, or while it has no position.
+DrainedAt = Callable[[TP], int | None]
 
 
 class _AssignmentWithout:
@@ -125,12 +127,12 @@ def plan_fetches(
     consumer: AIOKafkaConsumer,
     *,
     wait_ms: Callable[[Fetchable], int],
-    sitting_out: Callable[[Collection[TP], Position], Collection[TP]],
+    sitting_out: Callable[[Collection[TP], DrainedAt], Collection[TP]],
     asked: Callable[[Iterable[tuple[TP, int]]], None],
 ) -> None:
     """Before each plan of aiokafka's fetcher: set the wait of the fetches it plans to
-    ``wait_ms(fetchable)``, and leave the partitions ``sitting_out(assigned, position)`` out of
-    them; after it, tell ``asked`` each partition the planned fetches ask for, with its offset.
+    ``wait_ms(fetchable)``, and leave the partitions ``sitting_out(assigned, drained_at)`` out
+    of them; after it, tell ``asked`` each partition the planned fetches ask for, with its offset.
     Call on the started consumer's loop."""
     fetcher = cast(Any, consumer)._fetcher
     plan = fetcher._get_actions_per_node
@@ -143,12 +145,14 @@ def plan_fetches(
             state = assignment.state_value(tp)
             return bool(state.has_valid_position and not state.paused)
 
-        def position(tp: TP) -> int | None:
+        def drained_at(tp: TP) -> int | None:
             state = assignment.state_value(tp)
-            return cast(int, state.position) if state.has_valid_position else None
+            if not state.has_valid_position or state.highwater is None:
+                return None
+            return cast(int, state.position) if state.highwater <= state.position else None
 
         fetcher._fetch_max_wait_ms = wait_ms(fetchable)
-        left_out = sitting_out(assignment.tps, position)
+        left_out = sitting_out(assignment.tps, drained_at)
         actions = plan(_AssignmentWithout(assignment, left_out) if left_out else assignment)
         asked(
             (TP(topic, partition), offset)

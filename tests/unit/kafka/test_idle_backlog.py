@@ -71,6 +71,7 @@ class Worker:
         self.idle = IdleBacklog({RESCANS.topic, RETRIES.topic}, REVISIT_S, self.clock)
         self.wait = FetchWait(short_ms=SHORT, long_ms=LONG)
         self.wait.reading([UPLOADS, RESCANS, RETRIES])
+        self.ends: dict[TP, int] = {}
         self.fetcher = Fetcher()
         consumer = cast(AIOKafkaConsumer, SimpleNamespace(_fetcher=self.fetcher))
         plan_fetches(
@@ -81,14 +82,18 @@ class Worker:
         )
 
     def fetch(self) -> dict[TP, int]:
-        """The partitions the next planned fetch asks for, with their offsets."""
+        """The partitions the next planned fetch asks for, with their offsets; each one's
+        answer sets its high watermark to its log's end (``ends``, 0 unless set)."""
         requests = self.fetcher._get_actions_per_node(self.assignment)[0]
-        return {
+        asked = {
             TP(topic, partition): offset
             for _node, request in requests
             for topic, partitions in request.topics
             for partition, offset, _max_bytes in partitions
         }
+        for tp in asked:
+            self.assignment.state_value(tp).highwater = self.ends.get(tp, 0)
+        return asked
 
     def consumed(self, tp: TP, offset: int) -> None:
         """faust took tp's fetched records up to ``offset``."""
@@ -101,7 +106,9 @@ async def worker() -> Worker:
     return Worker()
 
 
-async def test_every_partition_is_asked_for_until_a_fetch_found_it_empty(worker: Worker) -> None:
+async def test_every_partition_is_asked_for_until_a_fetch_found_nothing_beyond_it(
+    worker: Worker,
+) -> None:
     assert worker.fetch() == {UPLOADS: 0, RESCANS: 0, RETRIES: 0}
 
 
@@ -126,11 +133,30 @@ async def test_a_backlog_partition_whose_fetch_found_records_is_asked_for_at_onc
     worker: Worker,
 ) -> None:
     """A rescan in progress: each of its fetches found records, which faust took meanwhile."""
+    worker.ends[RESCANS] = 1000
     worker.fetch()
     worker.consumed(RESCANS, 128)
     assert worker.fetch() == {UPLOADS: 0, RESCANS: 128}
     worker.consumed(RESCANS, 256)
     assert worker.fetch() == {UPLOADS: 0, RESCANS: 256}
+
+
+async def test_a_backlog_partition_whose_fetched_records_were_dropped_is_asked_for_at_once(
+    worker: Worker,
+) -> None:
+    """faust paused the rescans topic (its agent's queue was full) and the fetched records were
+    dropped: the position stayed, but the partition is not idle."""
+    worker.ends[RESCANS] = 1000
+    worker.fetch()
+    assert worker.fetch() == {UPLOADS: 0, RESCANS: 0}
+
+
+async def test_a_backlog_partition_that_caught_up_sits_out(worker: Worker) -> None:
+    worker.ends[RESCANS] = 128
+    worker.fetch()
+    worker.consumed(RESCANS, 128)
+    assert worker.fetch() == {UPLOADS: 0, RESCANS: 128}
+    assert worker.fetch() == {UPLOADS: 0}
 
 
 async def test_a_live_partition_never_sits_out(worker: Worker) -> None:
@@ -147,10 +173,10 @@ async def test_a_backlog_partition_sought_elsewhere_is_asked_for_at_once(worker:
     assert worker.fetch() == {UPLOADS: 0, RETRIES: 40}
 
 
-async def test_a_backlog_partition_without_a_position_never_sits_out() -> None:
+async def test_a_backlog_partition_not_drained_never_sits_out() -> None:
     idle = IdleBacklog({RESCANS.topic}, REVISIT_S, Clock())
     idle.asked([(RESCANS, 0)])
-    assert idle.sitting_out({RESCANS}, lambda tp: None) == set()
+    assert idle.sitting_out({RESCANS}, lambda tp: None) == set()  # or records beyond it
 
 
 async def test_a_partition_no_longer_assigned_is_not_left_out() -> None:

@@ -147,6 +147,7 @@ def test_aiokafka_still_plans_each_fetch_round_with_its_wait_and_partition_state
     handled = inspect.getsource(Fetcher._proc_fetch_request)
     assert "for topic, partitions in request.topics:" in handled
     assert "for partition, offset, _ in partitions:" in handled
+    assert "tp_state.highwater = highwater" in handled
     assert "self._records = collections.OrderedDict()" in inspect.getsource(Fetcher.__init__)
 
 
