@@ -29,33 +29,32 @@ class BaselineApp:
     client: PhotoDNAClient
     #: The app's raw topic by name (``raw_topic``), declared once: a send must not build one.
     topic: Callable[[str], faust.TopicT]
+    #: The topics the app's producer keeps in its metadata, once that producer has started.
+    tracked: Callable[[], TrackedTopics]
 
     @classmethod
     def build(cls, settings: Settings) -> BaselineApp:
         app = create_app(settings)
         topic = cache(lambda name: raw_topic(app, name, settings))
-        return cls(settings, app, client_for(settings), topic)
+        tracked = cache(lambda: TrackedTopics(producer_client(app.producer)))
+        return cls(settings, app, client_for(settings), topic, tracked)
 
     def uploads_agent(self, name: str) -> Callable[[Any], Any]:
         """Decorates an agent reading the uploads topic."""
         return self.app.agent(self.topic(self.settings.topics.uploads), name=name)
 
-    def track_writes(self) -> None:
-        """Every topic a baseline writes (verdicts, latest-verdict records) in the producer's
-        metadata; call it before the first record (streams/kafka/producer_topics.py)."""
-        topics = self.settings.topics
-        tracked = TrackedTopics(producer_client(self.app.producer))
-        for topic in (topics.verdicts_match, topics.verdicts_clear, topics.verdicts_latest):
-            tracked.track(topic)
-
     async def confirmed(self, outputs: list[Output]) -> None:
         """Send every output through the app's producer (not faust's ``Topic.send``: see
-        bench/faust_loop.py), then wait for the broker's acknowledgement of each."""
+        bench/faust_loop.py), each topic tracked before its first record
+        (streams/kafka/producer_topics.py), then wait for the broker's acknowledgement of each."""
+        tracked = self.tracked()
         send = self.app.producer.send
-        sent = [
-            await send(o.topic, o.key, o.value, partition=None, timestamp=None, headers=None)
-            for o in outputs
-        ]
+        sent = []
+        for o in outputs:
+            tracked.track(o.topic)
+            sent.append(
+                await send(o.topic, o.key, o.value, partition=None, timestamp=None, headers=None)
+            )
         await asyncio.gather(*sent)
 
 

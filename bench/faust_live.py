@@ -34,11 +34,7 @@ def build_app(settings: Settings) -> faust.App:
 
     @base.uploads_agent("bench.faust-live")
     async def scan(stream: faust.StreamT[bytes]) -> None:
-        tracking = True
         async for value in stream:
-            if tracking:  # every topic it writes, before its first record
-                base.track_writes()
-                tracking = False
             task = asyncio.create_task(scan_one(value))
             running.add(task)  # a reference until it ends: the loop keeps only weak ones
             task.add_done_callback(running.discard)

@@ -37,11 +37,7 @@ def build_app(settings: Settings, *, latest: bool = False) -> faust.App:
     @base.uploads_agent("bench.faust-loop")
     async def scan(stream: faust.StreamT[bytes]) -> None:
         in_flight = settings.scan.max_in_flight
-        tracking = True
         async for values in stream.take(in_flight, within=TAKE_WITHIN_S):
-            if tracking:  # every topic the loop writes, before its first record
-                base.track_writes()
-                tracking = False
             outputs = await asyncio.gather(*(scan_upload(base.client, settings, v) for v in values))
             await base.confirmed(outputs)
             if latest:

@@ -119,7 +119,7 @@ class _AssignmentWithout:
     """An aiokafka assignment as its fetch plan reads it, without some of its partitions."""
 
     def __init__(self, assignment: Any, left_out: Collection[TP]) -> None:
-        self.tps = [tp for tp in assignment.tps if tp not in left_out]
+        self.tps = assignment.tps.difference(left_out)
         self.state_value = assignment.state_value
 
 

@@ -3,17 +3,16 @@ own partition states (no broker)."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import cast
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from aiokafka.consumer.subscription_state import SubscriptionState
 from faust.types import TP
 
 from streams.kafka.fetch_wait import FetchWait
 from streams.kafka.internals import plan_fetches
+from tests.unit.kafka.fetch_plan import PlanningFetcher, assigned_at_zero
 
 pytestmark = pytest.mark.unit
 
@@ -22,30 +21,13 @@ RESCANS = TP("content.rescans", 0)
 SHORT, LONG = 10, 500
 
 
-class Fetcher:
-    """aiokafka's fetcher as the hook sees it: buffered records, the wait, the plan."""
-
-    def __init__(self) -> None:
-        self._records: OrderedDict[TP, object] = OrderedDict()
-        self._fetch_max_wait_ms = 1500
-        self.waits: list[int] = []
-
-    def _get_actions_per_node(self, assignment: Any) -> tuple[list[object], ...]:
-        self.waits.append(self._fetch_max_wait_ms)
-        return [], {}, 0, False, []  # nothing to fetch, reset or wait for
-
-
 class Partitions:
     """Partitions assigned through aiokafka's own subscription state, a hooked fake fetcher, and
     faust reading ``LIVE``."""
 
     def __init__(self) -> None:
-        self.subscription = SubscriptionState()
-        self.subscription.assign_from_user({*LIVE, RESCANS})
-        self.assignment = self.subscription.subscription.assignment
-        for tp in [*LIVE, RESCANS]:
-            self.assignment.state_value(tp).seek(0)
-        self.fetcher = Fetcher()
+        self.subscription, self.assignment = assigned_at_zero([*LIVE, RESCANS])
+        self.fetcher = PlanningFetcher()
         self.wait = FetchWait(short_ms=SHORT, long_ms=LONG)
         self.wait.reading(LIVE)
         consumer = cast(AIOKafkaConsumer, SimpleNamespace(_fetcher=self.fetcher))

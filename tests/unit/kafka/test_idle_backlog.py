@@ -4,18 +4,17 @@ streams/kafka/internals.py)."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import cast
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from aiokafka.consumer.subscription_state import SubscriptionState
 from faust.types import TP
 
 from streams.kafka.backlog import IdleBacklog
 from streams.kafka.fetch_wait import FetchWait
 from streams.kafka.internals import plan_fetches
+from tests.unit.kafka.fetch_plan import PlanningFetcher, assigned_at_zero
 
 pytestmark = pytest.mark.unit
 
@@ -34,45 +33,18 @@ class Clock:
         return self.now
 
 
-class Fetcher:
-    """aiokafka's fetcher as the hook sees it: buffered records, the wait, and a plan that asks
-    for every partition of the assignment it is handed, each from its position."""
-
-    def __init__(self) -> None:
-        self._records: OrderedDict[TP, object] = OrderedDict()
-        self._fetch_max_wait_ms = 1500
-        self.waits: list[int] = []
-        self.in_flight = False  # aiokafka plans no fetch of a broker with one in flight
-
-    def _get_actions_per_node(self, assignment: Any) -> tuple[Any, ...]:
-        self.waits.append(self._fetch_max_wait_ms)
-        if self.in_flight:
-            return [], {}, 0, False, []
-        by_topic: dict[str, list[tuple[int, int, int]]] = {}
-        for tp in assignment.tps:
-            state = assignment.state_value(tp)
-            if tp not in self._records and state.has_valid_position and not state.paused:
-                by_topic.setdefault(tp.topic, []).append((tp.partition, state.position, 1024))
-        requests = [(1, SimpleNamespace(topics=list(by_topic.items())))] if by_topic else []
-        return requests, {}, 0, False, []
-
-
 class Worker:
     """A live and two backlog partitions assigned through aiokafka's own subscription state, a
     hooked fake fetcher, faust reading all three."""
 
     def __init__(self) -> None:
-        self.subscription = SubscriptionState()
-        self.subscription.assign_from_user({UPLOADS, RESCANS, RETRIES})
-        self.assignment = self.subscription.subscription.assignment
-        for tp in (UPLOADS, RESCANS, RETRIES):
-            self.assignment.state_value(tp).seek(0)
+        self.subscription, self.assignment = assigned_at_zero([UPLOADS, RESCANS, RETRIES])
         self.clock = Clock()
         self.idle = IdleBacklog({RESCANS.topic, RETRIES.topic}, REVISIT_S, self.clock)
         self.wait = FetchWait(short_ms=SHORT, long_ms=LONG)
         self.wait.reading([UPLOADS, RESCANS, RETRIES])
         self.ends: dict[TP, int] = {}
-        self.fetcher = Fetcher()
+        self.fetcher = PlanningFetcher()
         consumer = cast(AIOKafkaConsumer, SimpleNamespace(_fetcher=self.fetcher))
         plan_fetches(
             consumer,
