@@ -30,9 +30,9 @@ from collections.abc import Callable, Collection, Iterable
 
 from faust.types import TP, AppT
 
-#: How long a backlog partition whose last fetch found nothing sits out fetches; an idle
-#: worker's fetch waits as long (streams/kafka/fetch_wait.py), so an idle worker still asks for
-#: every partition in every fetch.
+#: How long a backlog partition whose last fetch found nothing after its position sits out
+#: fetches; an idle worker's fetch waits as long (streams/kafka/fetch_wait.py), so an idle
+#: worker still asks for every partition in every fetch.
 REVISIT_S = 0.5
 
 #: A backlog topic's agent queue (faust's default is 4096). 320 records refill 128 at a time,
