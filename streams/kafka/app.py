@@ -18,6 +18,7 @@ from faust.types import TP
 
 from streams.kafka.backlog import BACKLOG_BUFFER, mark_backlog
 from streams.kafka.config import faust_broker_urls, faust_credentials
+from streams.kafka.partitioner import KeyPartitioner
 from streams.kafka.rocksdb_store import store_url
 from streams.kafka.table_manager import PromptTableManager
 from streams.kafka.transactional_store import TransactionalTableManager
@@ -78,6 +79,7 @@ def create_app(
         "stream_wait_empty": False,
         "broker_max_poll_records": POLL_RECORDS,
         "producer_acks": -1,
+        "producer_partitioner": KeyPartitioner(),
         "broker_commit_interval": 1.0,
         "broker_session_timeout": settings.kafka.session_timeout_s,
         "broker_heartbeat_interval": settings.kafka.session_timeout_s / 4,

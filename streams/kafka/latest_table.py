@@ -22,10 +22,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 from faust.types import TP, EventT
 
 from streams.kafka.internals import table_partition
+from streams.kafka.partitioner import partition_for
 from streams.kafka.rocksdb_memory import table_options
 from streams.kafka.rocksdb_store import store_url
 from streams.settings import Settings, StateStore
@@ -121,7 +121,7 @@ class LatestVerdictTable:
 
     def partition_of(self, key: bytes) -> int:
         """The partition Kafka's default partitioner (murmur2) gives ``key``."""
-        return (int(murmur2(key)) & 0x7FFFFFFF) % self._partitions
+        return partition_for(key, self._partitions)
 
     def latest(self, content_id: str) -> bytes | None:
         """The content's latest verdict record, None if it never had one."""
