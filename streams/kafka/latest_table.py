@@ -76,7 +76,9 @@ class LatestVerdictTable:
         self._partitions = settings.topics.partitions
         options: dict[str, Any] | None = None
         if state.store is StateStore.ROCKSDB:
-            options = table_options(state, ttl_s=state.verdict_digests_ttl_s)
+            # No write-ahead log: the table is a copy of its changelog (see the docstring),
+            # which a restart after a kill reads back from the offset that survived.
+            options = table_options(state, ttl_s=state.verdict_digests_ttl_s, write_ahead_log=False)
         table = _RestoringTable(
             app,
             name=TABLE_NAME,

@@ -26,6 +26,8 @@ from streams.settings import StateSettings
 MIB = 1024 * 1024
 #: The key in a table's faust ``options`` that carries the state settings to hashgate's store.
 STATE_OPTION = "hashgate_state"
+#: The key in a table's faust ``options`` that turns RocksDB's write-ahead log off for it.
+WITHOUT_LOG_OPTION = "hashgate_without_write_ahead_log"
 #: Bloom filter bits per key: RocksDB's usual 10 (about 1% false positives; faust's 3 misses
 #: a third of the time, and each miss reads a block for an id never stored).
 BLOOM_BITS_PER_KEY = 10
@@ -91,11 +93,17 @@ def arena_block_bytes(write_buffer_bytes: int) -> int:
     return max(ARENA_BLOCK_ALIGN, block - block % ARENA_BLOCK_ALIGN)
 
 
-def table_options(state: StateSettings, *, ttl_s: float | None = None) -> dict[str, Any]:
+def table_options(
+    state: StateSettings, *, ttl_s: float | None = None, write_ahead_log: bool = True
+) -> dict[str, Any]:
     """faust's ``options`` for a table on hashgate's store (streams/kafka/rocksdb_store.py):
     its partitions within the process's budget; with ``ttl_s``, RocksDB's TTL mode (an entry
-    compacted out that long after it reached this disk)."""
+    compacted out that long after it reached this disk); without ``write_ahead_log``, writes
+    that a kill may lose until the store flushes them (only for a table whose changelog is the
+    whole truth: streams/kafka/rocksdb_store.py says why that is safe)."""
     options: dict[str, Any] = {STATE_OPTION: state}
     if ttl_s is not None:
         options["ttl"] = max(int(ttl_s), 1)
+    if not write_ahead_log:
+        options[WITHOUT_LOG_OPTION] = True
     return options

@@ -3,18 +3,33 @@
 faust builds each partition's RocksDB options itself (faust/stores/rocksdb.py,
 ``RocksDBOptions.as_options``), a new read cache each time; this store builds them with
 streams/kafka/rocksdb_memory.py, which shares one cache and one write buffer manager.
+
+A table may go without RocksDB's write-ahead log (``table_options(write_ahead_log=False)``):
+its writes stay in memory until RocksDB flushes them to a file, and a put costs about half
+(the latest-verdict table's, in bench (b)'s profile: docs/benchmarks.md). Only for a table whose
+changelog holds everything it does: a kill loses the writes since the last flush, and with
+them the changelog offset that faust keeps in the same database. Written in the same order,
+with one column family and no log, what survives a crash is every write up to some point, so
+the store never claims an offset whose records it lost, and faust reads them back from the
+changelog on the next start. faust does not close its databases: ``Store.stop`` and
+``revoke_partitions`` drop them for the garbage collector, which closes (and so flushes) one
+only once nothing else refers to it. This store flushes them itself on both, so a clean stop or
+a partition handed over reads nothing back whatever still holds them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from faust.exceptions import ImproperlyConfigured
 from faust.stores.rocksdb import RocksDBOptions
 from faust.stores.rocksdb import Store as RocksDBStore
-from rocksdict import Options
+from faust.types import TP, CollectionT
+from rocksdict import Options, Rdict, WriteOptions
 
-from streams.kafka.rocksdb_memory import STATE_OPTION, database_options
+from streams.kafka.rocksdb_memory import STATE_OPTION, WITHOUT_LOG_OPTION, database_options
 from streams.settings import StateSettings, StateStore
 
 #: The stores' URL schemes (pyproject.toml registers them as faust stores): this module's
@@ -39,9 +54,21 @@ def store_url(state: StateSettings, name: str = "", *, transactional: bool = Fal
 class BoundedOptions(RocksDBOptions):
     """faust's options for one partition's RocksDB, within the process's budget."""
 
-    def __init__(self, state: StateSettings, **options: Any) -> None:
+    def __init__(
+        self, state: StateSettings, *, write_ahead_log: bool = True, **options: Any
+    ) -> None:
         super().__init__(use_rocksdict=True, **options)
         self.state = state
+        self.write_ahead_log = write_ahead_log
+
+    def open(self, path: Path, *, read_only: bool = False) -> Rdict:
+        db: Rdict = super().open(path, read_only=read_only)
+        if not self.write_ahead_log:
+            without_log = WriteOptions()
+            # a property at run time; rocksdict's stub declares a method
+            without_log.disable_wal = True  # type: ignore[method-assign,assignment]
+            db.set_write_options(without_log)
+        return db
 
     def as_options(self) -> Options:
         options = database_options(self.state)
@@ -63,4 +90,22 @@ class BoundedStore(RocksDBStore):
                 f"table {self.table_name!r} on the {SCHEME} store has no state settings: "
                 "build its options with streams.kafka.rocksdb_memory.table_options"
             )
-        self.rocksdb_options = BoundedOptions(state, **options)
+        self._write_ahead_log = not options.pop(WITHOUT_LOG_OPTION, False)
+        self.rocksdb_options = BoundedOptions(
+            state, write_ahead_log=self._write_ahead_log, **options
+        )
+
+    async def stop(self) -> None:
+        self._flush(self._dbs.values())
+        await super().stop()
+
+    def revoke_partitions(self, table: CollectionT, tps: set[TP]) -> None:
+        revoked = {tp.partition for tp in tps if tp.topic in table.changelog_topic.topics}
+        self._flush(db for partition, db in self._dbs.items() if partition in revoked)
+        super().revoke_partitions(table, tps)
+
+    def _flush(self, databases: Iterable[Rdict]) -> None:
+        """Writes held only in memory reach the disk before faust lets go of their databases."""
+        if not self._write_ahead_log:
+            for db in databases:
+                db.flush(wait=True)
