@@ -80,6 +80,8 @@ class BoundedOptions(RocksDBOptions):
 class BoundedStore(RocksDBStore):
     """faust's RocksDB store whose databases share the process's RocksDB budget."""
 
+    rocksdb_options: BoundedOptions
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # faust keeps (and pops from) the table's own options dict: read, don't pop
@@ -90,10 +92,8 @@ class BoundedStore(RocksDBStore):
                 f"table {self.table_name!r} on the {SCHEME} store has no state settings: "
                 "build its options with streams.kafka.rocksdb_memory.table_options"
             )
-        self._write_ahead_log = not options.pop(WITHOUT_LOG_OPTION, False)
-        self.rocksdb_options = BoundedOptions(
-            state, write_ahead_log=self._write_ahead_log, **options
-        )
+        write_ahead_log = not options.pop(WITHOUT_LOG_OPTION, False)
+        self.rocksdb_options = BoundedOptions(state, write_ahead_log=write_ahead_log, **options)
 
     async def stop(self) -> None:
         self._flush(self._dbs.values())
@@ -106,6 +106,6 @@ class BoundedStore(RocksDBStore):
 
     def _flush(self, databases: Iterable[Rdict]) -> None:
         """Writes held only in memory reach the disk before faust lets go of their databases."""
-        if not self._write_ahead_log:
+        if not self.rocksdb_options.write_ahead_log:
             for db in databases:
                 db.flush(wait=True)
