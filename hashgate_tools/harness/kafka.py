@@ -96,6 +96,29 @@ async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int,
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
 
 
+async def wait_committed(
+    bootstrap: str,
+    group: str,
+    topic: str,
+    until: Callable[[dict[int, int]], bool],
+    *,
+    what: str,
+    within_s: float = 30,
+) -> dict[int, int]:
+    """The group's committed offsets of ``topic`` once ``until`` holds for them; fails the test
+    with ``what`` if it does not within the limit (a worker commits once a second, and a
+    restarted broker answers with none while it loads its offsets partition)."""
+    committed: dict[int, int] = {}
+    try:
+        async with asyncio.timeout(within_s):
+            while not until(committed):
+                await asyncio.sleep(0.1)
+                committed = await committed_offsets(bootstrap, group, topic)
+    except TimeoutError:
+        raise AssertionError(f"{what} not met within {within_s}s") from None
+    return committed
+
+
 async def end_offsets(bootstrap: str, topics: list[str]) -> int:
     """Records ever written to ``topics`` (sum of end offsets over all partitions)."""
     return sum((await end_offsets_by_partition(bootstrap, topics)).values())

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from hashgate_tools.harness.host import busy_core
-from hashgate_tools.harness.kafka import committed_offsets, produce
+from hashgate_tools.harness.kafka import produce, wait_committed
 from hashgate_tools.harness.waiting import eventually, throughout
 from hashgate_tools.harness.worker import (
     OutcomeCollector,
@@ -93,20 +93,14 @@ async def _stays_not_ready(worker: WorkerProcess, seconds: float) -> None:
 
 
 async def _committed(scan: ScanSetup) -> dict[int, int]:
-    """The group's committed upload offsets once there are some: the worker commits once a
-    second, and a restarted broker answers with none while it loads its offsets partition."""
-    uploads_topic = scan.topics.name("uploads")
-    committed: dict[int, int] = {}
-    try:
-        async with asyncio.timeout(30):
-            while not any(offset > 0 for offset in committed.values()):
-                await asyncio.sleep(0.25)
-                committed = await committed_offsets(
-                    scan.bootstrap, scan.topics.group, uploads_topic
-                )
-    except TimeoutError:
-        raise AssertionError("the worker's group has no committed offsets") from None
-    return committed
+    """The group's committed upload offsets once there are some."""
+    return await wait_committed(
+        scan.bootstrap,
+        scan.topics.group,
+        scan.topics.name("uploads"),
+        lambda committed: any(offset > 0 for offset in committed.values()),
+        what="committed offsets of the worker's group",
+    )
 
 
 @pytest.fixture

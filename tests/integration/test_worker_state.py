@@ -3,14 +3,13 @@ and a kill -9 (it reads back from the topic what its disk lost)."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from pathlib import Path
 
 import pytest
 
 from hashgate_tools.harness.host import free_port
-from hashgate_tools.harness.kafka import Record, committed_offsets, produce
+from hashgate_tools.harness.kafka import Record, produce, wait_committed
 from hashgate_tools.harness.worker import ScanSetup, read_outcomes, records_of, upload
 from streams.events import VerdictKind
 from streams.events.rescan import Result
@@ -72,26 +71,19 @@ async def test_after_a_kill_9_the_table_reads_back_what_its_disk_lost(
     await produce(scan.bootstrap, scan.topics.name("uploads"), records_of(events))
     # committed: their latest-verdict writes are confirmed and in the table, and the restart
     # does not scan them again
-    await uploads_committed(scan, len(events))
+    await wait_committed(
+        scan.bootstrap,
+        scan.topics.group,
+        scan.topics.name("uploads"),
+        lambda committed: sum(committed.values()) >= len(events),
+        what=f"{len(events)} uploads committed",
+    )
     first.signal(signal.SIGKILL)
     assert await first.wait_exit() == -signal.SIGKILL
 
     second = scan.start_worker(**same_instance)
     await second.wait_ready()
     await only_the_changed_content_is_emitted(scan, unchanged=1)
-
-
-async def uploads_committed(scan: ScanSetup, count: int, within_s: float = 30) -> None:
-    """Until the worker's group committed ``count`` upload records (it commits once a second)."""
-    uploads = scan.topics.name("uploads")
-    committed: dict[int, int] = {}
-    try:
-        async with asyncio.timeout(within_s):
-            while sum(committed.values()) < count:
-                await asyncio.sleep(0.1)
-                committed = await committed_offsets(scan.bootstrap, scan.topics.group, uploads)
-    except TimeoutError:
-        raise AssertionError(f"{count} uploads not committed within {within_s}s") from None
 
 
 async def only_the_changed_content_is_emitted(scan: ScanSetup, *, unchanged: int) -> None:
