@@ -31,7 +31,6 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import GroupCoordinatorNotAvailableError
-from aiokafka.partitioner import DefaultPartitioner
 
 from bench.observe import rss_flatness
 from bench.scenarios import SCENARIOS, Context, Result
@@ -45,6 +44,7 @@ from hashgate_tools.harness.downstream import (
 from hashgate_tools.harness.host import free_port
 from hashgate_tools.harness.kafka import committed_offsets, end_offsets_by_partition
 from streams.events import ScanInfo, verdict_id_for
+from streams.kafka.partitioner import partition_for
 
 POLICY = """\
 version: 1
@@ -84,12 +84,10 @@ def seen_records(count: int) -> Iterator[tuple[bytes, bytes, int | None]]:
     the ids alone, as a million pydantic verdicts would take a minute; the duplicates check in
     ``restart_time`` catches any drift from ``match_verdict``."""
     when = json.dumps(datetime.now(UTC).isoformat()).encode()
-    partition_of = DefaultPartitioner()
-    partitions = list(range(PARTITIONS))
     for n in range(count):
         verdict_id = verdict_id_for(f"evt-{n:04d}", ScanInfo())
         content_key = f"content-{n:04d}".encode()
-        yield json.dumps(verdict_id).encode(), when, partition_of(content_key, partitions, [])
+        yield json.dumps(verdict_id).encode(), when, partition_for(content_key, PARTITIONS)
 
 
 async def produce_all(
