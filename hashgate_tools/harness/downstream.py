@@ -8,14 +8,13 @@ caused are confirmed, so "all committed" means "all outputs readable".
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from hashgate_tools.harness.kafka import Record, committed_offsets, create_topics, produce, unique
+from hashgate_tools.harness.kafka import Record, create_topics, produce, unique, wait_committed
 from hashgate_tools.harness.worker import WorkerProcess
 from streams.events import (
     Event,
@@ -90,14 +89,14 @@ class DownstreamSetup:
         """Until the agent's group has committed all ``total`` records of ``topic``: each one
         handled and the events it caused confirmed by Kafka."""
         group = self.topics.group(role)
-        deadline = asyncio.get_running_loop().time() + within
-        while True:
-            done = sum((await committed_offsets(self.bootstrap, group, topic)).values())
-            if done >= total:
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{group} committed {done} of {total} records of {topic}")
-            await asyncio.sleep(0.25)
+        await wait_committed(
+            self.bootstrap,
+            group,
+            topic,
+            lambda committed: sum(committed.values()) >= total,
+            what=f"{group} committing all {total} records of {topic}",
+            within_s=within,
+        )
 
     async def wait_caught_up(self, role: str, topic: str, within: float = 60) -> int:
         """Until the agent's group has committed past the last committed record of ``topic``;
@@ -109,15 +108,15 @@ class DownstreamSetup:
         for record in records:
             last[record.partition] = max(last.get(record.partition, -1), record.offset)
         group = self.topics.group(role)
-        deadline = asyncio.get_running_loop().time() + within
-        while True:
-            committed = await committed_offsets(self.bootstrap, group, topic)
-            behind = {p: o for p, o in last.items() if committed.get(p, 0) <= o}
-            if not behind:
-                return len(records)
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{group} has not committed past {behind} of {topic}")
-            await asyncio.sleep(0.25)
+        await wait_committed(
+            self.bootstrap,
+            group,
+            topic,
+            lambda committed: all(committed.get(p, 0) > o for p, o in last.items()),
+            what=f"{group} committing past the last records of {topic}, {last}",
+            within_s=within,
+        )
+        return len(records)
 
 
 async def create_downstream_topics(bootstrap: str, topics: DownstreamTopics) -> None:

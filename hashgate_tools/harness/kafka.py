@@ -115,7 +115,7 @@ async def wait_committed(
                 await asyncio.sleep(0.1)
                 committed = await committed_offsets(bootstrap, group, topic)
     except TimeoutError:
-        raise AssertionError(f"{what} not met within {within_s}s") from None
+        raise AssertionError(f"{what}: not within {within_s}s (committed: {committed})") from None
     return committed
 
 
