@@ -54,21 +54,31 @@ class AckTracker:
 
     def __init__(self) -> None:
         self._partitions: dict[tuple[str, int], PartitionAcks] = {}
+        # Kept as records come and go: the pipeline asks before every record it takes, and
+        # summing the queues then cost more than the rest of its bookkeeping.
+        self._pending = 0
 
     def track(self, topic: str, partition: int, offset: int, ack: Callable[[], None]) -> Ticket:
         queue = self._partitions.setdefault((topic, partition), PartitionAcks())
-        return queue.track(offset, ack)
+        ticket = queue.track(offset, ack)
+        self._pending += 1
+        return ticket
 
     def finish(self, topic: str, partition: int, ticket: Ticket) -> list[int]:
         queue = self._partitions.get((topic, partition))
         if queue is None:
             return []  # the partition was revoked (and forgotten) while this record ran
-        return queue.finish(ticket)
+        acked = queue.finish(ticket)
+        self._pending -= len(acked)
+        return acked
 
     def forget(self, topic: str, partition: int) -> int:
         """Drop a revoked partition's queue; its unacked records will be re-read elsewhere."""
         queue = self._partitions.pop((topic, partition), None)
-        return len(queue) if queue else 0
+        dropped = len(queue) if queue else 0
+        self._pending -= dropped
+        return dropped
 
     def pending(self) -> int:
-        return sum(len(q) for q in self._partitions.values())
+        """Records tracked and not yet acked or forgotten, over every partition."""
+        return self._pending

@@ -21,7 +21,7 @@ class SendLog:
     future the test resolves (the broker's acknowledgement)."""
 
     def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None, bytes, Headers]] = []
+        self.sent: list[tuple[str, bytes | None, bytes, Headers | None]] = []
         self.acks: list[asyncio.Future[None]] = []
 
     async def send(self, topic: str, key: bytes | None, value: bytes, **kw: Any) -> Any:
@@ -52,13 +52,18 @@ async def writing(app: faust.App, *record: Any) -> asyncio.Future[None]:
     return write
 
 
+@pytest.mark.parametrize(
+    ("headers", "sent"),
+    # faust tests any headers given against typing's Mapping on every send, a list too
+    [([("h", b"1")], [("h", b"1")]), ([], None)],
+)
 async def test_a_write_returns_only_once_the_broker_acknowledged_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    headers: Headers, sent: Headers | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, log = app_on(tmp_path), SendLog()
     sending_into(log, app, monkeypatch)
-    write = await writing(app, "t", b"k", b"v", [("h", b"1")])
-    assert log.sent == [("t", b"k", b"v", [("h", b"1")])]
+    write = await writing(app, "t", b"k", b"v", headers)
+    assert log.sent == [("t", b"k", b"v", sent)]
     assert not write.done()
     log.acks[0].set_result(None)
     await asyncio.wait_for(write, timeout=1)

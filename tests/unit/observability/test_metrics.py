@@ -7,12 +7,14 @@ from datetime import timedelta
 
 from prometheus_client import generate_latest
 
+from streams.errors import ReasonCode
 from streams.events import ScanInfo
+from streams.kafka.record import SourceRecord, dead_letter
 from streams.observability.metrics import ScanMetrics
 from streams.savers.cache import DuplicateCache, Lookup, digest_of
 from streams.scan.lane import OutcomeCounter
-from streams.scan.scanner import ScanRequest, VerdictOutcome
-from tests.support import clear_result, make_upload, make_verdict
+from streams.scan.scanner import DeadLetterOutcome, RetryOutcome, ScanRequest, VerdictOutcome
+from tests.support import NOW, clear_result, make_upload, make_verdict
 
 
 def scrape(metrics: ScanMetrics) -> set[str]:
@@ -66,6 +68,32 @@ def test_each_verdict_counts_what_answered_it() -> None:
         'hashgate_answers_total{answered_by="cache",lane="live"} 2.0',
         'hashgate_answers_total{answered_by="bank:ncmec",lane="live"} 1.0',
     } <= scrape(metrics)
+
+
+def test_each_lane_counts_its_own_verdicts_retries_and_dlq_records() -> None:
+    metrics = ScanMetrics()
+    live, rescan = OutcomeCounter(metrics, "live"), OutcomeCounter(metrics, "rescan")
+    request = ScanRequest(make_upload(1), ScanInfo())
+    for count, is_match in ((live, True), (live, False), (live, False), (rescan, False)):
+        count(VerdictOutcome(make_verdict(1, is_match=is_match), request))
+    record = SourceRecord("content.uploads", 0, 7, b"k", b"{}", (), NOW)
+    for _ in range(2):
+        rescan(RetryOutcome(record, 1, NOW, "503"))
+    error = dead_letter(
+        record, ReasonCode.RETRIES_EXHAUSTED, "503", now=NOW, attempts=3, first_seen=NOW
+    )
+    live(DeadLetterOutcome(error, replays=0))
+    assert {
+        'hashgate_verdicts_total{lane="live",verdict="match"} 1.0',
+        'hashgate_verdicts_total{lane="live",verdict="clear"} 2.0',
+        'hashgate_verdicts_total{lane="rescan",verdict="clear"} 1.0',
+        'hashgate_photodna_latency_seconds_count{lane="live"} 3.0',
+        'hashgate_photodna_latency_seconds_count{lane="rescan"} 1.0',
+        'hashgate_event_retries_total{lane="rescan"} 2.0',
+        'hashgate_dlq_records_total{lane="live",reason="retries_exhausted"} 1.0',
+    } <= scrape(metrics)
+    rescan_matches = 'hashgate_verdicts_total{lane="rescan",verdict="match"}'
+    assert not any(line.startswith(rescan_matches) for line in scrape(metrics))
 
 
 class Follower:

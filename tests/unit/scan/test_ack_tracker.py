@@ -93,3 +93,21 @@ def test_forgetting_a_partition_never_seen_drops_nothing() -> None:
 
     assert tracker.forget("t", 7) == 0
     assert tracker.pending() == 1
+
+
+def test_pending_counts_every_record_until_it_is_acked_or_its_partition_forgotten() -> None:
+    tracker = AckTracker()
+    tickets = [tracker.track("t", p, o, lambda: None) for p in (0, 1) for o in (1, 2, 3)]
+    with pytest.raises(ValueError):
+        tracker.track("t", 0, 2, lambda: None)  # refused: not counted
+    assert tracker.pending() == 6
+    assert tracker.finish("t", 0, tickets[1]) == []  # done, but behind an unfinished head
+    assert tracker.pending() == 6
+    assert tracker.finish("t", 0, tickets[0]) == [1, 2]
+    assert tracker.pending() == 4
+    assert tracker.forget("t", 1) == 3
+    assert tracker.pending() == 1
+    assert tracker.finish("t", 1, tickets[3]) == []  # its partition was forgotten
+    assert tracker.pending() == 1
+    assert tracker.finish("t", 0, tickets[2]) == [3]
+    assert tracker.pending() == 0
