@@ -42,6 +42,10 @@ PLAIN_LOOP = python("-m", "bench.plain_loop")
 FAUST_LOOP = python("-m", "bench.faust_loop")
 #: The faust loop that also writes the latest-verdict records only-changed rescans need.
 FAUST_LOOP_LATEST = python("-m", "bench.faust_loop", "--latest")
+#: That loop taking uploads one at a time, as the worker must: each writing its own records,
+#: and one writer writing the records of all scans finished since its last round.
+FAUST_RECORDS = python("-m", "bench.faust_records")
+FAUST_RECORDS_GROUPED = python("-m", "bench.faust_records", "--grouped")
 NAIVE_AGENT = python("-m", "bench.naive_agent")
 #: (e)'s floor: each live upload through faust with its verdict and latest-verdict record.
 FAUST_LIVE = python("-m", "bench.faust_live")

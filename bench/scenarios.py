@@ -16,6 +16,8 @@ from bench.lab import (
     FAUST_LIVE,
     FAUST_LOOP,
     FAUST_LOOP_LATEST,
+    FAUST_RECORDS,
+    FAUST_RECORDS_GROUPED,
     NAIVE_AGENT,
     PLAIN_LOOP,
     WORKER,
@@ -410,14 +412,19 @@ async def rescan_backlog(ctx: Context) -> Result:
 
 async def overhead(ctx: Context) -> Result:
     """(b) latency 0: the worker's own cost per event vs a plain aiokafka loop, same calls; and
-    the same loop as a faust agent, without and with the latest-verdict records, which split the
-    gap into what keeping faust costs, what the only-changed promise costs, and the rest."""
+    the same loop as a faust agent, without and with the latest-verdict records, then taking
+    uploads one at a time (each writing its own records, or grouped writes), which split the gap
+    into what keeping faust costs, what the only-changed promise costs, what the record-at-a-time
+    shape costs, and the rest."""
     sides = {
         "worker": ("worker-b", WORKER),
         "plain_loop": ("plain-b", PLAIN_LOOP),
         "faust_loop": ("faust-loop-b", FAUST_LOOP),
         "faust_loop_latest": ("faust-latest-b", FAUST_LOOP_LATEST),
+        "faust_records": ("faust-records-b", FAUST_RECORDS),
+        "faust_grouped": ("faust-grouped-b", FAUST_RECORDS_GROUPED),
     }
+    with_latest = {"faust_loop_latest", "faust_records", "faust_grouped"}
     runs: dict[str, list[BacklogRun]] = {side: [] for side in sides}
     count = ctx.sizes.overhead_events
     lab = ctx.lab
@@ -430,22 +437,28 @@ async def overhead(ctx: Context) -> Result:
                     sim,
                     count,
                     expected_eps=100,
-                    latest_records=side == "faust_loop_latest",
+                    latest_records=side in with_latest,
                 )
                 runs[side].append(run)
     fastest = {side: _fastest(side_runs) for side, side_runs in runs.items()}
     worker, plain = fastest["worker"], fastest["plain_loop"]
     faust_loop, faust_latest = fastest["faust_loop"], fastest["faust_loop_latest"]
+    records, grouped = fastest["faust_records"], fastest["faust_grouped"]
     ratio = worker.events_per_s / plain.events_per_s
     cpu_ratio = _cpu_ratio(worker, plain)
     # The floors: the plain loop's work with records through faust's consumer, stream and agent
-    # and nothing of hashgate's (keeping faust as the consumer); and that loop with the least the
-    # only-changed promise needs, each verdict's latest-verdict record confirmed after it.
+    # and nothing of hashgate's (keeping faust as the consumer); that loop with the least the
+    # only-changed promise needs, each verdict's latest-verdict record confirmed after it; and
+    # that, an upload at a time, so that a slow image holds up only itself.
     floors = {
         "faust_loop_throughput_share": faust_loop.events_per_s / plain.events_per_s,
         "faust_loop_cpu_ratio": _cpu_ratio(faust_loop, plain),
         "faust_latest_throughput_share": faust_latest.events_per_s / plain.events_per_s,
         "faust_latest_cpu_ratio": _cpu_ratio(faust_latest, plain),
+        "faust_records_throughput_share": records.events_per_s / plain.events_per_s,
+        "faust_records_cpu_ratio": _cpu_ratio(records, plain),
+        "faust_grouped_throughput_share": grouped.events_per_s / plain.events_per_s,
+        "faust_grouped_cpu_ratio": _cpu_ratio(grouped, plain),
     }
     return Result(
         "b",
@@ -454,7 +467,10 @@ async def overhead(ctx: Context) -> Result:
         f"{plain.events_per_s:.0f} events/s, {plain.cpu_ms_per_event:.2f} CPU ms/event "
         f"(as a faust agent: {faust_loop.events_per_s:.0f}, "
         f"{faust_loop.cpu_ms_per_event:.2f}; with latest-verdict records: "
-        f"{faust_latest.events_per_s:.0f}, {faust_latest.cpu_ms_per_event:.2f})",
+        f"{faust_latest.events_per_s:.0f}, {faust_latest.cpu_ms_per_event:.2f}; "
+        f"that an upload at a time: {records.events_per_s:.0f}, "
+        f"{records.cpu_ms_per_event:.2f}; with grouped writes: {grouped.events_per_s:.0f}, "
+        f"{grouped.cpu_ms_per_event:.2f})",
         ratio,
         "throughput share of the plain loop",
         ">= 0.85, CPU/event <= 1.3x",
@@ -469,6 +485,7 @@ async def overhead(ctx: Context) -> Result:
             "worker_cpu_over_faust_loop": _cpu_ratio(worker, faust_loop),
             "worker_share_of_faust_latest": worker.events_per_s / faust_latest.events_per_s,
             "worker_cpu_over_faust_latest": _cpu_ratio(worker, faust_latest),
+            "worker_cpu_over_faust_records": _cpu_ratio(worker, records),
         },
         {"throughput_share": ratio}
         | ({"cpu_ratio": cpu_ratio} if cpu_ratio else {})

@@ -29,7 +29,14 @@ async def test_overhead_scenario_yields_a_well_formed_report(
 
     assert [r.scenario for r in run.results] == ["b"]
     result = run.results[0]
-    for side in ("worker", "plain_loop", "faust_loop", "faust_loop_latest"):
+    for side in (
+        "worker",
+        "plain_loop",
+        "faust_loop",
+        "faust_loop_latest",
+        "faust_records",
+        "faust_grouped",
+    ):
         figures = result.figures[side]
         assert figures["events"] == SMOKE.overhead_events  # every upload got its verdict
         assert figures["span_s"] > 0
