@@ -203,7 +203,7 @@ class ScanSettings(_Group):
         "shared like the quota).",
     )
     live_delay_target_ms: PositiveFloat = Field(
-        5.0,
+        3.0,
         description="Queueing of live records (the 95th percentile of each half second's) "
         "above which the rescan lane gives up call slots to them.",
     )
