@@ -20,13 +20,12 @@ from __future__ import annotations
 import asyncio
 import sys
 from functools import partial
-from typing import cast
 
 import faust
 
 from bench.baseline_scan import Output, scan_upload
 from bench.faust_baseline import BaselineApp, run_worker
-from streams.kafka.record import SourceRecord, source_record
+from streams.kafka.record import SourceRecord, manual_acks, source_record
 from streams.scan.ack_tracker import AckTracker, Ticket
 from streams.scan.pipeline import ScanPipeline
 from streams.scan.service import UNACKED_PER_SLOT
@@ -52,7 +51,7 @@ def build_app(settings: Settings, *, grouped: bool = False) -> faust.App:
                 max_in_flight=in_flight,
                 max_unacked=UNACKED_PER_SLOT * in_flight,
             )
-            async for event in _manual_acks(stream).events():
+            async for event in manual_acks(stream).events():
                 await pipeline.submit(source_record(event), event.ack)
 
     return base.app
@@ -78,7 +77,7 @@ class GroupedWrites:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def take_all(self, stream: faust.StreamT[bytes]) -> None:
-        async for event in _manual_acks(stream).events():
+        async for event in manual_acks(stream).events():
             await self._slots.acquire()
             record = source_record(event)
             ticket = self._acks.track(record.topic, record.partition, record.offset, event.ack)
@@ -117,11 +116,6 @@ class GroupedWrites:
 
 def _latest(base: BaselineApp, verdict: Output) -> Output:
     return Output(base.settings.topics.verdicts_latest, verdict.key, verdict.value)
-
-
-def _manual_acks(stream: faust.StreamT[bytes]) -> faust.StreamT[bytes]:
-    """The same stream, its events acked by the loop (in offset order), not by faust."""
-    return cast(faust.Stream[bytes], stream).noack()
 
 
 if __name__ == "__main__":

@@ -29,9 +29,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Generic, TypeVar, cast
+from typing import Generic, TypeVar
 
-import faust
 from faust.types import StreamT
 
 from streams.downstream.metrics import DownstreamMetrics
@@ -49,6 +48,7 @@ from streams.kafka.confirmed import ConfirmedWriter
 from streams.kafka.record import (
     SourceRecord,
     dead_letter,
+    manual_acks,
     source_record,
     taken_in_current_generation,
 )
@@ -141,7 +141,7 @@ class DownstreamLoop(Generic[T]):
     async def run(self, stream: StreamT[bytes]) -> None:
         self.running = True
         try:
-            async for event in cast(faust.Stream[bytes], stream).noack().events():
+            async for event in manual_acks(stream).events():
                 # With Kafka transactions, no commit between a record's writes and its ack.
                 async with record_step(stream.app) as step:
                     # A rebalance began while it waited for a commit: read again after it.

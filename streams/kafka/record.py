@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
-from faust.types import AppT, EventT, Message
+import faust
+from faust.types import AppT, EventT, Message, StreamT
 
 from streams.errors import ReasonCode
 from streams.events import ScanError, ScanInfo
@@ -75,6 +77,12 @@ def source_record(event: EventT[bytes]) -> SourceRecord:
         headers=_headers(message),
         received_at=datetime.now(UTC),
     )
+
+
+def manual_acks(stream: StreamT[bytes]) -> StreamT[bytes]:
+    """The same stream, but faust acks none of its events: whoever reads it acks each one once
+    its outcome is written (an exception in an agent would otherwise ack and skip it)."""
+    return cast(faust.Stream[bytes], stream).noack()
 
 
 def taken_in_current_generation(app: AppT, event: EventT[bytes]) -> bool:

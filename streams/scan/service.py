@@ -14,7 +14,6 @@ import logging
 import time
 from datetime import UTC, datetime
 from functools import partial
-from typing import cast
 
 import faust
 from faust.types import TP, StreamT
@@ -26,7 +25,12 @@ from streams.kafka.broker_watch import BrokerWatch
 from streams.kafka.confirmed import KAFKA_ERRORS, FaustWriter
 from streams.kafka.internals import consumer_lag
 from streams.kafka.latest_table import LatestVerdictTable
-from streams.kafka.record import NOT_BEFORE_HEADER, source_record, taken_in_current_generation
+from streams.kafka.record import (
+    NOT_BEFORE_HEADER,
+    manual_acks,
+    source_record,
+    taken_in_current_generation,
+)
 from streams.observability.metrics import BREAKER_STATE_VALUES, ScanMetrics
 from streams.photodna import BreakerState, CircuitBreaker, Lane, Matcher, RateLimiter
 from streams.scan.call_slots import CallSlots
@@ -130,7 +134,7 @@ class ScanService:
         pipeline = self.pipelines[lane]
         taken = self.metrics.events_in.labels(lane.value)
         live = lane is Lane.LIVE
-        async for event in _manual_acks(stream).events():
+        async for event in manual_acks(stream).events():
             if live:
                 self.rescan_yield.live_delay((time.time() - event.message.timestamp) * 1000)
             await self._flowing.wait()
@@ -140,7 +144,7 @@ class ScanService:
                 break
 
     async def consume_retries(self, stream: StreamT[bytes]) -> None:
-        async for event in _manual_acks(stream).events():
+        async for event in manual_acks(stream).events():
             record = source_record(event)
             await _sleep_until(record.time_header(NOT_BEFORE_HEADER))
             lane = Lane((record.header(LANE_HEADER) or b"live").decode())
@@ -264,11 +268,6 @@ def _in_flight(pipeline: ScanPipeline) -> float:
 
 def _unacked(pipeline: ScanPipeline) -> float:
     return pipeline.unacked
-
-
-def _manual_acks(stream: StreamT[bytes]) -> StreamT[bytes]:
-    """The same stream, but events are acked by the pipeline, in offset order."""
-    return cast(faust.Stream[bytes], stream).noack()
 
 
 async def _sleep_until(when: datetime | None) -> None:
