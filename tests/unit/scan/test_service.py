@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, cast
 
 import faust
@@ -32,6 +33,7 @@ from streams.photodna import (
     MediaRef,
     RateLimiter,
 )
+from streams.scan import service as service_module
 from streams.scan.pipeline import ScanPipeline
 from streams.scan.service import ScanService
 from streams.settings import ScanSettings, Settings
@@ -505,6 +507,17 @@ async def test_live_records_that_queue_shrink_the_rescan_lane_and_prompt_ones_gr
         assert rig.metric(slots) == 4
         await rig.service.yield_to_live()  # a period without live records
         assert rig.metric(slots) == 5
+
+
+async def test_a_live_record_reports_its_delay_in_ms_from_its_producers_stamp(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delays: list[float] = []
+    monkeypatch.setattr(rig.service.rescan_yield, "live_delay", delays.append)
+    monkeypatch.setattr(service_module, "time", SimpleNamespace(time=lambda: 1000.0))
+    rig.stream.send(1, age_s=time.time() - 400.0)  # stamped at 400 s; the worker's clock at 1000
+    await eventually(lambda: len(rig.stream.acked) == 1, within=5, what="record 1 acked")
+    assert delays == [pytest.approx(600_000.0, abs=1.0)]
 
 
 async def fill_the_live_lane_behind_record_1(rig: Rig, *, within: float) -> ScanPipeline:
