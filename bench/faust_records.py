@@ -8,17 +8,18 @@ shape with nothing else of the worker's: the scan, verdict and latest-verdict re
 ``bench/faust_loop.py --latest``, at most ``max_in_flight`` uploads in flight, each acked in
 offset order once both of its records are confirmed.
 
-- By default each upload writes its own records, as the worker does: a task of hashgate's
-  ``ScanPipeline`` (which also keeps each key's uploads in order).
-- ``--grouped``: each upload's scan is a task of its own; one writer sends the verdicts of every
-  scan finished since its last round together, then their latest-verdict records, then acks
-  them (``AckTracker``: in offset order). The cheapest record-at-a-time form measured.
+- By default each upload writes its own records, as the worker did before it wrote in rounds:
+  a task of its own, at most ``max_in_flight`` of them, acked in offset order (``AckTracker``).
+- ``--grouped``: the worker's shape, under hashgate's ``ScanPipeline``: each upload's scan is a
+  task of its own; the lane's writer sends the verdicts of every scan finished since its last
+  round together, then their latest-verdict records, then acks them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from functools import partial
 
 import faust
@@ -38,42 +39,51 @@ def build_app(settings: Settings, *, grouped: bool = False) -> faust.App:
 
         @base.uploads_agent("bench.faust-records-grouped")
         async def scan_grouped(stream: faust.StreamT[bytes]) -> None:
-            writes = GroupedWrites(base)
-            await asyncio.gather(writes.take_all(stream), writes.write_forever())
+            in_flight = settings.scan.max_in_flight
+            pipeline = ScanPipeline(
+                partial(_scan, base),
+                partial(_write_round, base),
+                partial(_write, base),
+                max_in_flight=in_flight,
+                max_unacked=UNACKED_PER_SLOT * in_flight,
+            )
+            async for event in manual_acks(stream).events():
+                if not await pipeline.submit(source_record(event), event.ack):
+                    raise RuntimeError("a scan or write failed") from pipeline.failed
 
     else:
 
         @base.uploads_agent("bench.faust-records")
         async def scan_each(stream: faust.StreamT[bytes]) -> None:
-            in_flight = settings.scan.max_in_flight
-            pipeline = ScanPipeline(
-                partial(_scan_and_write, base),
-                max_in_flight=in_flight,
-                max_unacked=UNACKED_PER_SLOT * in_flight,
-            )
-            async for event in manual_acks(stream).events():
-                await pipeline.submit(source_record(event), event.ack)
+            await OneAtATime(base).take_all(stream)
 
     return base.app
 
 
-async def _scan_and_write(base: BaselineApp, record: SourceRecord) -> None:
-    """One upload's scan, its verdict confirmed, then its latest-verdict record confirmed."""
-    output = await scan_upload(base.client, base.settings, record.value or b"")
+async def _scan(base: BaselineApp, record: SourceRecord) -> Output:
+    return await scan_upload(base.client, base.settings, record.value or b"")
+
+
+async def _write_round(base: BaselineApp, outputs: Sequence[Output]) -> list[bool]:
+    """The round's verdicts confirmed, then their latest-verdict records (a failure raises)."""
+    await base.confirmed(list(outputs))
+    await base.confirmed([_latest(base, output) for output in outputs])
+    return [True] * len(outputs)
+
+
+async def _write(base: BaselineApp, output: Output) -> None:
+    """One upload's verdict confirmed, then its latest-verdict record confirmed."""
     await base.confirmed([output])
     await base.confirmed([_latest(base, output)])
 
 
-class GroupedWrites:
-    """Scans run one upload each; their records are written by one writer, a round at a time."""
+class OneAtATime:
+    """Each upload scanned and its records written by a task of its own, acked in order."""
 
     def __init__(self, base: BaselineApp) -> None:
         self._base = base
         self._slots = asyncio.Semaphore(base.settings.scan.max_in_flight)
         self._acks = AckTracker()
-        self._scanned: list[tuple[SourceRecord, Ticket, Output]] = []
-        self._more = asyncio.Event()
-        self._failed: BaseException | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def take_all(self, stream: faust.StreamT[bytes]) -> None:
@@ -81,37 +91,16 @@ class GroupedWrites:
             await self._slots.acquire()
             record = source_record(event)
             ticket = self._acks.track(record.topic, record.partition, record.offset, event.ack)
-            task = asyncio.create_task(self._scan(record, ticket))
+            task = asyncio.create_task(self._scan_and_write(record, ticket))
             self._tasks.add(task)
-            task.add_done_callback(self._scan_ended)
+            task.add_done_callback(self._tasks.discard)
 
-    async def _scan(self, record: SourceRecord, ticket: Ticket) -> None:
-        output = await scan_upload(self._base.client, self._base.settings, record.value or b"")
-        self._scanned.append((record, ticket, output))
-        self._more.set()
-
-    def _scan_ended(self, task: asyncio.Task[None]) -> None:
-        """A failed scan stops the run (the writer raises it): nothing is acked past it."""
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self._failed = task.exception()
-            self._more.set()
-
-    async def write_forever(self) -> None:
-        """Each round: every scan finished since the last, verdicts first, then their
-        latest-verdict records, then the acks and the slots."""
-        while True:
-            await self._more.wait()
-            self._more.clear()
-            if self._failed is not None:
-                raise self._failed
-            round_, self._scanned = self._scanned, []
-            outputs = [output for *_, output in round_]
-            await self._base.confirmed(outputs)
-            await self._base.confirmed([_latest(self._base, output) for output in outputs])
-            for record, ticket, _ in round_:
-                self._acks.finish(record.topic, record.partition, ticket)
-                self._slots.release()
+    async def _scan_and_write(self, record: SourceRecord, ticket: Ticket) -> None:
+        """A failed scan or write leaves the upload unacked, and every later one of its
+        partition: the run stalls rather than skip it."""
+        await _write(self._base, await _scan(self._base, record))
+        self._acks.finish(record.topic, record.partition, ticket)
+        self._slots.release()
 
 
 def _latest(base: BaselineApp, verdict: Output) -> Output:

@@ -43,7 +43,7 @@ FAUST_LOOP = python("-m", "bench.faust_loop")
 #: The faust loop that also writes the latest-verdict records only-changed rescans need.
 FAUST_LOOP_LATEST = python("-m", "bench.faust_loop", "--latest")
 #: That loop taking uploads one at a time, as the worker must: each writing its own records,
-#: and one writer writing the records of all scans finished since its last round.
+#: and (grouped) in the worker's rounds, all scans finished since the last round written together.
 FAUST_RECORDS = python("-m", "bench.faust_records")
 FAUST_RECORDS_GROUPED = python("-m", "bench.faust_records", "--grouped")
 NAIVE_AGENT = python("-m", "bench.naive_agent")

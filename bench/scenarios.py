@@ -413,9 +413,9 @@ async def rescan_backlog(ctx: Context) -> Result:
 async def overhead(ctx: Context) -> Result:
     """(b) latency 0: the worker's own cost per event vs a plain aiokafka loop, same calls; and
     the same loop as a faust agent, without and with the latest-verdict records, then taking
-    uploads one at a time (each writing its own records, or grouped writes), which split the gap
-    into what keeping faust costs, what the only-changed promise costs, what the record-at-a-time
-    shape costs, and the rest."""
+    uploads one at a time (each writing its own records, or in the worker's rounds of writes),
+    which split the gap into what keeping faust costs, what the only-changed promise costs, what
+    the record-at-a-time shape costs, and the rest."""
     sides = {
         "worker": ("worker-b", WORKER),
         "plain_loop": ("plain-b", PLAIN_LOOP),
@@ -449,7 +449,8 @@ async def overhead(ctx: Context) -> Result:
     # The floors: the plain loop's work with records through faust's consumer, stream and agent
     # and nothing of hashgate's (keeping faust as the consumer); that loop with the least the
     # only-changed promise needs, each verdict's latest-verdict record confirmed after it; and
-    # that, an upload at a time, so that a slow image holds up only itself.
+    # that, an upload at a time, so that a slow image holds up only itself: each upload writing
+    # its own records, and (grouped) the worker's rounds of writes under its ScanPipeline.
     floors = {
         "faust_loop_throughput_share": faust_loop.events_per_s / plain.events_per_s,
         "faust_loop_cpu_ratio": _cpu_ratio(faust_loop, plain),
@@ -486,6 +487,7 @@ async def overhead(ctx: Context) -> Result:
             "worker_share_of_faust_latest": worker.events_per_s / faust_latest.events_per_s,
             "worker_cpu_over_faust_latest": _cpu_ratio(worker, faust_latest),
             "worker_cpu_over_faust_records": _cpu_ratio(worker, records),
+            "worker_cpu_over_faust_grouped": _cpu_ratio(worker, grouped),
         },
         {"throughput_share": ratio}
         | ({"cpu_ratio": cpu_ratio} if cpu_ratio else {})

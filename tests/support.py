@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -159,6 +160,23 @@ def record_of(
         headers=tuple(headers),
         received_at=NOW,
     )
+
+
+class SendsByWriting(ABC):
+    """A fake writer's ``send``: its ``write`` as a task, whose end is the broker's answer."""
+
+    @abstractmethod
+    async def write(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None: ...
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[object]:
+        written: asyncio.Future[object] = asyncio.ensure_future(
+            self.write(topic, key, value, headers)
+        )
+        return written
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 ``ConfirmedWriter.write`` returns only once Kafka acknowledged the record, so a caller may ack
 the input that caused it right after; a failed write raises, never passes silently.
+``ConfirmedSender.send`` hands the record to the producer and returns the future of that
+acknowledgement, so a caller can queue many records before it waits for any.
 
 - ``FaustWriter``: through the faust app's own producer (the worker and the agents).
 - ``RetryingWriter``: any ConfirmedWriter, retried with capped, jittered backoff for as long as
@@ -52,6 +54,16 @@ class ConfirmedWriter(Protocol):
     ) -> None: ...
 
 
+class ConfirmedSender(ConfirmedWriter, Protocol):
+    """A ConfirmedWriter that can also queue a record and wait for it later."""
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers
+    ) -> asyncio.Future[object]:
+        """Queue the record; the future resolves once the broker acknowledged it, or raises."""
+        ...
+
+
 class FaustWriter:
     """Writes through the app's producer and waits for the broker's acknowledgement.
 
@@ -92,6 +104,11 @@ class FaustWriter:
         return self._tracked
 
     async def write(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> None:
+        await (await self.send(topic, key, value, headers))
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers
+    ) -> asyncio.Future[object]:
         tracked = self._tracked or await self._track_all()
         tracked.track(topic)  # a topic nobody declared: tracked before its first record
         producer = self._running_sender()
@@ -102,7 +119,7 @@ class FaustWriter:
         pending = await producer.send(
             topic, key, value, partition=None, timestamp=None, headers=headers or None
         )
-        await pending
+        return asyncio.ensure_future(pending)
 
     def _running_sender(self) -> ProducerT | None:
         """What ``app.maybe_start_producer`` hands out once it runs, None before: without its

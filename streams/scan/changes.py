@@ -17,10 +17,11 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from streams.errors import ConfigurationError, EventDecodeError
 from streams.events import Verdict, VerdictKind
-from streams.kafka.confirmed import KAFKA_ERRORS, ConfirmedWriter, Headers
+from streams.kafka.confirmed import KAFKA_ERRORS, ConfirmedSender, Headers
 from streams.kafka.latest_table import LatestVerdictTable, StateUnavailable
 from streams.scan.scanner import Outcome, UnchangedOutcome, VerdictOutcome
 
@@ -90,23 +91,34 @@ class LatestVerdicts:
 
 
 class LatestRecording:
-    """A ConfirmedWriter that puts each latest-verdict record it wrote into the table.
+    """A ConfirmedSender that puts each latest-verdict record it wrote into the table.
 
     Only once Kafka confirmed it: the table must never hold a verdict the topic does not.
     """
 
-    def __init__(self, writer: ConfirmedWriter, table: LatestVerdictTable) -> None:
+    def __init__(self, writer: ConfirmedSender, table: LatestVerdictTable) -> None:
         self._writer = writer
         self._table = table
 
     async def write(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> None:
+        await (await self.send(topic, key, value, headers))
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers
+    ) -> asyncio.Future[object]:
         if topic != self._table.topic or key is None:
-            await self._writer.write(topic, key, value, headers)
-            return
+            return await self._writer.send(topic, key, value, headers)
         partition = self._table.begin_write(key)
-        confirmed: bytes | None = None
         try:
-            await self._writer.write(topic, key, value, headers)
-            confirmed = value
-        finally:
-            self._table.end_write(partition, key, confirmed)
+            pending = await self._writer.send(topic, key, value, headers)
+        except BaseException:
+            self._table.end_write(partition, key, None)
+            raise
+        pending.add_done_callback(partial(self._ended, partition, key, value))
+        return pending
+
+    def _ended(
+        self, partition: int, key: bytes, value: bytes, pending: asyncio.Future[object]
+    ) -> None:
+        failed = pending.cancelled() or pending.exception() is not None
+        self._table.end_write(partition, key, None if failed else value)

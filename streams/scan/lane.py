@@ -1,8 +1,8 @@
 """One lane's path for a record, in the order it takes: scan, screen, route; then the ack.
 
-The pipeline (pipeline.py) runs ``ScanLane.handle`` for each record it takes from the source
-and acks records in offset order once it returns, that is once the broker confirmed every
-record the outcome wrote. Nothing here calls back into the service.
+The pipeline (pipeline.py) runs ``ScanLane.scan`` for each record it takes from the source, has
+the router write the outcomes in rounds, and acks records in offset order once the broker
+confirmed every record their outcome wrote. Nothing here calls back into the service.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from streams.observability.metrics import ScanMetrics
 from streams.scan.call_slots import CallSlots
 from streams.scan.changes import ChangeFilter
 from streams.scan.outputs import OutcomeRouter
+from streams.scan.pipeline import ScanPipeline
 from streams.scan.scanner import (
     DeadLetterOutcome,
     Outcome,
@@ -30,17 +31,29 @@ Metric = TypeVar("Metric", bound=MetricWrapperBase)
 
 @dataclass
 class ScanLane:
-    """scanner -> change filter -> router; ``calls`` bounds PhotoDNA calls, not Kafka writes."""
+    """scanner -> change filter, then the router; ``calls`` bounds PhotoDNA calls, not writes."""
 
     scanner: Scanner
     changes: ChangeFilter
     router: OutcomeRouter
     calls: CallSlots = field(default_factory=lambda: CallSlots(1))
 
-    async def handle(self, record: SourceRecord) -> None:
+    async def scan(self, record: SourceRecord) -> Outcome:
+        """The record's outcome, screened, for the router to write."""
         async with self.calls:
             outcome = await self.scanner.scan(record)
-        await self.router.route(await self.changes.screen(outcome))
+        return await self.changes.screen(outcome)
+
+    def pipeline(self, *, max_in_flight: int, max_unacked: int, name: str) -> ScanPipeline[Outcome]:
+        """This lane's records, scanned by ``scan`` and written by the router in rounds."""
+        return ScanPipeline(
+            self.scan,
+            self.router.route_round,
+            self.router.route,
+            max_in_flight=max_in_flight,
+            max_unacked=max_unacked,
+            name=name,
+        )
 
 
 class OutcomeCounter:

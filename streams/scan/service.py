@@ -40,9 +40,7 @@ from streams.scan.outputs import LANE_HEADER, OutcomeRouter
 from streams.scan.pipeline import DrainReport, ScanPipeline
 from streams.scan.quota_share import upload_share
 from streams.scan.rescan_yield import RescanYield
-from streams.scan.scanner import (
-    Scanner,
-)
+from streams.scan.scanner import Outcome, Scanner
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,7 +82,7 @@ class ScanService:
         self.latest = latest or LatestVerdictTable(app, settings)
         changes = ChangeFilter(LatestVerdicts(self.latest).last)
         recording = LatestRecording(self.writer, self.latest)
-        self.pipelines: dict[Lane, ScanPipeline] = {}
+        self.pipelines: dict[Lane, ScanPipeline[Outcome]] = {}
         slots = {lane: CallSlots(scan.max_in_flight) for lane in Lane}
         self.rescan_yield = RescanYield(
             slots[Lane.RESCAN], ceiling=scan.max_in_flight, target_ms=scan.live_delay_target_ms
@@ -105,9 +103,7 @@ class ScanService:
                 lane=lane.value,
                 on_written=OutcomeCounter(metrics, lane.value),
             )
-            path = ScanLane(scanner, changes, router, slots[lane])
-            self.pipelines[lane] = ScanPipeline(
-                path.handle,
+            self.pipelines[lane] = ScanLane(scanner, changes, router, slots[lane]).pipeline(
                 max_in_flight=scan.max_in_flight * RECORDS_PER_CALL_SLOT,
                 max_unacked=scan.max_in_flight * UNACKED_PER_SLOT,
                 name=lane.value,
@@ -262,11 +258,11 @@ class ScanService:
         return consumer_lag(self.app, self._source_partitions())
 
 
-def _in_flight(pipeline: ScanPipeline) -> float:
+def _in_flight(pipeline: ScanPipeline[Outcome]) -> float:
     return pipeline.in_flight
 
 
-def _unacked(pipeline: ScanPipeline) -> float:
+def _unacked(pipeline: ScanPipeline[Outcome]) -> float:
     return pipeline.unacked
 
 

@@ -69,6 +69,24 @@ async def test_a_write_returns_only_once_the_broker_acknowledged_it(
     await asyncio.wait_for(write, timeout=1)
 
 
+async def test_a_send_returns_once_the_record_is_queued_with_its_acknowledgement_to_come(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a lane's round of writes relies on: every record queued before any is waited for."""
+    app, log = app_on(tmp_path), SendLog()
+    sending_into(log, app, monkeypatch)
+    writer = FaustWriter(app)
+    writer._tracked = AnyTopic()  # type: ignore[assignment]
+
+    pending = [await writer.send("t", key, b"v", []) for key in (b"a", b"b")]
+
+    assert [key for _, key, *_ in log.sent] == [b"a", b"b"]
+    assert not any(future.done() for future in pending)
+    for ack in log.acks:
+        ack.set_result(None)
+    await asyncio.wait_for(asyncio.gather(*pending), timeout=1)
+
+
 async def test_a_failed_acknowledgement_raises_from_the_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

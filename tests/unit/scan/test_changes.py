@@ -13,7 +13,7 @@ from streams.events import MatchDetail, ScanInfo, ScanKind, UploadEvent, Verdict
 from streams.kafka.latest_table import LatestVerdictTable, StateUnavailable
 from streams.scan.changes import ChangeFilter, LatestRecording, LatestVerdicts, verdict_digest
 from streams.scan.scanner import ScanRequest, UnchangedOutcome, VerdictOutcome
-from tests.support import make_verdict
+from tests.support import SendsByWriting, make_verdict
 
 pytestmark = pytest.mark.unit
 
@@ -143,7 +143,7 @@ class Table:
             self.records[key.decode()] = confirmed
 
 
-class Writer:
+class Writer(SendsByWriting):
     def __init__(self, failure: Exception | None = None) -> None:
         self.failure = failure
         self.written: list[tuple[str, bytes | None]] = []
@@ -191,3 +191,33 @@ async def test_only_a_confirmed_latest_verdict_reaches_the_table() -> None:
     with pytest.raises(KafkaConnectionError):
         await failing.write(LATEST, b"img-1", b"never-confirmed", [])
     assert (table.records, table.pending) == ({"img-1": b"latest-verdict"}, 0)
+
+
+async def test_a_queued_latest_verdict_is_in_the_table_before_its_sender_sees_it_confirmed() -> (
+    None
+):
+    """The lane acks a record, and lets its key's next record be looked up, once it sees the
+    confirmation: by then the table must hold the verdict, or an only-changed rescan of the same
+    content could miss it."""
+    table = Table()
+    recording = LatestRecording(Writer(), latest_table(table))
+
+    pending = await recording.send(LATEST, b"img-1", b"latest-verdict", [])
+    assert (table.records, table.pending) == ({}, 1)
+    await pending
+
+    assert (table.records, table.pending) == ({"img-1": b"latest-verdict"}, 0)
+
+
+async def test_a_latest_verdict_the_producer_refused_leaves_the_table_as_it_was() -> None:
+    table = Table()
+
+    class Refusing(Writer):
+        async def send(
+            self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+        ) -> asyncio.Future[object]:
+            raise KafkaConnectionError()
+
+    with pytest.raises(KafkaConnectionError):
+        await LatestRecording(Refusing(), latest_table(table)).send(LATEST, b"img-1", b"v", [])
+    assert (table.records, table.pending) == ({}, 0)

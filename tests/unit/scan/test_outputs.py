@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -31,13 +33,14 @@ from streams.retry import RetryPolicy
 from streams.scan.outputs import LANE_HEADER, OutcomeRouter
 from streams.scan.scanner import (
     DeadLetterOutcome,
+    Outcome,
     RetryOutcome,
     ScanRequest,
     UnchangedOutcome,
     VerdictOutcome,
 )
 from streams.settings import TopicSettings
-from tests.support import make_verdict
+from tests.support import SendsByWriting, make_verdict, settle
 
 pytestmark = pytest.mark.unit
 
@@ -78,7 +81,7 @@ def dead_letter(scan: ScanInfo, replays: int = 0) -> DeadLetterOutcome:
     return DeadLetterOutcome(error, replays=replays)
 
 
-class Recorder:
+class Recorder(SendsByWriting):
     """Writes instantly, except to ``held`` topics, which wait for ``release``."""
 
     def __init__(self, held: frozenset[str] = frozenset()) -> None:
@@ -103,6 +106,19 @@ def router(recorder: Recorder) -> OutcomeRouter:
     return OutcomeRouter(recorder, TOPICS, lane="rescan")
 
 
+async def route_alone(out: OutcomeRouter, outcome: Outcome) -> None:
+    await out.route(outcome)
+
+
+async def route_in_a_round(out: OutcomeRouter, outcome: Outcome) -> None:
+    assert await out.route_round([outcome]) == [True]
+
+
+#: The two ways the worker writes an outcome: in its lane's round, and alone after a failure.
+both_ways = pytest.mark.parametrize("write", [route_in_a_round, route_alone])
+Write = Callable[[OutcomeRouter, Outcome], Awaitable[None]]
+
+
 async def test_every_verdict_also_becomes_the_contents_latest_but_only_after_it_is_written() -> (
     None
 ):
@@ -120,10 +136,11 @@ async def test_every_verdict_also_becomes_the_contents_latest_but_only_after_it_
     assert recorder.sent[1][1:3] == (b"img-1", live.encode())
 
 
-async def test_a_rescan_verdict_reports_its_outcome_to_the_progress_topic() -> None:
+@both_ways
+async def test_a_rescan_verdict_reports_its_outcome_to_the_progress_topic(write: Write) -> None:
     recorder = Recorder()
     rescanned = verdict(RESCAN)
-    await router(recorder).route(VerdictOutcome(rescanned, ScanRequest(UPLOAD, RESCAN)))
+    await write(router(recorder), VerdictOutcome(rescanned, ScanRequest(UPLOAD, RESCAN)))
 
     assert recorder.topics() == [
         TOPICS.verdicts_clear,
@@ -140,26 +157,29 @@ async def test_a_rescan_verdict_reports_its_outcome_to_the_progress_topic() -> N
     )
 
 
-async def test_an_unchanged_rescan_verdict_emits_nothing_but_its_progress() -> None:
+@both_ways
+async def test_an_unchanged_rescan_verdict_emits_nothing_but_its_progress(write: Write) -> None:
     recorder = Recorder()
-    await router(recorder).route(UnchangedOutcome(verdict(RESCAN), ScanRequest(UPLOAD, RESCAN)))
+    await write(router(recorder), UnchangedOutcome(verdict(RESCAN), ScanRequest(UPLOAD, RESCAN)))
 
     assert recorder.topics() == [topic_name(TOPICS, "rescans_progress")]
     assert RescanOutcome.decode(recorder.sent[0][2]).result is Result.UNCHANGED
 
 
-async def test_a_dead_lettered_rescan_counts_as_an_error_with_its_reason() -> None:
+@both_ways
+async def test_a_dead_lettered_rescan_counts_as_an_error_with_its_reason(write: Write) -> None:
     recorder = Recorder()
-    await router(recorder).route(dead_letter(RESCAN))
+    await write(router(recorder), dead_letter(RESCAN))
 
     assert recorder.topics() == [TOPICS.scan_errors, topic_name(TOPICS, "rescans_progress")]
     outcome = RescanOutcome.decode(recorder.sent[1][2])
     assert (outcome.result, outcome.reason) == (Result.ERROR, ReasonCode.MEDIA_UNREACHABLE)
 
 
-async def test_live_outcomes_write_no_progress() -> None:
+@both_ways
+async def test_live_outcomes_write_no_progress(write: Write) -> None:
     recorder = Recorder()
-    await router(recorder).route(dead_letter(ScanInfo()))
+    await write(router(recorder), dead_letter(ScanInfo()))
 
     assert recorder.topics() == [TOPICS.scan_errors]
 
@@ -200,7 +220,8 @@ async def test_a_failed_write_is_retried_until_it_is_confirmed() -> None:
     assert len(slept) == 2
 
 
-async def test_a_retry_record_is_the_original_bytes_with_fresh_retry_headers() -> None:
+@both_ways
+async def test_a_retry_record_is_the_original_bytes_with_fresh_retry_headers(write: Write) -> None:
     """The retry topic's record format: what consume_retries and the next scan read back."""
     first_seen = datetime(2026, 11, 21, 11, 0, tzinfo=UTC)
     original = SourceRecord(
@@ -221,7 +242,7 @@ async def test_a_retry_record_is_the_original_bytes_with_fresh_retry_headers() -
     recorder = Recorder()
     not_before = datetime(2026, 11, 21, 12, 5, tzinfo=UTC)
 
-    await router(recorder).route(RetryOutcome(original, 2, not_before, "503"))
+    await write(router(recorder), RetryOutcome(original, 2, not_before, "503"))
 
     [(topic, key, value, headers)] = recorder.sent
     assert (topic, key, value) == (TOPICS.retries, b"img-1", b'{"exact": "original bytes"}')
@@ -244,3 +265,115 @@ async def test_a_retry_of_a_record_without_value_writes_empty_bytes() -> None:
     await router(recorder).route(RetryOutcome(empty, 1, NOW, "503"))
 
     assert recorder.sent[0][1:3] == (None, b"")
+
+
+class Queued(SendsByWriting):
+    """A sender whose records wait, queued, until the test answers for them."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[str, bytes | None]] = []
+        self.answers: list[asyncio.Future[object]] = []
+        self.refuse: str | None = None
+
+    async def write(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        raise AssertionError("a round writes nothing through write")
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[object]:
+        if topic == self.refuse:
+            raise OSError("producer buffer full")
+        self.queued.append((topic, key))
+        answer: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self.answers.append(answer)
+        return answer
+
+    def confirm_all(self, *, failing: tuple[int, ...] = ()) -> None:
+        for n, answer in enumerate(self.answers):
+            if not answer.done():
+                if n in failing:
+                    answer.set_exception(OSError("broker gone"))
+                else:
+                    answer.set_result(None)
+
+
+def live_verdicts(*content_ids: str) -> list[VerdictOutcome]:
+    return [
+        VerdictOutcome(
+            make_verdict(
+                upload=UPLOAD.model_copy(update={"content_id": c}), is_match=False, matches=()
+            ),
+            ScanRequest(UPLOAD, ScanInfo()),
+        )
+        for c in content_ids
+    ]
+
+
+@dataclass
+class Round:
+    """Three live verdicts' round being written into a ``Queued`` sender."""
+
+    sender: Queued
+    outcomes: list[VerdictOutcome]
+    counted: list[Outcome]
+    writing: asyncio.Task[list[bool]]
+
+
+async def round_of_three() -> Round:
+    """Started, up to its wait for the verdict records' acknowledgements."""
+    sender, counted = Queued(), []
+    out = OutcomeRouter(sender, TOPICS, lane="live", on_written=counted.append)
+    outcomes = live_verdicts("a", "b", "c")
+    writing = asyncio.create_task(out.route_round(outcomes))
+    await eventually(lambda: len(sender.queued) == 3)
+    await settle()
+    return Round(sender, outcomes, counted, writing)
+
+
+async def test_a_round_queues_every_record_of_a_stage_before_it_waits_for_any() -> None:
+    r = await round_of_three()
+    assert r.sender.queued == [(TOPICS.verdicts_clear, c) for c in (b"a", b"b", b"c")]
+
+    r.sender.confirm_all()
+    await eventually(lambda: len(r.sender.queued) == 6)
+    assert r.sender.queued[3:] == [(TOPICS.verdicts_latest, c) for c in (b"a", b"b", b"c")]
+    assert r.counted == [], "counted once written whole"
+    r.sender.confirm_all()
+
+    assert await asyncio.wait_for(r.writing, 5) == [True, True, True]
+    assert r.counted == r.outcomes
+
+
+async def test_an_outcome_whose_record_failed_in_a_round_gets_no_follow_up_and_is_reported() -> (
+    None
+):
+    r = await round_of_three()
+    r.sender.confirm_all(failing=(1,))
+    await eventually(lambda: len(r.sender.queued) == 5)
+    r.sender.confirm_all(failing=(4,))
+
+    assert await asyncio.wait_for(r.writing, 5) == [True, False, False]
+    assert r.sender.queued[3:] == [(TOPICS.verdicts_latest, b"a"), (TOPICS.verdicts_latest, b"c")]
+    assert r.counted == r.outcomes[:1]
+
+
+async def test_an_outcome_whose_record_could_not_be_queued_is_reported_with_no_follow_up() -> None:
+    sender = Queued()
+    sender.refuse = TOPICS.verdicts_latest
+    out = OutcomeRouter(sender, TOPICS, lane="rescan")
+    rescanned = VerdictOutcome(verdict(RESCAN), ScanRequest(UPLOAD, RESCAN))
+    dead = dead_letter(RESCAN)
+    writing = asyncio.create_task(out.route_round([rescanned, dead]))
+    await eventually(lambda: len(sender.queued) == 2)
+    sender.confirm_all()
+    await eventually(lambda: len(sender.queued) == 3)
+    sender.confirm_all()
+
+    assert await asyncio.wait_for(writing, 5) == [False, True]
+    assert [topic for topic, _ in sender.queued] == [
+        TOPICS.verdicts_clear,
+        TOPICS.scan_errors,
+        topic_name(TOPICS, "rescans_progress"),
+    ]

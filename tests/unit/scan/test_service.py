@@ -37,7 +37,7 @@ from streams.scan import service as service_module
 from streams.scan.pipeline import ScanPipeline
 from streams.scan.service import ScanService
 from streams.settings import ScanSettings, Settings
-from tests.support import NOW, clear_result, make_upload, record_of, settle
+from tests.support import NOW, SendsByWriting, clear_result, make_upload, record_of, settle
 
 pytestmark = pytest.mark.unit
 
@@ -85,15 +85,20 @@ class App:
         self.crashed.append(exc)
 
 
-class Writer:
-    """A ConfirmedWriter that confirms every write at once."""
+class Writer(SendsByWriting):
+    """A ConfirmedSender that confirms every write at once, but those told to fail."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes]] = []
+        #: How many of the next writes to a topic fail, as a broker's hiccup would.
+        self.failing: dict[str, int] = {}
 
     async def write(
         self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
     ) -> None:
+        if self.failing.get(topic):
+            self.failing[topic] -= 1
+            raise OSError("broker unreachable")
         self.sent.append((topic, key, value))
 
     async def kafka_client(self) -> Any:
@@ -267,6 +272,26 @@ async def test_the_gate_takes_no_record_while_photodna_is_down_and_reopens_when_
     await photodna_back(rig)
     await eventually(lambda: len(rig.stream.acked) == 2, within=5, what="record 2 acked")
     assert rig.clear_verdicts() == 2 and [m.offset for m in rig.stream.acked] == [1, 2]
+
+
+async def test_a_verdict_whose_write_failed_in_its_round_is_written_again_then_acked(
+    rig: Rig,
+) -> None:
+    rig.writer.failing[SETTINGS.topics.verdicts_clear] = 1
+    rig.stream.send(1)
+    rig.stream.send(2)
+
+    await eventually(lambda: len(rig.stream.acked) == 2, within=5, what="both records acked")
+
+    assert sorted(rig.writer.on(SETTINGS.topics.verdicts_clear)) == sorted(
+        rig.writer.on(SETTINGS.topics.verdicts_latest)
+    )
+    assert rig.clear_verdicts() == 2 and rig.writer.failing[SETTINGS.topics.verdicts_clear] == 0
+    registry = rig.service.metrics.registry
+    counted = registry.get_sample_value(
+        "hashgate_verdicts_total", {"verdict": "clear", "lane": "live"}
+    )
+    assert counted == 2, "each verdict counted once, when written"
 
 
 async def test_a_worker_assigned_partitions_is_not_ready_before_its_agents_consume() -> None:
