@@ -186,7 +186,7 @@ class ScanPipeline(Generic[T]):
             self._fail(exc.__cause__ or exc)
         except Exception as exc:  # an unknown bug: stop rather than skip the record
             log.exception(
-                "scan handler failed unexpectedly; stopping without acking",
+                "scanning a record failed unexpectedly; stopping without acking",
                 extra={
                     "topic": record.topic,
                     "partition": record.partition,
@@ -246,7 +246,11 @@ class ScanPipeline(Generic[T]):
         except Exception as exc:  # an unknown bug: stop rather than skip the record
             log.exception(
                 "writing an outcome failed unexpectedly; stopping without acking",
-                extra={"topic": scanned.record.topic, "offset": scanned.record.offset},
+                extra={
+                    "topic": scanned.record.topic,
+                    "partition": scanned.record.partition,
+                    "offset": scanned.record.offset,
+                },
             )
             self._fail(exc)
             self._release(scanned.record.key, scanned.mine)
