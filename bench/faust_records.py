@@ -73,8 +73,7 @@ async def _write_round(base: BaselineApp, outputs: Sequence[Output]) -> list[boo
 
 async def _write(base: BaselineApp, output: Output) -> None:
     """One upload's verdict confirmed, then its latest-verdict record confirmed."""
-    await base.confirmed([output])
-    await base.confirmed([_latest(base, output)])
+    await _write_round(base, [output])
 
 
 class OneAtATime:

@@ -88,22 +88,22 @@ class OutcomeRouter:
         costs the lane one wait a stage, not one a record (docs/benchmarks.md).
         """
         records = [self._records(outcome) for outcome in outcomes]
-        sent = await self._write_stage(records, [True] * len(outcomes))
+        sent = await self._write_stage(records)
         rest = [
-            self._follow_ups(outcome, mine) if ok else []
+            self._follow_ups(outcome, mine) if ok else None
             for outcome, mine, ok in zip(outcomes, records, sent, strict=True)  # pragma: no mutate
         ]
-        written = await self._write_stage(rest, sent)
+        written = await self._write_stage(rest)
         for outcome, ok in zip(outcomes, written, strict=True):  # pragma: no mutate (same length)
             if ok:
                 self._on_written(outcome)
         return written
 
-    async def _write_stage(self, stage: list[list[OutRecord]], wanted: list[bool]) -> list[bool]:
-        """Sends the records of each wanted outcome, then waits for each; which were written."""
+    async def _write_stage(self, stage: Sequence[list[OutRecord] | None]) -> list[bool]:
+        """Sends each outcome's records (None: an outcome already failed), then waits for each;
+        which outcomes were written."""
         sent = [
-            await self._send_all(records) if want else (False, [])
-            for records, want in zip(stage, wanted, strict=True)  # pragma: no mutate (same length)
+            (False, []) if records is None else await self._send_all(records) for records in stage
         ]
         return [await _confirmed(pending) and queued for queued, pending in sent]
 
